@@ -1,0 +1,204 @@
+"""The ``modelport`` command. Parsing happens here only; each command calls a library function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from modelport._version import __version__
+from modelport.errors import ModelportError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="modelport",
+    help="Serve any trained model as a validated, documented HTTP API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+examples_app = typer.Typer(help="Example models trained offline from bundled datasets.")
+app.add_typer(examples_app, name="examples")
+
+err = Console(stderr=True)
+out = Console()
+
+PathArg = Annotated[
+    Optional[Path],  # noqa: UP045  (typer reads the annotation at run time)
+    typer.Argument(help="Model repository, one model's folder, or a model file. Default: ./models"),
+]
+TrustOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045
+    typer.Option(
+        "--trust",
+        help="Load this pickle/joblib file (or every file under this folder) "
+        "even without a pinned sha256. Repeatable.",
+    ),
+]
+
+
+def _settings(**overrides: Any) -> Any:
+    from modelport.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None and v != []})
+
+
+def _ensure_default_repository(path: Path, explicit: bool) -> None:
+    """Train the Iris example into ``path`` the first time ``serve`` runs without a model."""
+    if explicit or (path.exists() and any(path.iterdir())):
+        return
+    from modelport.examples import train_example
+
+    err.print(
+        f"[bold]No model repository at {path}/[/]: training the Iris example "
+        "(scikit-learn load_iris, LogisticRegression) ..."
+    )
+    artifact = train_example("iris", path)
+    err.print(f"Trained and saved {artifact} (sha256 pinned). Serving it.")
+
+
+@app.command()
+def serve(
+    path: PathArg = None,
+    host: Annotated[Optional[str], typer.Option(help="Bind address [0.0.0.0].")] = None,  # noqa: UP045
+    port: Annotated[Optional[int], typer.Option(help="Port [PORT or 8000].")] = None,  # noqa: UP045
+    workers: Annotated[
+        Optional[int], typer.Option(help="Worker processes (gunicorn when > 1) [1].")  # noqa: UP045
+    ] = None,
+    default_model: Annotated[
+        Optional[str], typer.Option(help="Model answering the bare /predict.")  # noqa: UP045
+    ] = None,
+    trust: TrustOpt = None,
+    log_level: Annotated[Optional[str], typer.Option(help="info, debug, warning ...")] = None,  # noqa: UP045
+) -> None:
+    """Serve a model file or a model repository over HTTP."""
+    from modelport.server import serve as run_server
+
+    settings = _settings(
+        models=path,
+        host=host,
+        port=port,
+        workers=workers,
+        default_model=default_model,
+        trust=trust,
+        log_level=log_level,
+    )
+    _ensure_default_repository(settings.models, explicit=path is not None)
+    run_server(settings)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
+    name: Annotated[str, typer.Option(help="Model name in the repository.")],
+    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    version: Annotated[Optional[int], typer.Option(help="Version [next].")] = None,  # noqa: UP045
+    description: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
+    class_names: Annotated[
+        Optional[str], typer.Option(help="Comma-separated class names, in class order.")  # noqa: UP045
+    ] = None,
+) -> None:
+    """Copy a model into the repository, pin its sha256 and write its card."""
+    from modelport.importer import import_model
+
+    names = [c.strip() for c in class_names.split(",")] if class_names else None
+    target = import_model(
+        file, repo, name, version=version, description=description, class_names=names
+    )
+    out.print(f"Imported {file} as {target} (sha256 pinned in {target.name}.sha256)")
+
+
+@app.command()
+def validate(path: PathArg = None, trust: TrustOpt = None) -> None:
+    """Load every model and run a sample prediction on each; exit 1 if any fails."""
+    from modelport.validate import validate_repository
+
+    settings = _settings(models=path, trust=trust)
+    rows = validate_repository(settings.models, settings.trust)
+    table = Table(title=f"modelport validate {settings.models}")
+    for column in ("model", "version", "runtime", "status", "load", "sample answer"):
+        table.add_column(column)
+    for row in rows:
+        status = "[green]ready[/]" if row.ok else "[red]failed[/]"
+        load = f"{row.load_seconds * 1000:.0f} ms" if row.load_seconds is not None else "-"
+        detail = json.dumps(row.answer) if row.answer else (row.error or "")
+        table.add_row(row.model, str(row.version), row.runtime or "-", status, load, detail)
+    out.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    path: PathArg = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name [default model].")] = None,  # noqa: UP045
+    version: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
+    data: Annotated[
+        Optional[str], typer.Option(help="One JSON object of field values.")  # noqa: UP045
+    ] = None,
+    input: Annotated[
+        Optional[Path], typer.Option(help="A .csv, .json or .jsonl file of records.")  # noqa: UP045
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option(help="Write answers here (.csv or .jsonl) [stdout].")  # noqa: UP045
+    ] = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Predict offline, without a server: one record (--data) or a file of them (--input)."""
+    from modelport.predict_cli import load_for_predict, predict_file, predict_one
+
+    if (data is None) == (input is None):
+        raise typer.BadParameter("give exactly one of --data or --input")
+    plane, loaded = load_for_predict(_settings(models=path, trust=trust), model, version)
+    if data is not None:
+        print(json.dumps(predict_one(plane, loaded, data), ensure_ascii=False))
+        return
+    if input is not None:
+        count = predict_file(plane, loaded, input, output, err)
+        if output is not None:
+            err.print(f"Wrote {count} predictions to {output}")
+
+
+@examples_app.command("train")
+def examples_train(
+    example: Annotated[str, typer.Argument(help="iris or wine")],
+    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    estimator: Annotated[str, typer.Option(help="logistic or forest")] = "logistic",
+    name: Annotated[Optional[str], typer.Option(help="Model name [example's]")] = None,  # noqa: UP045
+) -> None:
+    """Train an example model into the repository (deterministic, offline)."""
+    from modelport.examples import EXAMPLES, train_example
+
+    if example not in EXAMPLES:
+        raise typer.BadParameter(f"unknown example {example!r}; choose from {sorted(EXAMPLES)}")
+    if estimator not in ("logistic", "forest"):
+        raise typer.BadParameter("estimator is logistic or forest")
+    target = train_example(example, repo, name=name, estimator=estimator)  # type: ignore[arg-type]
+    out.print(f"Trained {example} ({estimator}) into {target}")
+
+
+@app.command()
+def version() -> None:
+    """Print modelport's version."""
+    out.print(f"modelport {__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``modelport`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=True)
+    except ModelportError as exc:
+        err.print(f"[red]error:[/] {exc.message}", highlight=False, markup=True)
+        sys.exit(2)
+    except ValidationError as exc:  # settings from the environment or flags
+        err.print(f"[red]invalid setting:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,112 @@
+"""The data plane: the one protocol-neutral API every protocol adapter calls.
+
+Adapters parse their wire format, call :meth:`DataPlane.records_to_rows` (or build rows themselves),
+:meth:`DataPlane.infer`, and format the :class:`InferenceResult` back into their wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from modelport.errors import InvalidInput, ModelportError
+from modelport.registry import LoadedModel, Registry
+from modelport.runtimes import Outputs
+from modelport.signature import Scalar, Signature
+from modelport.validation import invalid_input
+
+__all__ = ["DataPlane", "InferenceResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    """Predictions of one model version for a batch of rows."""
+
+    model: str
+    version: int
+    signature: Signature
+    outputs: Outputs
+
+    def labels(self) -> list[Scalar]:
+        """Each row's prediction as shown to users: class names or values as Python scalars."""
+        predictions = self.outputs.predictions
+        if self.signature.output.kind == "regression":
+            return [float(v) for v in predictions]
+        return [self.signature.label(v) for v in predictions]
+
+
+def _numeric(signature: Signature) -> bool:
+    return all(f.type != "str" for f in signature.inputs)
+
+
+class DataPlane:
+    """Health, metadata and inference over a :class:`Registry`."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self.registry.ready
+
+    def version(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The ready model version (404 unknown, 503 not loaded)."""
+        return self.registry.get(name, version)
+
+    def parse_json(self, model: LoadedModel, body: bytes) -> np.ndarray:
+        """Validate one JSON object against the model's request model; return a 1-row batch."""
+        try:
+            record = model.request.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_input(exc) from exc
+        return self._rows(model, [record])
+
+    def records_to_rows(
+        self, model: LoadedModel, records: Sequence[Any], prefix: Sequence[str | int] = ("body",)
+    ) -> np.ndarray:
+        """Validate decoded records (mappings of field name to value) into a batch."""
+        parsed = []
+        for index, record in enumerate(records):
+            try:
+                parsed.append(model.request.model_validate(record))
+            except ValidationError as exc:
+                raise invalid_input(exc, [*prefix, index]) from exc
+        return self._rows(model, parsed)
+
+    @staticmethod
+    def _rows(model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        table = [[getattr(r, name) for name in model.field_names] for r in records]
+        dtype = np.float64 if _numeric(model.signature) else object
+        return np.asarray(table, dtype=dtype).reshape(len(records), len(model.field_names))
+
+    @staticmethod
+    def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:
+        """Run the model on a batch in this thread; runtime failures become modelport errors."""
+        try:
+            outputs = model.runtime.predict(rows)
+        except ModelportError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"model {model.name!r} rejected the input: {exc}") from exc
+        except Exception as exc:
+            raise ModelportError(
+                f"model {model.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if len(outputs.predictions) != len(rows):
+            raise ModelportError(
+                f"model {model.name!r} answered {len(outputs.predictions)} rows for {len(rows)}"
+            )
+        return InferenceResult(model.name, model.version, model.signature, outputs)
+
+    async def infer(self, model: LoadedModel, rows: np.ndarray) -> InferenceResult:
+        """Run the model on a batch, off the event loop when its runtime blocks."""
+        if model.runtime.blocking:
+            return await anyio.to_thread.run_sync(self.infer_sync, model, rows)
+        return self.infer_sync(model, rows)

@@ -1,0 +1,112 @@
+"""The one error hierarchy of modelport.
+
+Every error carries the HTTP status it maps to, so one handler turns any of them into an answer::
+
+    ModelportError (500)
+    ├── BadRequest (400)
+    │   └── InvalidInput (422)        a request body that does not fit the model's signature
+    ├── ModelNotFound (404)           no such model or version
+    ├── PayloadTooLarge (413)
+    ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
+    └── ConfigError (500)             a problem found before serving: cards, artifacts, extras
+        ├── CardError                 a model card that does not parse or validate
+        ├── SignatureError            a card that contradicts its model
+        ├── UntrustedArtifact         a pickle that was never imported or whose hash changed
+        ├── MissingExtra              a runtime whose optional dependencies are not installed
+        └── ModelLoadError            the runtime could not load the artifact
+
+Validation uses these errors, never ``assert``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "CardError",
+    "ConfigError",
+    "InvalidInput",
+    "MissingExtra",
+    "ModelLoadError",
+    "ModelNotFound",
+    "ModelNotReady",
+    "ModelportError",
+    "PayloadTooLarge",
+    "SignatureError",
+    "UntrustedArtifact",
+]
+
+
+class ModelportError(Exception):
+    """Base of every error modelport raises on purpose."""
+
+    status: ClassVar[HTTPStatus] = HTTPStatus.INTERNAL_SERVER_ERROR
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body of the answer: ``error`` (KServe's key) and ``detail`` (FastAPI's)."""
+        return {"error": self.message, "detail": self.message, "code": self.code}
+
+
+class BadRequest(ModelportError):
+    status = HTTPStatus.BAD_REQUEST
+    code = "bad_request"
+
+
+class InvalidInput(BadRequest):
+    """A body that does not fit the signature; ``errors`` lists each problem by field."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "invalid_input"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or [{"loc": ["body"], "msg": message, "type": "invalid_input"}]
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": self.message, "detail": self.errors, "code": self.code}
+
+
+class ModelNotFound(ModelportError):
+    status = HTTPStatus.NOT_FOUND
+    code = "model_not_found"
+
+
+class PayloadTooLarge(ModelportError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
+class ModelNotReady(ModelportError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "model_not_ready"
+
+
+class ConfigError(ModelportError):
+    code = "config_error"
+
+
+class CardError(ConfigError):
+    code = "card_error"
+
+
+class SignatureError(ConfigError):
+    code = "signature_error"
+
+
+class UntrustedArtifact(ConfigError):
+    code = "untrusted_artifact"
+
+
+class MissingExtra(ConfigError):
+    code = "missing_extra"
+
+
+class ModelLoadError(ConfigError):
+    code = "model_load_error"

@@ -1,0 +1,110 @@
+"""Example models trained offline from datasets that ship with scikit-learn, written into a
+model repository with their cards and pinned hashes. Training is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import joblib
+import numpy as np
+
+from modelport.card import ModelCard
+from modelport.repository import add_version
+from modelport.signature import CardSignature, FieldSpec, OutputSpec
+
+__all__ = ["EXAMPLES", "train_example"]
+
+Estimator = Literal["logistic", "forest"]
+
+_IRIS_FIELDS = [
+    ("sepal_length", "Sepal length in cm", 5.1),
+    ("sepal_width", "Sepal width in cm", 3.5),
+    ("petal_length", "Petal length in cm", 1.4),
+    ("petal_width", "Petal width in cm", 0.2),
+]
+
+
+def _estimator(kind: Estimator) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    if kind == "forest":
+        return RandomForestClassifier(n_estimators=100, random_state=0)
+    return LogisticRegression(max_iter=1000)
+
+
+def _save(repo: Path, name: str, model: Any, card: ModelCard, version: int | None) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.joblib"
+        joblib.dump(model, path)
+        return add_version(repo, name, path, card, version)
+
+
+def train_iris(
+    repo: Path, name: str = "iris", estimator: Estimator = "logistic", version: int | None = None
+) -> Path:
+    """The tutorial's Iris classifier, with the tutorial's field names and bounds."""
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    model = _estimator(estimator).fit(data.data, data.target)
+    card = ModelCard(
+        description="Iris species from sepal and petal measurements (sklearn's load_iris).",
+        runtime="sklearn",
+        signature=CardSignature(
+            inputs=[
+                FieldSpec(name=n, description=d, gt=0, le=10, example=e) for n, d, e in _IRIS_FIELDS
+            ],
+            output=OutputSpec(kind="classification", class_names=list(data.target_names)),
+        ),
+    )
+    return _save(repo, name, model, card, version)
+
+
+def train_wine(
+    repo: Path, name: str = "wine", estimator: Estimator = "logistic", version: int | None = None
+) -> Path:
+    """A wine cultivar classifier on 13 chemical measurements (sklearn's load_wine)."""
+    from sklearn.datasets import load_wine
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_wine()
+    model = make_pipeline(StandardScaler(), _estimator(estimator)).fit(data.data, data.target)
+    highs = np.asarray(data.data).max(axis=0)
+    inputs = [
+        FieldSpec(name=n, ge=0, le=float(math.ceil(h * 2)), example=float(v))
+        for n, h, v in zip(data.feature_names, highs, data.data[0], strict=True)
+    ]
+    card = ModelCard(
+        description="Wine cultivar from 13 chemical measurements (sklearn's load_wine).",
+        runtime="sklearn",
+        signature=CardSignature(
+            inputs=inputs,
+            output=OutputSpec(
+                kind="classification", class_names=[f"cultivar_{i + 1}" for i in range(3)]
+            ),
+        ),
+    )
+    return _save(repo, name, model, card, version)
+
+
+EXAMPLES: dict[str, Callable[..., Path]] = {"iris": train_iris, "wine": train_wine}
+
+
+def train_example(
+    example: str,
+    repo: Path,
+    *,
+    name: str | None = None,
+    estimator: Estimator = "logistic",
+    version: int | None = None,
+) -> Path:
+    """Train example ``example`` into ``repo``; returns the written artifact."""
+    trainer = EXAMPLES[example]
+    return trainer(repo, name=name or example, estimator=estimator, version=version)

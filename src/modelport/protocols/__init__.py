@@ -1,0 +1,1 @@
+"""Protocol adapters: thin routers that translate a wire format to and from the data plane."""

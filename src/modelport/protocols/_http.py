@@ -1,0 +1,24 @@
+"""Helpers the protocol adapters share: fast JSON answers and reading the body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+__all__ = ["json_response", "read_body"]
+
+
+def json_response(
+    content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON answer serialised with orjson (numpy scalars and arrays included)."""
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status_code=status_code, headers=headers, media_type="application/json")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body; the size limit is enforced by :class:`modelport.limits.BodyLimit`."""
+    return await request.body()

@@ -1,0 +1,61 @@
+"""A fake runtime for tests and demos: no framework, behaviour set in the card's ``parameters``.
+
+``parameters`` keys: ``n_features`` (default 2), ``classes`` (default ``[0, 1]``; empty for a
+regressor), ``delay_s`` (seconds each predict takes), ``load_error`` (make loading fail with this
+message), ``predict_error`` (make predict raise ValueError with this message).
+
+A classifier answers class ``int(sum(row)) % len(classes)`` with probability 0.9; a regressor
+answers ``sum(row)``. The artifact is any file ending in ``.fake``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from modelport.errors import ModelLoadError
+from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.signature import ModelFacts
+
+__all__ = ["FakeRuntime"]
+
+
+class FakeRuntime(Runtime):
+    name = "fake"
+    suffixes = (".fake",)
+
+    def __init__(self) -> None:
+        self.classes: list[int | str] = []
+        self.delay_s = 0.0
+        self.predict_error: str | None = None
+
+    def load(self, context: LoadContext) -> ModelFacts:
+        params = context.card.parameters
+        if params.get("load_error"):
+            raise ModelLoadError(str(params["load_error"]))
+        self.classes = list(params.get("classes", [0, 1]))
+        self.delay_s = float(params.get("delay_s", 0.0))
+        self.predict_error = params.get("predict_error")
+        return ModelFacts(
+            n_features=int(params.get("n_features", 2)),
+            kind="classification" if self.classes else "regression",
+            classes=self.classes or None,
+            has_probabilities=bool(self.classes),
+        )
+
+    def predict(self, rows: np.ndarray) -> Outputs:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.predict_error:
+            raise ValueError(self.predict_error)
+        sums = rows.astype(np.float64).sum(axis=1)
+        if not self.classes:
+            return Outputs(predictions=sums)
+        k = len(self.classes)
+        index = sums.astype(np.int64) % k
+        proba = np.full((len(rows), k), 0.1 / max(k - 1, 1))
+        proba[np.arange(len(rows)), index] = 0.9 if k > 1 else 1.0
+        return Outputs(
+            predictions=np.asarray(self.classes, dtype=object)[index], probabilities=proba
+        )

@@ -1,0 +1,123 @@
+"""scikit-learn runtime: any estimator or Pipeline with ``predict`` (and ``predict_proba``).
+
+Pickle and joblib files load only when their sha256 is pinned or the path is trusted
+(:mod:`modelport.integrity`); ``.skops`` files load through skops' trusted-type check.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn import base
+
+from modelport.errors import ModelLoadError, UntrustedArtifact
+from modelport.integrity import read_verified
+from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.signature import ModelFacts
+
+__all__ = ["SklearnRuntime"]
+
+# Final estimators whose ``predict`` is exactly the class with the highest probability, so one
+# ``predict_proba`` call gives both (half the cost for forests).
+_ARGMAX_MODULES = (
+    "sklearn.ensemble._forest",
+    "sklearn.ensemble._gb",
+    "sklearn.ensemble._hist_gradient_boosting",
+    "sklearn.tree",
+    "sklearn.linear_model._logistic",
+    "sklearn.naive_bayes",
+    "sklearn.neighbors",
+)
+
+
+def _load_skops(data: bytes, context: LoadContext) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=data)
+    if untrusted and not context.trusted:
+        raise UntrustedArtifact(
+            f"refusing to load {context.artifact}: it contains types skops does not trust by "
+            f"default: {', '.join(untrusted)}. If you trust them, serve it with "
+            f"--trust {context.artifact}"
+        )
+    return sio.loads(data, trusted=untrusted or None)
+
+
+def _final_step(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+class SklearnRuntime(Runtime):
+    name = "sklearn"
+    suffixes = (".joblib", ".pkl", ".pickle", ".skops")
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self._argmax = False
+        self._proba = False
+        self._columns: list[str] | None = None
+
+    def load(self, context: LoadContext) -> ModelFacts:
+        path = context.artifact
+        if path.suffix.lower() == ".skops":
+            model = _load_skops(path.read_bytes(), context)
+        else:
+            data = read_verified(path, trusted=context.trusted)
+            try:
+                model = joblib.load(io.BytesIO(data))
+            except Exception as exc:
+                raise ModelLoadError(f"{path}: not a readable joblib/pickle file: {exc}") from exc
+        if not callable(getattr(model, "predict", None)):
+            raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
+        self.model = model
+        return self._facts(model)
+
+    def _facts(self, model: Any) -> ModelFacts:
+        names = getattr(model, "feature_names_in_", None)
+        self._columns = [str(n) for n in names] if names is not None else None
+        n_features = getattr(model, "n_features_in_", None)
+        classes = getattr(model, "classes_", None)
+        is_classifier = bool(base.is_classifier(model)) or classes is not None
+        self._proba = is_classifier and callable(getattr(model, "predict_proba", None))
+        final_module = type(_final_step(model)).__module__
+        self._argmax = self._proba and final_module.startswith(_ARGMAX_MODULES)
+        return ModelFacts(
+            n_features=int(n_features) if n_features is not None else None,
+            feature_names=self._columns,
+            kind="classification" if is_classifier else "regression",
+            classes=[c.item() if hasattr(c, "item") else c for c in classes]
+            if classes is not None
+            else None,
+            has_probabilities=self._proba,
+        )
+
+    def _frame(self, rows: np.ndarray) -> Any:
+        if self._columns is None:
+            return rows
+        try:
+            import pandas as pd
+        except ImportError:
+            return rows
+        return pd.DataFrame(rows, columns=self._columns)
+
+    def predict(self, rows: np.ndarray) -> Outputs:
+        x = self._frame(rows)
+        with warnings.catch_warnings():
+            # A model fitted on a DataFrame warns when given an array without pandas installed.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            if not self._proba:
+                return Outputs(predictions=np.asarray(self.model.predict(x)))
+            proba = np.asarray(self.model.predict_proba(x))
+            if self._argmax:
+                predictions = np.asarray(self.model.classes_)[proba.argmax(axis=1)]
+            else:
+                predictions = np.asarray(self.model.predict(x))
+        return Outputs(predictions=predictions, probabilities=proba)
+
+    def unload(self) -> None:
+        self.model = None

@@ -1,0 +1,61 @@
+"""Running the server: uvicorn for one worker, gunicorn with uvicorn workers for more.
+
+Both finish in-flight requests on SIGTERM before exiting (``settings.graceful_timeout``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from modelport.app import create_app
+from modelport.repository import scan
+from modelport.settings import Settings
+
+__all__ = ["serve"]
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _serve_gunicorn(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.workers,
+                "worker_class": "uvicorn_worker.UvicornWorker",
+                "graceful_timeout": settings.graceful_timeout,
+                "timeout": 120,
+                "loglevel": settings.log_level,
+                "accesslog": "-" if settings.access_log else None,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    Application().run()
+
+
+def serve(settings: Settings) -> None:
+    """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
+    scan(settings.models)  # fail fast, before any worker starts, on a repository that is wrong
+    if settings.workers > 1:
+        _serve_gunicorn(settings)
+    else:
+        _serve_uvicorn(settings)

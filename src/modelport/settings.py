@@ -1,0 +1,61 @@
+"""The one settings tree: environment variables prefixed ``MODELPORT_`` (plus ``PORT`` and
+``WEB_CONCURRENCY``, which hosting platforms set), overridden by CLI flags.
+
+Nothing is read at import time: call :class:`Settings` to read the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Server settings. Each field reads ``MODELPORT_<FIELD>`` from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELPORT_", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    models: Path = Field(
+        Path("models"),
+        description="A model repository folder, one model's folder, or a model file.",
+    )
+    host: str = Field("0.0.0.0", description="Address to bind.")
+    port: int = Field(
+        8000,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("MODELPORT_PORT", "PORT", "port"),
+        description="Port to bind; honours PORT as set by Render, Railway and Heroku.",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("MODELPORT_WORKERS", "WEB_CONCURRENCY", "workers"),
+        description="Worker processes; more than 1 runs gunicorn with uvicorn workers.",
+    )
+    default_model: str | None = Field(
+        None, description="Model answering the bare /predict; default: the only or first model."
+    )
+    trust: list[Path] = Field(
+        default_factory=list,
+        description="Pickle/joblib files (or folders) to load even without a pinned sha256.",
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 past it)."
+    )
+    graceful_timeout: float = Field(
+        30.0, gt=0, description="Seconds in-flight requests get to finish after SIGTERM."
+    )
+    log_level: LogLevel = "info"
+    access_log: bool = True
+    title: str = "modelport"

@@ -1,0 +1,48 @@
+"""Turning pydantic validation errors into precise, JSON-safe 422 answers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelport.errors import InvalidInput
+
+__all__ = ["invalid_input"]
+
+_MAX_INPUT_REPR = 200
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value[:_MAX_INPUT_REPR]).decode("utf-8", "replace")
+        return text + ("..." if len(value) > _MAX_INPUT_REPR else "")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    text = repr(value)
+    return text if len(text) <= _MAX_INPUT_REPR else text[:_MAX_INPUT_REPR] + "..."
+
+
+def _message(loc: Sequence[Any], msg: str) -> str:
+    where = ".".join(str(p) for p in loc[1:]) if len(loc) > 1 else ""
+    return f"{where}: {msg}" if where else msg
+
+
+def invalid_input(error: ValidationError, prefix: Sequence[str | int] = ("body",)) -> InvalidInput:
+    """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape."""
+    items = []
+    for item in error.errors(include_url=False):
+        loc = [*prefix, *item["loc"]]
+        entry: dict[str, Any] = {"type": item["type"], "loc": loc, "msg": item["msg"]}
+        if "input" in item and item["type"] != "missing":
+            entry["input"] = _json_safe(item["input"])
+        ctx = item.get("ctx")
+        if ctx:
+            entry["ctx"] = {k: _json_safe(v) for k, v in ctx.items()}
+        items.append(entry)
+    summary = "; ".join(_message(i["loc"], i["msg"]) for i in items)
+    return InvalidInput(summary or "invalid input", items)

@@ -65,7 +65,7 @@ class DataPlane:
         try:
             record = model.request.model_validate_json(body)
         except ValidationError as exc:
-            raise invalid_input(exc) from exc
+            raise invalid_input(exc, example=model.signature.example()) from exc
         return self._rows(model, [record])
 
     def records_to_rows(
@@ -77,7 +77,7 @@ class DataPlane:
             try:
                 parsed.append(model.request.model_validate(record))
             except ValidationError as exc:
-                raise invalid_input(exc, [*prefix, index]) from exc
+                raise invalid_input(exc, [*prefix, index], model.signature.example()) from exc
         return self._rows(model, parsed)
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -32,8 +33,14 @@ def _message(loc: Sequence[Any], msg: str) -> str:
     return f"{where}: {msg}" if where else msg
 
 
-def invalid_input(error: ValidationError, prefix: Sequence[str | int] = ("body",)) -> InvalidInput:
-    """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape."""
+def invalid_input(
+    error: ValidationError, prefix: Sequence[str | int] = ("body",), example: Any = None
+) -> InvalidInput:
+    """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape.
+
+    When the body as a whole is wrong (not JSON, not an object) and ``example`` is given, the
+    message shows a body that works.
+    """
     items = []
     for item in error.errors(include_url=False):
         loc = [*prefix, *item["loc"]]
@@ -45,4 +52,6 @@ def invalid_input(error: ValidationError, prefix: Sequence[str | int] = ("body",
             entry["ctx"] = {k: _json_safe(v) for k, v in ctx.items()}
         items.append(entry)
     summary = "; ".join(_message(i["loc"], i["msg"]) for i in items)
+    if example is not None and any(len(i["loc"]) <= len(prefix) for i in items):
+        summary += f"; send a JSON object of field values, for example {json.dumps(example)}"
     return InvalidInput(summary or "invalid input", items)

@@ -2,7 +2,8 @@
 
 ``parameters`` keys: ``n_features`` (default 2), ``classes`` (default ``[0, 1]``; empty for a
 regressor), ``delay_s`` (seconds each predict takes), ``load_error`` (make loading fail with this
-message), ``predict_error`` (make predict raise ValueError with this message).
+message), ``predict_error`` (make predict raise ValueError with this message), ``load_gate`` (a
+file path: loading waits until that file exists, so a test can observe the loading state).
 
 A classifier answers class ``int(sum(row)) % len(classes)`` with probability 0.9; a regressor
 answers ``sum(row)``. The artifact is any file ending in ``.fake``.
@@ -11,6 +12,7 @@ answers ``sum(row)``. The artifact is any file ending in ``.fake``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +21,14 @@ from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.signature import ModelFacts
 
 __all__ = ["FakeRuntime"]
+
+
+def _wait_for(gate: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise ModelLoadError(f"load gate {gate} never opened")
+        time.sleep(0.01)
 
 
 class FakeRuntime(Runtime):
@@ -32,6 +42,8 @@ class FakeRuntime(Runtime):
 
     def load(self, context: LoadContext) -> ModelFacts:
         params = context.card.parameters
+        if params.get("load_gate"):
+            _wait_for(Path(params["load_gate"]))
         if params.get("load_error"):
             raise ModelLoadError(str(params["load_error"]))
         self.classes = list(params.get("classes", [0, 1]))

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelport.app import create_app
+from modelport.examples import train_example
+from modelport.settings import Settings
+
+ClientFactory = Callable[..., contextlib.AbstractContextManager[TestClient]]
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository with the Iris and wine examples (trained once per session)."""
+    path = tmp_path_factory.mktemp("repo") / "models"
+    train_example("iris", path)
+    train_example("wine", path)
+    return path
+
+
+@contextlib.contextmanager
+def _client(path: Path, wait: bool = True, **settings: object) -> Iterator[TestClient]:
+    app = create_app(Settings(models=path, **settings))  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        if wait:
+            deadline = time.monotonic() + 30
+            while not app.state.dataplane.registry.loaded:
+                assert time.monotonic() < deadline, "models did not finish loading"
+                time.sleep(0.01)
+        yield client
+
+
+@pytest.fixture
+def make_client() -> ClientFactory:
+    """Build an in-process client for a repository; models are loaded when it is returned."""
+    return _client
+
+
+@pytest.fixture(scope="module")
+def client(repo: Path) -> Iterator[TestClient]:
+    with _client(repo) as c:
+        yield c

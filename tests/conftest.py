@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,14 +24,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def _client(path: Path, wait: bool = True, **settings: object) -> Iterator[TestClient]:
+def _client(path: Path, **settings: object) -> Iterator[TestClient]:
     app = create_app(Settings(models=path, **settings))  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as client:
-        if wait:
-            deadline = time.monotonic() + 30
-            while not app.state.dataplane.registry.loaded:
-                assert time.monotonic() < deadline, "models did not finish loading"
-                time.sleep(0.01)
         yield client
 
 

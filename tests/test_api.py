@@ -204,16 +204,22 @@ def test_a_model_that_failed_to_load_answers_503(
         assert client.post("/models/fine/predict", json={"x0": 1, "x1": 2}).status_code == 200
 
 
-def test_not_ready_until_loaded(make_client: ClientFactory, tmp_path: Path) -> None:
+def test_loaded_before_taking_traffic(make_client: ClientFactory, tmp_path: Path) -> None:
+    write_fake_model(tmp_path / "repo", "m", parameters={"load_delay_s": 0.5})
+    with make_client(tmp_path / "repo") as client:
+        assert client.get("/ready").status_code == 200  # the first request already finds it loaded
+
+
+def test_background_loading_is_not_ready_until_loaded(make_client: ClientFactory, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     write_fake_model(tmp_path / "repo", "slow", parameters={"load_gate": str(gate)})
-    with make_client(tmp_path / "repo", wait=False) as client:
+    with make_client(tmp_path / "repo", background_loading=True) as client:
         assert client.get("/health").json()["model_loaded"] is False
         assert client.get("/ready").status_code == 503
         assert client.post("/predict", json={"x0": 1, "x1": 2}).status_code == 503
         gate.touch()
         registry = client.app.state.dataplane.registry  # type: ignore[attr-defined]
-        registry._loaded.wait(30)
+        assert registry.wait_loaded(30)
         assert client.get("/ready").status_code == 200
         assert client.post("/predict", json={"x0": 1, "x1": 2}).status_code == 200
 

@@ -1,7 +1,9 @@
 """The ASGI application: routers, error handling, body limit, and model loading in the lifespan.
 
-Models load in a worker thread after the server starts, so liveness answers at once and readiness
-(``/ready``) turns 200 when every model is loaded.
+Models load in a worker thread during the lifespan startup, so a worker process takes traffic only
+once its models are loaded (with several gunicorn workers, no request meets an unloaded worker).
+With ``background_loading`` the server answers at once instead: liveness 200, readiness and
+predictions 503 until every model is loaded.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         loading = None
         if not registry.loaded:
             loading = asyncio.ensure_future(anyio.to_thread.run_sync(registry.load_all))
+            if not settings.background_loading:
+                await loading
         yield
         if loading is not None:
             await loading

@@ -200,5 +200,10 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"[red]error:[/] {exc.message}", highlight=False, markup=True)
         sys.exit(2)
     except ValidationError as exc:  # settings from the environment or flags
-        err.print(f"[red]invalid setting:[/] {exc}", highlight=False)
+        for item in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in item["loc"]).lower()
+            err.print(
+                f"[red]invalid setting[/] {where}: {item['msg']} (got {item.get('input')!r})",
+                highlight=False,
+            )
         sys.exit(2)

@@ -69,15 +69,24 @@ class DataPlane:
         return self._rows(model, [record])
 
     def records_to_rows(
-        self, model: LoadedModel, records: Sequence[Any], prefix: Sequence[str | int] = ("body",)
+        self,
+        model: LoadedModel,
+        records: Sequence[Any],
+        prefix: Sequence[str | int] = ("body",),
+        start: int = 0,
     ) -> np.ndarray:
-        """Validate decoded records (mappings of field name to value) into a batch."""
+        """Validate decoded records (mappings of field name to value) into a batch.
+
+        Errors name the record as ``prefix + [start + index]``.
+        """
         parsed = []
         for index, record in enumerate(records):
             try:
                 parsed.append(model.request.model_validate(record))
             except ValidationError as exc:
-                raise invalid_input(exc, [*prefix, index], model.signature.example()) from exc
+                raise invalid_input(
+                    exc, [*prefix, start + index], model.signature.example()
+                ) from exc
         return self._rows(model, parsed)
 
     @staticmethod

@@ -83,7 +83,7 @@ def predict_records(
     iterator = iter(records)
     done = 0
     while chunk := list(islice(iterator, CHUNK)):
-        rows = plane.records_to_rows(model, chunk, prefix=("row",))
+        rows = plane.records_to_rows(model, chunk, prefix=("row",), start=done)
         for index, answer in enumerate(answers(plane.infer_sync(model, rows))):
             yield chunk[index], answer
         done += len(chunk)

@@ -165,6 +165,10 @@ class Registry:
         """Whether loading has finished (successfully or not) for every version."""
         return self._loaded.is_set()
 
+    def wait_loaded(self, timeout_s: float | None = None) -> bool:
+        """Block until loading has finished; False on timeout."""
+        return self._loaded.wait(timeout_s)
+
     @property
     def ready(self) -> bool:
         """Whether every version loaded and is ready to serve."""

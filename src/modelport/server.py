@@ -38,7 +38,7 @@ def _serve_gunicorn(settings: Settings) -> None:
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.workers,
                 "worker_class": "uvicorn_worker.UvicornWorker",
-                "graceful_timeout": settings.graceful_timeout,
+                "graceful_timeout": int(settings.graceful_timeout),
                 "timeout": 120,
                 "loglevel": settings.log_level,
                 "accesslog": "-" if settings.access_log else None,

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(
         30.0, gt=0, description="Seconds in-flight requests get to finish after SIGTERM."
     )
+    background_loading: bool = Field(
+        False,
+        description="Accept connections while models load (liveness answers, predictions 503 "
+        "until ready). Default: a worker takes traffic only once its models are loaded.",
+    )
     log_level: LogLevel = "info"
     access_log: bool = True
     title: str = "modelport"

@@ -29,7 +29,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def _message(loc: Sequence[Any], msg: str) -> str:
-    where = ".".join(str(p) for p in loc[1:]) if len(loc) > 1 else ""
+    parts = loc[1:] if loc and loc[0] == "body" else loc
+    where = ".".join(str(p) for p in parts)
     return f"{where}: {msg}" if where else msg
 
 

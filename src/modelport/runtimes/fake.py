@@ -3,7 +3,8 @@
 ``parameters`` keys: ``n_features`` (default 2), ``classes`` (default ``[0, 1]``; empty for a
 regressor), ``delay_s`` (seconds each predict takes), ``load_error`` (make loading fail with this
 message), ``predict_error`` (make predict raise ValueError with this message), ``load_gate`` (a
-file path: loading waits until that file exists, so a test can observe the loading state).
+file path: loading waits until that file exists, so a test can observe the loading state),
+``load_delay_s`` (seconds loading takes), ``predict_flag`` (a file path touched when a predict starts, so a test knows one is in flight).
 
 A classifier answers class ``int(sum(row)) % len(classes)`` with probability 0.9; a regressor
 answers ``sum(row)``. The artifact is any file ending in ``.fake``.
@@ -39,16 +40,20 @@ class FakeRuntime(Runtime):
         self.classes: list[int | str] = []
         self.delay_s = 0.0
         self.predict_error: str | None = None
+        self.predict_flag: Path | None = None
 
     def load(self, context: LoadContext) -> ModelFacts:
         params = context.card.parameters
         if params.get("load_gate"):
             _wait_for(Path(params["load_gate"]))
+        time.sleep(float(params.get("load_delay_s", 0.0)))
         if params.get("load_error"):
             raise ModelLoadError(str(params["load_error"]))
         self.classes = list(params.get("classes", [0, 1]))
         self.delay_s = float(params.get("delay_s", 0.0))
         self.predict_error = params.get("predict_error")
+        flag = params.get("predict_flag")
+        self.predict_flag = Path(flag) if flag else None
         return ModelFacts(
             n_features=int(params.get("n_features", 2)),
             kind="classification" if self.classes else "regression",
@@ -57,6 +62,8 @@ class FakeRuntime(Runtime):
         )
 
     def predict(self, rows: np.ndarray) -> Outputs:
+        if self.predict_flag is not None:
+            self.predict_flag.touch()
         if self.delay_s:
             time.sleep(self.delay_s)
         if self.predict_error:

@@ -8,6 +8,7 @@ import joblib
 import pytest
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_iris
+
 from tests.conftest import ClientFactory
 from tests.helpers import IRIS_ROW, write_fake_model
 
@@ -210,7 +211,9 @@ def test_loaded_before_taking_traffic(make_client: ClientFactory, tmp_path: Path
         assert client.get("/ready").status_code == 200  # the first request already finds it loaded
 
 
-def test_background_loading_is_not_ready_until_loaded(make_client: ClientFactory, tmp_path: Path) -> None:
+def test_background_loading_is_not_ready_until_loaded(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
     gate = tmp_path / "gate"
     write_fake_model(tmp_path / "repo", "slow", parameters={"load_gate": str(gate)})
     with make_client(tmp_path / "repo", background_loading=True) as client:

@@ -180,3 +180,14 @@ def test_bad_environment_setting_is_reported(
     assert "invalid setting" in err
     assert "port" in err
     assert "not-a-port" in err
+
+
+def test_serve_refuses_an_untrusted_pickle_before_starting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    raw = tmp_path / "loose.pkl"
+    joblib.dump(LogisticRegression(), raw)
+    code, _, err = run(capsys, "serve", str(raw), "--port", "1")
+    assert code == 2
+    assert "refusing to load" in err
+    assert f"--trust {raw}" in " ".join(err.split())

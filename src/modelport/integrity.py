@@ -15,7 +15,14 @@ from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
 
-__all__ = ["PICKLE_SUFFIXES", "is_trusted", "pinned_sha256", "read_verified", "write_sha256"]
+__all__ = [
+    "PICKLE_SUFFIXES",
+    "check_trusted",
+    "is_trusted",
+    "pinned_sha256",
+    "read_verified",
+    "write_sha256",
+]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
@@ -81,3 +88,11 @@ def read_verified(path: Path, *, trusted: bool) -> bytes:
             f"{pinned}; the file changed after it was imported, and {why}.\n  {_advice(path)}"
         )
     return data
+
+
+def check_trusted(paths: Iterable[Path], trusted: Iterable[Path]) -> None:
+    """Refuse, before anything is served, every pickle-based file that would be refused at load."""
+    roots = list(trusted)
+    for path in paths:
+        if path.suffix.lower() in PICKLE_SUFFIXES and path.is_file():
+            read_verified(path, trusted=is_trusted(path, roots))

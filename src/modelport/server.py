@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from modelport.app import create_app
+from modelport.integrity import check_trusted
 from modelport.repository import scan
 from modelport.settings import Settings
 
@@ -54,7 +55,9 @@ def _serve_gunicorn(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
-    scan(settings.models)  # fail fast, before any worker starts, on a repository that is wrong
+    # Fail fast, before any worker starts, on a repository that is wrong or a pickle not trusted.
+    sources = scan(settings.models)
+    check_trusted((p for s in sources for p in s.versions.values()), settings.trust)
     if settings.workers > 1:
         _serve_gunicorn(settings)
     else:

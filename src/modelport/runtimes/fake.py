@@ -1,10 +1,11 @@
-"""A fake runtime for tests and demos: no framework, behaviour set in the card's ``parameters``.
+"""A fake runtime for tests and demos: no framework, behaviour set in the card's ``parameters``:
 
-``parameters`` keys: ``n_features`` (default 2), ``classes`` (default ``[0, 1]``; empty for a
-regressor), ``delay_s`` (seconds each predict takes), ``load_error`` (make loading fail with this
-message), ``predict_error`` (make predict raise ValueError with this message), ``load_gate`` (a
-file path: loading waits until that file exists, so a test can observe the loading state),
-``load_delay_s`` (seconds loading takes), ``predict_flag`` (a file path touched when a predict starts, so a test knows one is in flight).
+- ``n_features`` (default 2), ``classes`` (default ``[0, 1]``; empty for a regressor);
+- ``delay_s``: seconds each predict takes; ``load_delay_s``: seconds loading takes;
+- ``load_error``: loading fails with this message;
+- ``predict_error``: predict raises ValueError with this message;
+- ``load_gate``: a file path; loading waits until it exists (a test can see the loading state);
+- ``predict_flag``: a file path touched when a predict starts (a test knows one is in flight).
 
 A classifier answers class ``int(sum(row)) % len(classes)`` with probability 0.9; a regressor
 answers ``sum(row)``. The artifact is any file ending in ``.fake``.

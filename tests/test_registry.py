@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.helpers import write_fake_model
 
 from modelport.errors import ConfigError, ModelNotFound, ModelNotReady
 from modelport.registry import ModelState, Registry
 from modelport.repository import scan
+from tests.helpers import write_fake_model
 
 
 def loaded(path: Path, **kwargs: object) -> Registry:

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.helpers import write_fake_model
 
 from modelport.card import ModelCard, read_card
 from modelport.errors import ConfigError
 from modelport.repository import add_version, scan
+from tests.helpers import write_fake_model
 
 
 def test_scan_repository(tmp_path: Path) -> None:

@@ -16,10 +16,11 @@ ClientFactory = Callable[..., contextlib.AbstractContextManager[TestClient]]
 
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model repository with the Iris and wine examples (trained once per session)."""
+    """A model repository with the iris, wine and sentiment examples (trained once a session)."""
     path = tmp_path_factory.mktemp("repo") / "models"
     train_example("iris", path)
     train_example("wine", path)
+    train_example("sentiment", path)
     return path
 
 

@@ -154,7 +154,7 @@ def test_unknown_model_or_version_is_404(client: TestClient, path: str, message:
 
 def test_models_lists_versions_readiness_and_signature(client: TestClient) -> None:
     models = {m["name"]: m for m in client.get("/models").json()["models"]}
-    assert set(models) == {"iris", "wine"}
+    assert set(models) == {"iris", "sentiment", "wine"}
     iris = models["iris"]
     assert iris["default"] is True
     assert iris["ready"] is True

@@ -22,7 +22,7 @@ from modelport.dataplane import DataPlane
 from modelport.errors import ModelportError
 from modelport.limits import BodyLimit
 from modelport.openapi import install_openapi
-from modelport.protocols import tutorial
+from modelport.protocols import tutorial, v1, v2, v2_repository
 from modelport.protocols._http import json_response
 from modelport.registry import Registry
 from modelport.repository import scan
@@ -41,7 +41,10 @@ DESCRIPTION = (
 def registry_from_settings(settings: Settings) -> Registry:
     """A registry of every model found at ``settings.models`` (not loaded yet)."""
     return Registry(
-        scan(settings.models), default_model=settings.default_model, trusted=settings.trust
+        scan(settings.models),
+        default_model=settings.default_model,
+        trusted=settings.trust,
+        origin=settings.models,
     )
 
 
@@ -81,7 +84,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     app.state.dataplane = DataPlane(registry)
     app.state.settings = settings
-    app.include_router(tutorial.router)
+    for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
+        app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

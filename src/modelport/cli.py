@@ -169,7 +169,7 @@ def predict(
 
 @examples_app.command("train")
 def examples_train(
-    example: Annotated[str, typer.Argument(help="iris or wine")],
+    example: Annotated[str, typer.Argument(help="iris, wine or sentiment")],
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
     estimator: Annotated[str, typer.Option(help="logistic or forest")] = "logistic",
     name: Annotated[Optional[str], typer.Option(help="Model name [example's]")] = None,  # noqa: UP045

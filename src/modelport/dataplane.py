@@ -14,6 +14,7 @@ import anyio.to_thread
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from modelport.checks import check_rows
 from modelport.errors import InvalidInput, ModelportError
 from modelport.registry import LoadedModel, Registry
 from modelport.runtimes import Outputs
@@ -31,6 +32,22 @@ class InferenceResult:
     version: int
     signature: Signature
     outputs: Outputs
+
+    def output_arrays(self) -> dict[str, np.ndarray]:
+        """Named output tensors: ``predict`` (labels or values), ``predict_proba`` if given."""
+        labels = self.labels()
+        if self.signature.output.kind == "regression":
+            predict = np.asarray(labels, dtype=np.float64)
+        elif all(isinstance(v, str) for v in labels):
+            predict = np.empty(len(labels), dtype=object)
+            predict[:] = labels
+        else:
+            predict = np.asarray(labels)
+        arrays = {"predict": predict}
+        proba = self.outputs.probabilities
+        if proba is not None and self.signature.output.probabilities:
+            arrays["predict_proba"] = np.asarray(proba, dtype=np.float64)
+        return arrays
 
     def labels(self) -> list[Scalar]:
         """Each row's prediction as shown to users: class names or values as Python scalars."""
@@ -94,6 +111,10 @@ class DataPlane:
         table = [[getattr(r, name) for name in model.field_names] for r in records]
         dtype = np.float64 if _numeric(model.signature) else object
         return np.asarray(table, dtype=dtype).reshape(len(records), len(model.field_names))
+
+    def check_rows(self, model: LoadedModel, rows: np.ndarray) -> np.ndarray:
+        """Check a decoded ``(batch, n_inputs)`` array against the model's signature."""
+        return check_rows(model.signature, rows)
 
     @staticmethod
     def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:

@@ -17,9 +17,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from modelport.card import ModelCard
-from modelport.errors import ConfigError, ModelNotFound, ModelNotReady, ModelportError
+from modelport.errors import (
+    BadRequest,
+    ConfigError,
+    ModelLoadError,
+    ModelNotFound,
+    ModelNotReady,
+    ModelportError,
+)
 from modelport.integrity import is_trusted
-from modelport.repository import ModelSource
+from modelport.repository import ModelSource, scan
 from modelport.runtimes import LoadContext, Runtime, get_runtime, runtime_for_file
 from modelport.schemas import request_model
 from modelport.signature import Signature, resolve_signature
@@ -131,6 +138,16 @@ class RegistryModel:
         return version is not None and version.state is ModelState.READY
 
 
+def _model_of(source: ModelSource) -> RegistryModel:
+    model = RegistryModel(source.name, source.card)
+    for version, artifact in sorted(source.versions.items()):
+        mv = ModelVersion(source.name, version, source.card, artifact)
+        if version in source.problems:
+            mv.state, mv.error = ModelState.FAILED, source.problems[version]
+        model.versions[version] = mv
+    return model
+
+
 class Registry:
     """All models of one server."""
 
@@ -140,19 +157,15 @@ class Registry:
         *,
         default_model: str | None = None,
         trusted: Iterable[Path] = (),
+        origin: Path | None = None,
     ) -> None:
         self.models: dict[str, RegistryModel] = {}
         self.trusted = tuple(trusted)
+        self.origin = origin
         for source in sources:
             if source.name in self.models:
                 raise ConfigError(f"two models are named {source.name!r}")
-            model = RegistryModel(source.name, source.card)
-            for version, artifact in sorted(source.versions.items()):
-                mv = ModelVersion(source.name, version, source.card, artifact)
-                if version in source.problems:
-                    mv.state, mv.error = ModelState.FAILED, source.problems[version]
-                model.versions[version] = mv
-            self.models[source.name] = model
+            self.models[source.name] = _model_of(source)
         if default_model is not None and default_model not in self.models:
             raise ConfigError(
                 f"default model {default_model!r} is not in the repository: {sorted(self.models)}"
@@ -186,6 +199,32 @@ class Registry:
         for name in self.models:
             self.load_model(name)
         self._loaded.set()
+
+    def reload(self, name: str) -> RegistryModel:
+        """Load model ``name`` afresh from the repository on disk and swap it in atomically.
+
+        The old versions keep serving until the new ones are loaded; if none of the new versions
+        loads, nothing is swapped and the load errors are raised.
+        """
+        if self.origin is None:
+            raise BadRequest("this server was not started from a model repository")
+        sources = [s for s in scan(self.origin) if s.name == name]
+        if not sources:
+            raise ModelNotFound(f"model {name!r} is not in the repository {self.origin}")
+        model = _model_of(sources[0])
+        for mv in model.versions.values():
+            if mv.state is ModelState.PENDING:
+                mv.load(self.trusted)
+        if not any(mv.loaded for mv in model.versions.values()):
+            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in model.versions.values())
+            raise ModelLoadError(f"failed to load {name!r}: {errors}")
+        self.models[name] = model  # in-flight requests keep the versions they already hold
+        return model
+
+    def unload(self, name: str) -> None:
+        """Stop serving ``name``; requests in flight finish on the versions they hold."""
+        self.model(name)  # 404 when unknown
+        del self.models[name]
 
     def unload_all(self) -> None:
         for model in self.models.values():

@@ -119,6 +119,9 @@ class ModelFacts(BaseModel):
     kind: Kind | None = None
     classes: list[Scalar] | None = None
     has_probabilities: bool = False
+    input_type: FieldType | None = Field(
+        None, description="The type of every input, when the model tells (text pipelines)."
+    )
 
 
 class CardSignature(BaseModel):
@@ -145,10 +148,13 @@ def _resolve_inputs(card: Sequence[FieldSpec] | None, facts: ModelFacts) -> list
                 f"{facts.feature_names}; list them in that order or leave them out of the card"
             )
         return list(card)
+    kind = facts.input_type or "float"
     if facts.feature_names is not None:
-        return [FieldSpec(name=name) for name in facts.feature_names]
+        return [FieldSpec(name=name, type=kind) for name in facts.feature_names]
+    if facts.n_features == 1 and kind == "str":
+        return [FieldSpec(name="text", type="str")]
     if facts.n_features is not None:
-        return [FieldSpec(name=f"x{i}") for i in range(facts.n_features)]
+        return [FieldSpec(name=f"x{i}", type=kind) for i in range(facts.n_features)]
     raise SignatureError(
         "the model does not say what it takes: list `signature.inputs` in its card"
     )

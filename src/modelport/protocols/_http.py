@@ -8,7 +8,16 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-__all__ = ["json_response", "read_body"]
+from modelport.errors import ModelNotFound
+
+__all__ = ["json_response", "parse_version", "read_body"]
+
+
+def parse_version(version: str) -> int:
+    """A version path segment as a number; 404 for anything that cannot be a version."""
+    if not version.isdigit() or int(version) < 1:
+        raise ModelNotFound(f"no version {version!r}: versions are positive integers")
+    return int(version)
 
 
 def json_response(

@@ -15,8 +15,7 @@ from fastapi.responses import Response
 from modelport._version import __version__
 from modelport.answers import answers
 from modelport.dataplane import DataPlane
-from modelport.errors import ModelNotFound
-from modelport.protocols._http import json_response, read_body
+from modelport.protocols._http import json_response, parse_version, read_body
 from modelport.registry import ModelVersion, Registry, RegistryModel
 
 __all__ = ["model_info", "router"]
@@ -27,12 +26,6 @@ router = APIRouter()
 def _plane(request: Request) -> DataPlane:
     plane: DataPlane = request.app.state.dataplane
     return plane
-
-
-def _version_number(version: str) -> int:
-    if not version.isdigit():
-        raise ModelNotFound(f"no version {version!r}: versions are positive integers")
-    return int(version)
 
 
 async def _predict(request: Request, name: str | None, version: int | None) -> Response:
@@ -56,7 +49,7 @@ async def predict_model(request: Request, name: str) -> Response:
 
 @router.post("/models/{name}/versions/{version}/predict", include_in_schema=False)
 async def predict_version(request: Request, name: str, version: str) -> Response:
-    return await _predict(request, name, _version_number(version))
+    return await _predict(request, name, parse_version(version))
 
 
 def _version_info(mv: ModelVersion) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from modelport.signature import ModelFacts
 
 __all__ = ["SklearnRuntime"]
 
+_TEXT_MODULE = "sklearn.feature_extraction.text"
+
 # Final estimators whose ``predict`` is exactly the class with the highest probability, so one
 # ``predict_proba`` call gives both (half the cost for forests).
 _ARGMAX_MODULES = (
@@ -47,6 +49,11 @@ def _load_skops(data: bytes, context: LoadContext) -> Any:
     return sio.loads(data, trusted=untrusted or None)
 
 
+def _first_step(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[0][1] if steps else model
+
+
 def _final_step(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     return steps[-1][1] if steps else model
@@ -61,6 +68,7 @@ class SklearnRuntime(Runtime):
         self._argmax = False
         self._proba = False
         self._columns: list[str] | None = None
+        self._text = False
 
     def load(self, context: LoadContext) -> ModelFacts:
         path = context.artifact
@@ -86,8 +94,12 @@ class SklearnRuntime(Runtime):
         self._proba = is_classifier and callable(getattr(model, "predict_proba", None))
         final_module = type(_final_step(model)).__module__
         self._argmax = self._proba and final_module.startswith(_ARGMAX_MODULES)
+        self._text = type(_first_step(model)).__module__.startswith(_TEXT_MODULE)
+        if self._text:  # a text pipeline takes a 1-D sequence of strings
+            n_features = 1
         return ModelFacts(
             n_features=int(n_features) if n_features is not None else None,
+            input_type="str" if self._text else None,
             feature_names=self._columns,
             kind="classification" if is_classifier else "regression",
             classes=[c.item() if hasattr(c, "item") else c for c in classes]
@@ -97,6 +109,8 @@ class SklearnRuntime(Runtime):
         )
 
     def _frame(self, rows: np.ndarray) -> Any:
+        if self._text:
+            return rows[:, 0].tolist()
         if self._columns is None:
             return rows
         try:

@@ -1,0 +1,91 @@
+"""KServe V1 protocol: ``/v1/models``, ``/v1/models/{m}``, ``POST /v1/models/{m}:predict``.
+
+Instances are rows (lists in signature order) or objects with named fields; answers are
+``{"predictions": [...]}`` (class names for classifiers whose card names them). Errors answer
+``{"error": ...}``: 400 for bad input, 404 for an unknown model, 503 when not loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from modelport.dataplane import DataPlane
+from modelport.errors import BadRequest, InvalidInput
+from modelport.protocols._http import json_response, read_body
+from modelport.registry import LoadedModel
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["KServe V1"])
+
+
+def _plane(request: Request) -> DataPlane:
+    plane: DataPlane = request.app.state.dataplane
+    return plane
+
+
+def _instances(body: bytes) -> list[Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise BadRequest('body must be an object with "instances" or "inputs"')
+    for key in ("instances", "inputs"):
+        if key in payload:
+            value = payload[key]
+            if not isinstance(value, list):
+                raise BadRequest(f'"{key}" must be a list, got {type(value).__name__}')
+            if not value:
+                raise BadRequest(f'"{key}" is empty')
+            return value
+    raise BadRequest('expected "instances" or "inputs" holding a list of rows or objects')
+
+
+def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndarray:
+    if all(isinstance(item, dict) for item in instances):
+        return plane.records_to_rows(model, instances, prefix=("instances",))
+    if any(isinstance(item, dict) for item in instances):
+        raise BadRequest("instances mix objects and rows; send one kind")
+    width = len(model.signature.inputs)
+    if width == 1 and not any(isinstance(item, list) for item in instances):
+        instances = [[item] for item in instances]  # one-feature models take bare values
+    if any(not isinstance(item, list) or len(item) != width for item in instances):
+        raise BadRequest(
+            f"each instance must be a row of {width} values "
+            f"({', '.join(model.signature.names)}) or an object with those keys"
+        )
+    table = np.empty((len(instances), width), dtype=object)
+    table[:] = instances
+    return plane.check_rows(model, table)
+
+
+@router.post("/models/{name}:predict")
+async def predict(request: Request, name: str) -> Response:
+    plane = _plane(request)
+    model = plane.version(name)
+    try:
+        rows = _rows(plane, model, _instances(await read_body(request)))
+        result = await plane.infer(model, rows)
+    except InvalidInput as exc:
+        raise BadRequest(exc.message) from exc
+    headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
+    return json_response({"predictions": result.labels()}, headers=headers)
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict[str, list[str]]:
+    return {"models": list(_plane(request).registry.models)}
+
+
+@router.get("/models/{name}")
+async def model_status(request: Request, name: str) -> Response:
+    model = _plane(request).registry.model(name)
+    return json_response(
+        {"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503
+    )

@@ -1,0 +1,69 @@
+"""The Open Inference Protocol's model repository extension: list, load and unload models
+without a restart. Load re-reads the model from the repository on disk and swaps it in once it
+is loaded; unload stops serving it (later requests for it answer 404).
+
+With several worker processes, each worker has its own registry: a load or unload reaches the
+worker that answers it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from modelport.dataplane import DataPlane
+from modelport.errors import BadRequest, ConfigError
+from modelport.protocols._http import json_response, read_body
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
+
+_STATES = {"ready": "READY", "loading": "LOADING", "pending": "LOADING", "failed": "UNAVAILABLE"}
+
+
+def _plane(request: Request) -> DataPlane:
+    plane: DataPlane = request.app.state.dataplane
+    return plane
+
+
+@router.post("/index")
+async def index(request: Request) -> list[dict[str, Any]]:
+    body = await read_body(request)
+    only_ready = False
+    if body.strip():
+        try:
+            only_ready = bool(orjson.loads(body).get("ready", False))
+        except (orjson.JSONDecodeError, AttributeError):
+            only_ready = False
+    entries = []
+    for model in _plane(request).registry.models.values():
+        for mv in model.versions.values():
+            state = _STATES[mv.state.value]
+            if only_ready and state != "READY":
+                continue
+            entry = {"name": model.name, "version": str(mv.version), "state": state}
+            if mv.error:
+                entry["reason"] = mv.error
+            entries.append(entry)
+    return entries
+
+
+@router.post("/models/{name}/load")
+async def load(request: Request, name: str) -> Response:
+    registry = _plane(request).registry
+    try:
+        await anyio.to_thread.run_sync(registry.reload, name)
+    except ConfigError as exc:  # the model's files are wrong: Triton answers 400 too
+        raise BadRequest(exc.message) from exc
+    return json_response({})
+
+
+@router.post("/models/{name}/unload")
+async def unload(request: Request, name: str) -> Response:
+    _plane(request).registry.unload(name)
+    return json_response({})

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test check lint typecheck format install install-dev clean
+.PHONY: serve test check lint typecheck format install install-dev clean coverage-batching bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ serve: $(VENV)/.installed
 ## Lint, type-check and run the whole test suite
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory coverage-batching
+
+## The batching scheduler keeps 100% branch coverage
+coverage-batching: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q tests/test_batching.py --cov=modelport --cov-branch --cov-report=
+	$(BIN)/python -m coverage report --include='*/modelport/batching.py' --show-missing --fail-under=100
 
 check: lint typecheck
 

@@ -28,7 +28,7 @@ from modelport.registry import Registry
 from modelport.repository import scan
 from modelport.settings import Settings
 
-__all__ = ["create_app", "registry_from_settings"]
+__all__ = ["create_app", "loaded_app", "registry_from_settings"]
 
 log = logging.getLogger("modelport.app")
 
@@ -53,7 +53,7 @@ async def _modelport_error(request: Request, exc: Exception) -> Response:
         return await _unexpected(request, exc)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return json_response(exc.to_body(), status_code=exc.status)
+    return json_response(exc.to_body(), status_code=exc.status, headers=exc.headers())
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -77,17 +77,30 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         yield
         if loading is not None:
             await loading
+        await plane.close()
         registry.unload_all()
 
     app = FastAPI(
         title=settings.title, version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    app.state.dataplane = DataPlane(registry)
+    plane = DataPlane(registry, request_timeout=settings.request_timeout)
+    app.state.dataplane = plane
     app.state.settings = settings
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
         app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    install_openapi(app, registry)
+    install_openapi(app, registry, settings.max_batch_instances)
     return app
+
+
+def loaded_app(settings: Settings) -> FastAPI:
+    """An app whose models are loaded now, in this process (before a fork, for example).
+
+    With ``background_loading`` the models load in the lifespan instead.
+    """
+    registry = registry_from_settings(settings)
+    if not settings.background_loading:
+        registry.load_all()
+    return create_app(settings, registry=registry)

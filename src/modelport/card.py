@@ -15,9 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelport.errors import CardError
 from modelport.signature import CardSignature
 
-__all__ = ["CARD_FILE", "ModelCard", "read_card", "write_card"]
+__all__ = ["CARD_FILE", "BatchingCard", "ModelCard", "read_card", "write_card"]
 
 CARD_FILE = "modelport.yaml"
+
+
+class BatchingCard(BaseModel):
+    """Micro-batching of concurrent requests (on by default for runtimes that batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    max_batch_size: int = Field(64, ge=1, le=65536, description="Rows per batch at most.")
+    max_latency_ms: float = Field(
+        2.0, ge=0, le=10_000, description="Longest wait for a batch to fill, under load only."
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Requests waiting at most; past it, 503 + Retry-After."
+    )
 
 
 class ModelCard(BaseModel):
@@ -34,6 +49,7 @@ class ModelCard(BaseModel):
     default_version: int | None = Field(None, ge=1, description="Default: the highest version.")
     strict: bool = Field(False, description="Reject unknown fields in requests (422).")
     signature: CardSignature | None = None
+    batching: BatchingCard = Field(default_factory=BatchingCard)
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Runtime-specific settings."
     )

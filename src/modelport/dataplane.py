@@ -6,7 +6,10 @@ Adapters parse their wire format, call :meth:`DataPlane.records_to_rows` (or bui
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +17,9 @@ import anyio.to_thread
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
-from modelport.errors import InvalidInput, ModelportError
+from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.registry import LoadedModel, Registry
 from modelport.runtimes import Outputs
 from modelport.signature import Scalar, Signature
@@ -64,8 +68,9 @@ def _numeric(signature: Signature) -> bool:
 class DataPlane:
     """Health, metadata and inference over a :class:`Registry`."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, request_timeout: float | None = None) -> None:
         self.registry = registry
+        self.request_timeout = request_timeout
 
     def live(self) -> bool:
         return True
@@ -118,25 +123,91 @@ class DataPlane:
 
     @staticmethod
     def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:
-        """Run the model on a batch in this thread; runtime failures become modelport errors."""
-        try:
-            outputs = model.runtime.predict(rows)
-        except ModelportError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(f"model {model.name!r} rejected the input: {exc}") from exc
-        except Exception as exc:
-            raise ModelportError(
-                f"model {model.name!r} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if len(outputs.predictions) != len(rows):
-            raise ModelportError(
-                f"model {model.name!r} answered {len(outputs.predictions)} rows for {len(rows)}"
-            )
+        """Run the model on a batch in this thread (no batching, no deadline)."""
+        with _errors(model):
+            outputs = _checked(model, rows, model.runtime.predict(rows))
         return InferenceResult(model.name, model.version, model.signature, outputs)
 
     async def infer(self, model: LoadedModel, rows: np.ndarray) -> InferenceResult:
-        """Run the model on a batch, off the event loop when its runtime blocks."""
-        if model.runtime.blocking:
-            return await anyio.to_thread.run_sync(self.infer_sync, model, rows)
-        return self.infer_sync(model, rows)
+        """Predict a batch: micro-batched with concurrent requests where the model allows it,
+        off the event loop when its runtime blocks, within the request deadline (504)."""
+        try:
+            with _errors(model):
+                outputs = await asyncio.wait_for(self._predict(model, rows), self.request_timeout)
+        except asyncio.TimeoutError as exc:
+            raise GatewayTimeout(
+                f"model {model.name!r} did not answer within {self.request_timeout:g} s"
+            ) from exc
+        return InferenceResult(model.name, model.version, model.signature, outputs)
+
+    async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
+        batcher = self._batcher(model)
+        if batcher is None:
+            return await _run(model, rows)
+        key = (rows.dtype.kind, rows.shape[1:])
+        return await batcher.submit(rows, size=len(rows), key=key)
+
+    def _batcher(self, model: LoadedModel) -> Batcher[np.ndarray, Outputs] | None:
+        policy = model.card.batching
+        if not (policy.enabled and model.runtime.batchable):
+            return None
+        if model.batcher is None:
+
+            async def process(batches: list[np.ndarray]) -> list[Outputs]:
+                rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
+                return _split(await _run(model, rows), [len(b) for b in batches])
+
+            model.batcher = Batcher(
+                process,
+                BatchPolicy(policy.max_batch_size, policy.max_latency_ms / 1000, policy.max_queue),
+            )
+        return model.batcher
+
+    async def close(self) -> None:
+        """Stop every batcher; requests still queued get an error answer."""
+        for entry in list(self.registry.models.values()):
+            for version in entry.versions.values():
+                if version.loaded is not None and version.loaded.batcher is not None:
+                    await version.loaded.batcher.close()
+
+
+async def _run(model: LoadedModel, rows: np.ndarray) -> Outputs:
+    if model.runtime.blocking:
+        outputs = await anyio.to_thread.run_sync(model.runtime.predict, rows)
+    else:
+        outputs = model.runtime.predict(rows)
+    return _checked(model, rows, outputs)
+
+
+def _checked(model: LoadedModel, rows: np.ndarray, outputs: Outputs) -> Outputs:
+    if len(outputs.predictions) != len(rows):
+        raise ModelportError(
+            f"model {model.name!r} answered {len(outputs.predictions)} rows for {len(rows)}"
+        )
+    return outputs
+
+
+def _split(outputs: Outputs, sizes: list[int]) -> list[Outputs]:
+    if len(sizes) == 1:
+        return [outputs]
+    bounds = np.cumsum([0, *sizes])
+    proba = outputs.probabilities
+    return [
+        Outputs(outputs.predictions[a:b], None if proba is None else proba[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+@contextlib.contextmanager
+def _errors(model: LoadedModel) -> Iterator[None]:
+    """Runtime failures as modelport errors: bad values 422, anything else 500 with the cause."""
+    try:
+        yield
+    except ModelportError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"model {model.name!r} rejected the input: {exc}") from exc
+    except asyncio.TimeoutError:
+        raise
+    except Exception as exc:
+        raise ModelportError(f"model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc

@@ -8,6 +8,8 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── ModelNotFound (404)           no such model or version
     ├── PayloadTooLarge (413)
     ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
+    ├── Overloaded (503)              the model's queue is full; answered with Retry-After
+    ├── GatewayTimeout (504)          the request's deadline passed before the model answered
     └── ConfigError (500)             a problem found before serving: cards, artifacts, extras
         ├── CardError                 a model card that does not parse or validate
         ├── SignatureError            a card that contradicts its model
@@ -27,12 +29,14 @@ __all__ = [
     "BadRequest",
     "CardError",
     "ConfigError",
+    "GatewayTimeout",
     "InvalidInput",
     "MissingExtra",
     "ModelLoadError",
     "ModelNotFound",
     "ModelNotReady",
     "ModelportError",
+    "Overloaded",
     "PayloadTooLarge",
     "SignatureError",
     "UntrustedArtifact",
@@ -52,6 +56,10 @@ class ModelportError(Exception):
     def to_body(self) -> dict[str, Any]:
         """The JSON body of the answer: ``error`` (KServe's key) and ``detail`` (FastAPI's)."""
         return {"error": self.message, "detail": self.message, "code": self.code}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``Retry-After`` for overload)."""
+        return {}
 
 
 class BadRequest(ModelportError):
@@ -86,6 +94,19 @@ class PayloadTooLarge(ModelportError):
 class ModelNotReady(ModelportError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "model_not_ready"
+
+
+class Overloaded(ModelportError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "overloaded"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class GatewayTimeout(ModelportError):
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    code = "timeout"
 
 
 class ConfigError(ModelportError):

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from modelport.registry import LoadedModel, Registry
-from modelport.schemas import response_model
+from modelport.schemas import batch_request_model, batch_response_model, response_model
 
 __all__ = ["install_openapi"]
 
@@ -36,13 +36,19 @@ def _endpoint(request: type[BaseModel]) -> Callable[..., Coroutine[Any, Any, Non
     return endpoint
 
 
-def _doc_route(path: str, model: LoadedModel, summary: str) -> APIRoute:
+def _doc_route(path: str, model: LoadedModel, summary: str, batch: int = 0) -> APIRoute:
     description = model.card.description or f"Predict with model {model.name!r}."
+    request: type[BaseModel] = model.request
+    answer: Any = response_model(model.signature)
+    if batch:
+        request = batch_request_model(model.name, model.request, model.signature, batch)
+        answer = batch_response_model(model.name, answer)
+        description = f"Up to {batch} instances in one request, answered in order. {description}"
     return APIRoute(
         path,
-        _endpoint(model.request),
+        _endpoint(request),
         methods=["POST"],
-        response_model=response_model(model.signature),
+        response_model=answer,
         summary=summary,
         description=description,
         tags=["predict"],
@@ -51,19 +57,26 @@ def _doc_route(path: str, model: LoadedModel, summary: str) -> APIRoute:
     )
 
 
-def _model_routes(registry: Registry) -> list[APIRoute]:
+def _model_routes(registry: Registry, batch: int) -> list[APIRoute]:
     routes: list[APIRoute] = []
     for name, model in registry.models.items():
         version = model.versions.get(model.default_version)
         if version is None or version.loaded is None:
             continue
-        if name == registry.default_model:
-            routes.append(_doc_route("/predict", version.loaded, f"Predict ({name}, default)"))
-        routes.append(_doc_route(f"/models/{name}/predict", version.loaded, f"Predict ({name})"))
+        loaded = version.loaded
+        prefixes = (
+            ["", f"/models/{name}"] if name == registry.default_model else [f"/models/{name}"]
+        )
+        for prefix in prefixes:
+            default = " (default model)" if not prefix else ""
+            routes.append(_doc_route(f"{prefix}/predict", loaded, f"Predict: {name}{default}"))
+            routes.append(
+                _doc_route(f"{prefix}/predict/batch", loaded, f"Batch: {name}{default}", batch)
+            )
     return routes
 
 
-def install_openapi(app: FastAPI, registry: Registry) -> None:
+def install_openapi(app: FastAPI, registry: Registry, batch_limit: int) -> None:
     """Replace ``app.openapi`` with one that documents every loaded model.
 
     The document is rebuilt only when loading has progressed since it was last built.
@@ -82,7 +95,7 @@ def install_openapi(app: FastAPI, registry: Registry) -> None:
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=[*_model_routes(registry), *app.routes],
+                routes=[*_model_routes(registry, batch_limit), *app.routes],
             )
         doc: dict[str, Any] = cache["doc"]
         return doc

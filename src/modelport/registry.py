@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
+from modelport.batching import Batcher
 from modelport.card import ModelCard
 from modelport.errors import (
     BadRequest,
@@ -27,7 +29,7 @@ from modelport.errors import (
 )
 from modelport.integrity import is_trusted
 from modelport.repository import ModelSource, scan
-from modelport.runtimes import LoadContext, Runtime, get_runtime, runtime_for_file
+from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
 from modelport.schemas import request_model
 from modelport.signature import Signature, resolve_signature
 
@@ -43,9 +45,12 @@ class ModelState(str, enum.Enum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoadedModel:
-    """A model version ready to serve: its runtime, signature and derived request model."""
+    """A model version ready to serve: its runtime, signature and derived request model.
+
+    ``batcher`` is created by the data plane on first use, inside the serving event loop.
+    """
 
     name: str
     version: int
@@ -55,6 +60,7 @@ class LoadedModel:
     signature: Signature
     request: type[BaseModel]
     field_names: tuple[str, ...]
+    batcher: Batcher[np.ndarray, Outputs] | None = None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelport.signature import FieldSpec, Signature
 
-__all__ = ["request_model", "response_model"]
+__all__ = ["batch_request_model", "batch_response_model", "request_model", "response_model"]
 
 _TYPES: dict[str, Any] = {"float": float, "int": int, "str": str, "bool": bool}
 
@@ -91,3 +91,29 @@ def response_model(signature: Signature) -> type[BaseModel]:
     if signature.output.kind == "regression":
         return RegressionAnswer
     return ClassificationAnswer if signature.output.probabilities else LabelAnswer
+
+
+def batch_request_model(
+    model: str, request: type[BaseModel], signature: Signature, limit: int
+) -> type[BaseModel]:
+    """``{"instances": [request, ...]}`` with at most ``limit`` instances."""
+    example: dict[str, Any] = dict(signature.example())
+    config = ConfigDict(json_schema_extra={"examples": [{"instances": [example, example]}]})
+    field = Field(..., min_length=1, max_length=limit, description="Objects of field values.")
+    return create_model(
+        _class_name(model, "BatchRequest"),
+        __config__=config,
+        instances=(list[request], field),  # type: ignore[valid-type]
+    )
+
+
+def batch_response_model(model: str, answer: type[BaseModel]) -> type[BaseModel]:
+    return create_model(
+        _class_name(model, "BatchAnswer"),
+        model_name=(str, ...),
+        model_version=(int, ...),
+        predictions=(
+            list[answer],  # type: ignore[valid-type]
+            Field(..., description="One answer per instance, in order."),
+        ),
+    )

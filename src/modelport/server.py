@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from modelport.app import create_app
+from modelport.app import create_app, loaded_app
 from modelport.integrity import check_trusted
 from modelport.repository import scan
 from modelport.settings import Settings
@@ -40,6 +40,7 @@ def _serve_gunicorn(settings: Settings) -> None:
                 "workers": settings.workers,
                 "worker_class": "uvicorn_worker.UvicornWorker",
                 "graceful_timeout": int(settings.graceful_timeout),
+                "preload_app": True,
                 "timeout": 120,
                 "loglevel": settings.log_level,
                 "accesslog": "-" if settings.access_log else None,
@@ -48,7 +49,9 @@ def _serve_gunicorn(settings: Settings) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return create_app(settings)
+            # Runs once in the master before it forks: the workers share the loaded models'
+            # memory copy-on-write instead of each loading its own copy.
+            return loaded_app(settings)
 
     Application().run()
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 past it)."
     )
+    request_timeout: float = Field(
+        30.0, gt=0, description="Seconds a prediction may take, queueing included (504 past it)."
+    )
+    max_batch_instances: int = Field(
+        1000, ge=1, description="Instances one batch request may hold (413 past it)."
+    )
     graceful_timeout: float = Field(
         30.0, gt=0, description="Seconds in-flight requests get to finish after SIGTERM."
     )

@@ -96,3 +96,38 @@ def test_the_tutorials_render_command(repo: Path, tmp_path: Path) -> None:
         finally:
             process.terminate()
             assert process.wait(30) == 0
+
+
+def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path) -> None:
+    write_fake_model(
+        tmp_path / "repo",
+        "slow",
+        parameters={"delay_s": 0.2},
+        batching={"max_batch_size": 1, "max_queue": 2},
+    )
+    with (
+        running_server([str(tmp_path / "repo")], tmp_path / "log") as server,
+        concurrent.futures.ThreadPoolExecutor(12) as pool,
+    ):
+        responses = list(
+            pool.map(
+                lambda _: httpx.post(f"{server.url}/predict", json={"x0": 1, "x1": 1}, timeout=30),
+                range(12),
+            )
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) == {200, 503}
+    assert statuses.count(200) >= 3
+    rejected = [r for r in responses if r.status_code == 503]
+    assert all(r.headers["retry-after"] == "1" for r in rejected)
+    assert all("queue is full" in r.json()["error"] for r in rejected)
+
+
+def test_request_timeout_answers_504(tmp_path: Path) -> None:
+    write_fake_model(tmp_path / "repo", "slow", parameters={"delay_s": 2.0})
+    env = {"MODELPORT_REQUEST_TIMEOUT": "0.2"}
+    with running_server([str(tmp_path / "repo")], tmp_path / "log", env=env) as server:
+        response = httpx.post(f"{server.url}/predict", json={"x0": 1, "x1": 1}, timeout=30)
+        assert response.status_code == 504
+        assert "did not answer within 0.2 s" in response.json()["error"]
+        assert httpx.get(f"{server.url}/health").status_code == 200

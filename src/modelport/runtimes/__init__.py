@@ -76,12 +76,14 @@ class Runtime(abc.ABC):
     """Loads one model version and predicts batches with it.
 
     ``predict`` is synchronous; when ``blocking`` is true the server runs it in a worker thread so
-    the event loop keeps answering.
+    the event loop keeps answering. When ``batchable`` is true, concurrent requests are merged
+    into one ``predict`` call (rows concatenated, outputs split back).
     """
 
     name: ClassVar[str]
     suffixes: ClassVar[tuple[str, ...]] = ()
     blocking: ClassVar[bool] = True
+    batchable: ClassVar[bool] = True
 
     @abc.abstractmethod
     def load(self, context: LoadContext) -> ModelFacts:

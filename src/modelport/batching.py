@@ -1,0 +1,169 @@
+"""Adaptive micro-batching: one generic scheduler per loaded model version.
+
+Callers :meth:`Batcher.submit` an item of ``size`` rows and await its result. A worker task takes
+queued items, groups those with the same ``key`` (width and dtype, say) into one batch of at most
+``max_batch_size`` rows, and hands the batch to ``process``, which returns one result per item.
+
+- **Adaptive**: when the model is idle and traffic is light (the last batch held a single item),
+  a batch leaves at once, so a lone request is never held back. Under load, the scheduler waits
+  up to ``max_latency_s`` for a batch to fill (it would wait for the busy model anyway).
+- **Bounded**: at most ``max_queue`` items wait; past that :meth:`submit` raises
+  :class:`Overloaded` at once (the server answers 503 with ``Retry-After``).
+- **Nothing lost**: every submitted item gets a result or an exception; an item whose caller gave
+  up (cancelled, e.g. its deadline passed) is dropped before it reaches the model; if a batch
+  fails, each of its items is retried alone so one bad item cannot fail the others.
+
+Time is injected (``sleep``) so the tests drive the window with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from modelport.errors import ModelportError, Overloaded
+
+__all__ = ["BatchPolicy", "Batcher"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    """How a model batches. ``max_batch_size`` counts rows."""
+
+    max_batch_size: int = 64
+    max_latency_s: float = 0.002
+    max_queue: int = 1024
+
+
+@dataclass(slots=True)
+class _Item(Generic[T, R]):
+    value: T
+    size: int
+    key: Hashable
+    future: asyncio.Future[R] = field(repr=False)
+
+
+class Batcher(Generic[T, R]):
+    """Batches items for ``process(values) -> results`` (one result per value, in order)."""
+
+    def __init__(
+        self,
+        process: Callable[[list[T]], Awaitable[list[R]]],
+        policy: BatchPolicy,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._process = process
+        self.policy = policy
+        self._sleep = sleep
+        self._queue: deque[_Item[T, R]] = deque()
+        self._arrived = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._last_batch_items = 1
+        self.batches = 0  # counters, for metrics and tests
+        self.dropped = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    async def submit(self, value: T, size: int = 1, key: Hashable = None) -> R:
+        """Queue ``value`` and wait for its result."""
+        if len(self._queue) >= self.policy.max_queue:
+            raise Overloaded(
+                f"the model's queue is full ({self.policy.max_queue} requests waiting)"
+            )
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(value, size, key, future))
+        self._arrived.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._run())
+        return await future
+
+    async def close(self) -> None:
+        """Stop the worker; items still queued get an error, never silence."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while self._queue:
+            item = self._queue.popleft()
+            if not item.future.done():
+                item.future.set_exception(ModelportError("the server is shutting down"))
+
+    def _take(self) -> list[_Item[T, R]]:
+        """The next batch: live items sharing the first live item's key, up to the size limit."""
+        batch: list[_Item[T, R]] = []
+        rows = 0
+        kept: deque[_Item[T, R]] = deque()
+        while self._queue:
+            item = self._queue.popleft()
+            if item.future.done():  # its caller gave up: drop it before it costs anything
+                self.dropped += 1
+                continue
+            fits = not batch or (item.key == batch[0].key and rows + item.size <= self._limit)
+            if fits:
+                batch.append(item)
+                rows += item.size
+            else:
+                kept.append(item)
+        self._queue.extendleft(reversed(kept))
+        return batch
+
+    @property
+    def _limit(self) -> int:
+        return self.policy.max_batch_size
+
+    def _queued_rows(self) -> int:
+        return sum(item.size for item in self._queue)
+
+    async def _fill(self) -> None:
+        """Under load, wait up to the window for a full batch; light traffic goes at once."""
+        if self._last_batch_items <= 1 or self._queued_rows() >= self._limit:
+            return
+        timer = asyncio.ensure_future(self._sleep(self.policy.max_latency_s))
+        while not timer.done() and self._queued_rows() < self._limit:
+            self._arrived.clear()
+            arrival = asyncio.ensure_future(self._arrived.wait())
+            await asyncio.wait({timer, arrival}, return_when=asyncio.FIRST_COMPLETED)
+            arrival.cancel()
+        timer.cancel()
+
+    async def _run(self) -> None:
+        while self._queue:
+            await self._fill()
+            batch = self._take()
+            if not batch:
+                break
+            self._last_batch_items = len(batch)
+            self.batches += 1
+            await self._deliver(batch)
+
+    async def _deliver(self, batch: list[_Item[T, R]]) -> None:
+        try:
+            results = await self._process([item.value for item in batch])
+        except asyncio.CancelledError:
+            for item in batch:
+                item.future.cancel()
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            for item in batch:  # isolate the item that failed; the others still get answers
+                await self._deliver([item])
+            return
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+
+def _settle(item: _Item[Any, Any], exc: Exception) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)

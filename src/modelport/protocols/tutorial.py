@@ -1,23 +1,18 @@
-"""The tutorial's protocol, served unchanged: ``POST /predict`` and ``GET /health``, plus the
-per-model routes ``/models/{name}[/versions/{version}]/predict`` and ``GET /models``.
-
-Answers keep the tutorial's exact shape: ``{"prediction", "probability", "probabilities"}`` for
-classifiers (probabilities rounded to 4 places), ``{"prediction"}`` for regressors.
+"""The tutorial's protocol: ``GET /health`` in the tutorial's shape, readiness, and the model
+listing. Its prediction routes (``POST /predict`` and friends) are served by
+:mod:`modelport.protocols.predict` on the fast path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from modelport._version import __version__
-from modelport.answers import answers
 from modelport.dataplane import DataPlane
-from modelport.errors import InvalidInput, PayloadTooLarge
-from modelport.protocols._http import json_response, parse_version, read_body
+from modelport.protocols._http import json_response
 from modelport.registry import ModelVersion, Registry, RegistryModel
 
 __all__ = ["model_info", "router"]
@@ -28,76 +23,6 @@ router = APIRouter()
 def _plane(request: Request) -> DataPlane:
     plane: DataPlane = request.app.state.dataplane
     return plane
-
-
-async def _predict(request: Request, name: str | None, version: int | None) -> Response:
-    plane = _plane(request)
-    model = plane.version(name, version)
-    rows = plane.parse_json(model, await read_body(request))
-    result = await plane.infer(model, rows)
-    headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    return json_response(answers(result)[0], headers=headers)
-
-
-def _instances(body: bytes, limit: int) -> list[Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from exc
-    instances = payload.get("instances") if isinstance(payload, dict) else None
-    if not isinstance(instances, list) or not instances:
-        raise InvalidInput('send {"instances": [...]}: a non-empty list of objects')
-    if len(instances) > limit:
-        raise PayloadTooLarge(
-            f"{len(instances)} instances is more than the limit of {limit} per request"
-        )
-    return instances
-
-
-async def _predict_batch(request: Request, name: str | None, version: int | None) -> Response:
-    plane = _plane(request)
-    model = plane.version(name, version)
-    limit = request.app.state.settings.max_batch_instances
-    instances = _instances(await read_body(request), limit)
-    rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
-    result = await plane.infer(model, rows)
-    headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    body = {
-        "model_name": result.model,
-        "model_version": result.version,
-        "predictions": answers(result),
-    }
-    return json_response(body, headers=headers)
-
-
-@router.post("/predict", include_in_schema=False)
-async def predict(request: Request) -> Response:
-    return await _predict(request, None, None)
-
-
-@router.post("/models/{name}/predict", include_in_schema=False)
-async def predict_model(request: Request, name: str) -> Response:
-    return await _predict(request, name, None)
-
-
-@router.post("/models/{name}/versions/{version}/predict", include_in_schema=False)
-async def predict_version(request: Request, name: str, version: str) -> Response:
-    return await _predict(request, name, parse_version(version))
-
-
-@router.post("/predict/batch", include_in_schema=False)
-async def predict_batch(request: Request) -> Response:
-    return await _predict_batch(request, None, None)
-
-
-@router.post("/models/{name}/predict/batch", include_in_schema=False)
-async def predict_model_batch(request: Request, name: str) -> Response:
-    return await _predict_batch(request, name, None)
-
-
-@router.post("/models/{name}/versions/{version}/predict/batch", include_in_schema=False)
-async def predict_version_batch(request: Request, name: str, version: str) -> Response:
-    return await _predict_batch(request, name, parse_version(version))
 
 
 def _version_info(mv: ModelVersion) -> dict[str, Any]:

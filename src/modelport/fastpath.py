@@ -1,0 +1,89 @@
+"""Pure ASGI serving of the hot prediction routes (:mod:`modelport.protocols.predict`).
+
+Prediction requests skip FastAPI's routing and dependency machinery, which cost more than the
+model on small tabular models; everything else passes through to the FastAPI app. The body limit
+(:class:`modelport.limits.BodyLimit`) wraps this middleware, and errors are answered exactly as
+the app's error handler answers them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelport.dataplane import DataPlane
+from modelport.errors import ModelportError
+from modelport.protocols import predict
+from modelport.settings import Settings
+
+__all__ = ["FastPath"]
+
+log = logging.getLogger("modelport.fastpath")
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp, plane: DataPlane, settings: Settings) -> None:
+        self.app = app
+        self.plane = plane
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            route = predict.match(scope["path"])
+        except ModelportError as exc:  # a version that cannot be one
+            await _send(send, exc.status, exc.to_body(), exc.headers())
+            return
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _send(
+                send,
+                405,
+                {"error": "Method Not Allowed", "detail": "Method Not Allowed"},
+                {"Allow": "POST"},
+            )
+            return
+        handler, name, version = route
+        try:
+            body = await _read(receive)
+            reply = await handler(predict.Call(self.plane, self.settings, name, version, body))
+        except ModelportError as exc:
+            if exc.status >= 500:
+                log.error("POST %s: %s", scope["path"], exc.message)
+            await _send(send, exc.status, exc.to_body(), exc.headers())
+            return
+        except Exception:
+            log.exception("unexpected error on POST %s", scope["path"])
+            error = ModelportError("internal error")
+            await _send(send, error.status, error.to_body(), {})
+            return
+        await _send(send, reply.status, reply.content, reply.headers)
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, content: object, headers: dict[str, str]) -> None:
+    body = orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,111 @@
+"""The tutorial's prediction routes, in its exact answer shape, on the fast path.
+
+| method | path | body |
+|---|---|---|
+| POST | ``/predict`` | one object of field values (the default model) |
+| POST | ``/predict/batch`` | ``{"instances": [objects]}`` |
+| POST | ``/models/{name}/predict`` | one object |
+| POST | ``/models/{name}/predict/batch`` | ``{"instances": [...]}`` |
+| POST | ``/models/{name}/versions/{version}/predict`` | one object |
+| POST | ``/models/{name}/versions/{version}/predict/batch`` | ``{"instances": [...]}`` |
+
+Classifiers answer ``{"prediction", "probability", "probabilities"}`` (probabilities rounded to 4
+places, as the tutorial does), regressors ``{"prediction"}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from modelport.answers import answers
+from modelport.dataplane import DataPlane
+from modelport.errors import InvalidInput, PayloadTooLarge
+from modelport.protocols._http import parse_version
+from modelport.settings import Settings
+
+__all__ = ["ROUTES", "Call", "Reply", "predict_batch", "predict_one"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a fast-path handler gets: the data plane, settings, path parameters and body."""
+
+    plane: DataPlane
+    settings: Settings
+    name: str | None
+    version: int | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    content: Any
+    headers: dict[str, str]
+    status: int = 200
+
+
+async def predict_one(call: Call) -> Reply:
+    model = call.plane.version(call.name, call.version)
+    result = await call.plane.infer(model, call.plane.parse_json(model, call.body))
+    headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
+    return Reply(answers(result)[0], headers)
+
+
+def _instances(body: bytes, limit: int) -> list[Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}") from exc
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(instances, list) or not instances:
+        raise InvalidInput('send {"instances": [...]}: a non-empty list of objects')
+    if len(instances) > limit:
+        raise PayloadTooLarge(
+            f"{len(instances)} instances is more than the limit of {limit} per request"
+        )
+    return instances
+
+
+async def predict_batch(call: Call) -> Reply:
+    plane = call.plane
+    model = plane.version(call.name, call.version)
+    instances = _instances(call.body, call.settings.max_batch_instances)
+    rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
+    result = await plane.infer(model, rows)
+    headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
+    body = {
+        "model_name": result.model,
+        "model_version": result.version,
+        "predictions": answers(result),
+    }
+    return Reply(body, headers)
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+_MODEL = r"/models/(?P<name>[^/]+)"
+_VERSION = _MODEL + r"/versions/(?P<version>[^/]+)"
+
+ROUTES: list[tuple[re.Pattern[str], Handler]] = [
+    (re.compile(r"/predict"), predict_one),
+    (re.compile(r"/predict/batch"), predict_batch),
+    (re.compile(_MODEL + r"/predict"), predict_one),
+    (re.compile(_MODEL + r"/predict/batch"), predict_batch),
+    (re.compile(_VERSION + r"/predict"), predict_one),
+    (re.compile(_VERSION + r"/predict/batch"), predict_batch),
+]
+
+
+def match(path: str) -> tuple[Handler, str | None, int | None] | None:
+    """The handler and path parameters for ``path``, if it is a prediction route."""
+    for pattern, handler in ROUTES:
+        found = pattern.fullmatch(path)
+        if found is not None:
+            params = found.groupdict()
+            version = params.get("version")
+            return handler, params.get("name"), parse_version(version) if version else None
+    return None

@@ -3,12 +3,14 @@
 Prediction requests skip FastAPI's routing and dependency machinery, which cost more than the
 model on small tabular models; everything else passes through to the FastAPI app. The body limit
 (:class:`modelport.limits.BodyLimit`) wraps this middleware, and errors are answered exactly as
-the app's error handler answers them.
+the app's error handler answers them. Answers carry ``Server-Timing: app;dur=<ms>``: the time
+from the whole request being read to the answer (validation, queueing and inference).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -52,6 +54,7 @@ class FastPath:
         handler, name, version = route
         try:
             body = await _read(receive)
+            started = time.perf_counter()  # from a whole request: the client's pace is not ours
             reply = await handler(predict.Call(self.plane, self.settings, name, version, body))
         except ModelportError as exc:
             if exc.status >= 500:
@@ -63,7 +66,9 @@ class FastPath:
             error = ModelportError("internal error")
             await _send(send, error.status, error.to_body(), {})
             return
-        await _send(send, reply.status, reply.content, reply.headers)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        headers = {**reply.headers, "Server-Timing": f"app;dur={elapsed_ms:.2f}"}
+        await _send(send, reply.status, reply.content, headers)
 
 
 async def _read(receive: Receive) -> bytes:

@@ -1,0 +1,1 @@
+"""modelport's benchmark against the tutorial's reference app: ``python -m bench``."""

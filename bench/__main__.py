@@ -12,6 +12,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,22 +32,24 @@ class Result:
     loads: list[Load] = field(default_factory=list)
 
 
-def _measure(
-    name: str,
-    model: str,
-    command: list[str],
-    port: int,
-    ready: str,
-    cwd: Path,
-    env: dict[str, str],
-    logs: Path,
-    seconds: float,
-    conns: list[int],
-) -> Result:
-    print(f"  {name} ({model}) ...", flush=True)
-    log = logs / f"{name}-{model}.log".replace(" ", "_")
-    with serve(command, port, ready, cwd, env, log) as running:
-        result = Result(name, model, running)
+@dataclass(frozen=True)
+class Target:
+    """One server to measure: ``command`` gets the port to bind."""
+
+    name: str
+    model: str
+    command: Callable[[int], list[str]]
+    ready: str
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _measure(target: Target, logs: Path, seconds: float, conns: list[int]) -> Result:
+    print(f"  {target.name} ({target.model}) ...", flush=True)
+    log = logs / f"{target.name}-{target.model}.log".replace(" ", "_").replace(",", "")
+    port = free_port()
+    with serve(target.command(port), port, target.ready, target.cwd, target.env, log) as running:
+        result = Result(target.name, target.model, running)
         for c in conns:
             result.loads.append(drive(running.url + "/predict", c, seconds))
     return result
@@ -63,124 +66,106 @@ def _modelport_repo(modelport: Path, estimator: str, parent: Path, pickle: Path)
     return repo
 
 
+def _targets(modelport: Path, work: Path) -> list[Target]:
+    ref_bin = reference.VENV / "bin"
+    quiet = {"MODELPORT_ACCESS_LOG": "false"}
+    python = str(ROOT / ".venv" / "bin" / "python")
+    targets = [
+        Target(
+            "bare ASGI constant",
+            "-",
+            lambda p: [
+                python,
+                "-m",
+                "uvicorn",
+                "bench.ceiling:app",
+                "--port",
+                str(p),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            "/",
+            ROOT,
+        )
+    ]
+    for estimator, label in (("logistic", "LR"), ("forest", "RF")):
+        ref = reference.workdir(estimator, work)
+        repo = _modelport_repo(modelport, estimator, work, ref / "iris_model.pkl")
+
+        def mp(workers: int, repo: Path = repo) -> Callable[[int], list[str]]:
+            return lambda p: [
+                str(modelport),
+                "serve",
+                str(repo),
+                "--port",
+                str(p),
+                "--host",
+                "127.0.0.1",
+                "--workers",
+                str(workers),
+            ]
+
+        targets += [
+            Target(
+                "tutorial, uvicorn 1 worker",
+                label,
+                lambda p: [str(ref_bin / "uvicorn"), "main:app", "--port", str(p)],
+                "/health",
+                ref,
+            ),
+            Target(
+                "tutorial, gunicorn 2 workers",
+                label,
+                lambda p: [
+                    str(ref_bin / "gunicorn"),
+                    "main:app",
+                    "-w",
+                    "2",
+                    "-k",
+                    "uvicorn.workers.UvicornWorker",
+                    "--bind",
+                    f"127.0.0.1:{p}",
+                ],
+                "/health",
+                ref,
+            ),
+            Target("modelport, 1 worker", label, mp(1), "/ready", work, quiet),
+            Target("modelport, 2 workers", label, mp(2), "/ready", work, quiet),
+        ]
+    return targets
+
+
+def _overload(modelport: Path, work: Path, seconds: float) -> tuple[overload.Phase, overload.Phase]:
+    print("overload ...", flush=True)
+    slow = work / "slow" / "slow"
+    (slow / "1").mkdir(parents=True)
+    (slow / "1" / "model.fake").write_text("fake\n")
+    (slow / "modelport.yaml").write_text(overload.CARD)
+    port = free_port()
+    command = [
+        str(modelport),
+        "serve",
+        str(slow.parent),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
+    env = {"MODELPORT_ACCESS_LOG": "false"}
+    with serve(command, port, "/ready", work, env, work / "slow.log") as running:
+        return overload.run(running.url, seconds)
+
+
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", "5"))
     conns = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")]
     reference.ensure_venv()
     modelport = reference.ensure_modelport_venv()
-    ref_bin = reference.VENV / "bin"
-    results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print("HTTP ceiling ...", flush=True)
-        port = free_port()
-        results.append(
-            _measure(
-                "bare ASGI constant",
-                "-",
-                [
-                    str(ROOT / ".venv/bin/python"),
-                    "-m",
-                    "uvicorn",
-                    "bench.ceiling:app",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                port,
-                "/",
-                ROOT,
-                {},
-                work,
-                seconds,
-                conns,
-            )
-        )
-        for estimator, label in (("logistic", "LR"), ("forest", "RF")):
-            ref = reference.workdir(estimator, work)
-            repo = _modelport_repo(modelport, estimator, work, ref / "iris_model.pkl")
-            port = free_port()
-            results.append(
-                _measure(
-                    "tutorial, uvicorn 1 worker",
-                    label,
-                    [str(ref_bin / "uvicorn"), "main:app", "--port", str(port)],
-                    port,
-                    "/health",
-                    ref,
-                    {},
-                    work,
-                    seconds,
-                    conns,
-                )
-            )
-            port = free_port()
-            results.append(
-                _measure(
-                    "tutorial, gunicorn 2 workers",
-                    label,
-                    [
-                        str(ref_bin / "gunicorn"),
-                        "main:app",
-                        "-w",
-                        "2",
-                        "-k",
-                        "uvicorn.workers.UvicornWorker",
-                        "--bind",
-                        f"127.0.0.1:{port}",
-                    ],
-                    port,
-                    "/health",
-                    ref,
-                    {},
-                    work,
-                    seconds,
-                    conns,
-                )
-            )
-            for workers in (1, 2):
-                port = free_port()
-                results.append(
-                    _measure(
-                        f"modelport, {workers} worker{'s' if workers > 1 else ''}",
-                        label,
-                        [
-                            str(modelport),
-                            "serve",
-                            str(repo),
-                            "--port",
-                            str(port),
-                            "--host",
-                            "127.0.0.1",
-                            "--workers",
-                            str(workers),
-                        ],
-                        port,
-                        "/ready",
-                        work,
-                        {"MODELPORT_ACCESS_LOG": "false"},
-                        work,
-                        seconds,
-                        conns,
-                    )
-                )
-        print("overload ...", flush=True)
-        slow = work / "slow" / "slow"
-        (slow / "1").mkdir(parents=True)
-        (slow / "1" / "model.fake").write_text("fake\n")
-        (slow / "modelport.yaml").write_text(overload.CARD)
-        port = free_port()
-        with serve(
-            [str(modelport), "serve", str(slow.parent), "--port", str(port), "--host", "127.0.0.1"],
-            port,
-            "/ready",
-            work,
-            {"MODELPORT_ACCESS_LOG": "false"},
-            work / "slow.log",
-        ) as running:
-            phases = overload.run(running.url, seconds)
+        results = [_measure(t, work, seconds, conns) for t in _targets(modelport, work)]
+        phases = _overload(modelport, work, seconds)
     machine = (
         f"{os.cpu_count()} cores, {platform.machine()}, {_cpu()}, Python {sys.version.split()[0]}"
     )

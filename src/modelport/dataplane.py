@@ -72,9 +72,6 @@ class DataPlane:
         self.registry = registry
         self.request_timeout = request_timeout
 
-    def live(self) -> bool:
-        return True
-
     def ready(self) -> bool:
         return self.registry.ready
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request
@@ -10,7 +10,16 @@ from fastapi.responses import Response
 
 from modelport.errors import ModelNotFound
 
-__all__ = ["json_response", "parse_version", "read_body"]
+if TYPE_CHECKING:
+    from modelport.dataplane import DataPlane
+
+__all__ = ["json_response", "parse_version", "plane_of", "read_body"]
+
+
+def plane_of(request: Request) -> DataPlane:
+    """The app's data plane."""
+    plane: DataPlane = request.app.state.dataplane
+    return plane
 
 
 def parse_version(version: str) -> int:

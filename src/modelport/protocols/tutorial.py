@@ -11,18 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from modelport._version import __version__
-from modelport.dataplane import DataPlane
-from modelport.protocols._http import json_response
+from modelport.protocols._http import json_response, plane_of
 from modelport.registry import ModelVersion, Registry, RegistryModel
 
 __all__ = ["model_info", "router"]
 
 router = APIRouter()
-
-
-def _plane(request: Request) -> DataPlane:
-    plane: DataPlane = request.app.state.dataplane
-    return plane
 
 
 def _version_info(mv: ModelVersion) -> dict[str, Any]:
@@ -52,7 +46,7 @@ def model_info(registry: Registry, model: RegistryModel) -> dict[str, Any]:
 
 @router.get("/health", summary="Liveness, in the tutorial's shape")
 async def health(request: Request) -> dict[str, Any]:
-    registry = _plane(request).registry
+    registry = plane_of(request).registry
     default = registry.models.get(registry.default_model or "")
     return {
         "status": "healthy",
@@ -64,7 +58,7 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get("/ready", summary="Readiness: 200 once every model is loaded, else 503")
 async def ready(request: Request) -> Response:
-    registry = _plane(request).registry
+    registry = plane_of(request).registry
     waiting = [
         {"model": mv.name, "version": mv.version, "state": mv.state.value, "error": mv.error}
         for model in registry.models.values()
@@ -77,11 +71,11 @@ async def ready(request: Request) -> Response:
 
 @router.get("/models", summary="Every model: versions, readiness and signature")
 async def list_models(request: Request) -> dict[str, Any]:
-    registry = _plane(request).registry
+    registry = plane_of(request).registry
     return {"models": [model_info(registry, m) for m in registry.models.values()]}
 
 
 @router.get("/models/{name}", summary="One model: versions, readiness and signature")
 async def get_model(request: Request, name: str) -> dict[str, Any]:
-    registry = _plane(request).registry
+    registry = plane_of(request).registry
     return model_info(registry, registry.model(name))

@@ -16,17 +16,12 @@ from fastapi.responses import Response
 
 from modelport.dataplane import DataPlane
 from modelport.errors import BadRequest, InvalidInput
-from modelport.protocols._http import json_response, read_body
+from modelport.protocols._http import json_response, plane_of, read_body
 from modelport.registry import LoadedModel
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["KServe V1"])
-
-
-def _plane(request: Request) -> DataPlane:
-    plane: DataPlane = request.app.state.dataplane
-    return plane
 
 
 def _instances(body: bytes) -> list[Any]:
@@ -67,7 +62,7 @@ def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndar
 
 @router.post("/models/{name}:predict")
 async def predict(request: Request, name: str) -> Response:
-    plane = _plane(request)
+    plane = plane_of(request)
     model = plane.version(name)
     try:
         rows = _rows(plane, model, _instances(await read_body(request)))
@@ -80,12 +75,12 @@ async def predict(request: Request, name: str) -> Response:
 
 @router.get("/models")
 async def list_models(request: Request) -> dict[str, list[str]]:
-    return {"models": list(_plane(request).registry.models)}
+    return {"models": list(plane_of(request).registry.models)}
 
 
 @router.get("/models/{name}")
 async def model_status(request: Request, name: str) -> Response:
-    model = _plane(request).registry.model(name)
+    model = plane_of(request).registry.model(name)
     return json_response(
         {"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503
     )

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from modelport._version import __version__
 from modelport.dataplane import DataPlane, InferenceResult
 from modelport.errors import BadRequest, InvalidInput
-from modelport.protocols._http import json_response, parse_version, read_body
+from modelport.protocols._http import json_response, parse_version, plane_of, read_body
 from modelport.protocols.v2_codec import (
     InferenceRequest,
     RequestInput,
@@ -38,11 +38,6 @@ HEADER_LENGTH = "inference-header-content-length"
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
 
 
-def _plane(request: Request) -> DataPlane:
-    plane: DataPlane = request.app.state.dataplane
-    return plane
-
-
 @router.get("/health/live")
 async def live() -> dict[str, bool]:
     return {"live": True}
@@ -50,7 +45,7 @@ async def live() -> dict[str, bool]:
 
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
-    ok = _plane(request).ready()
+    ok = plane_of(request).ready()
     return json_response({"ready": ok}, status_code=200 if ok else 503)
 
 
@@ -96,13 +91,13 @@ def model_metadata(plane: DataPlane, model: LoadedModel) -> dict[str, Any]:
 
 @router.get("/models/{name}")
 async def metadata(request: Request, name: str) -> dict[str, Any]:
-    plane = _plane(request)
+    plane = plane_of(request)
     return model_metadata(plane, plane.version(name))
 
 
 @router.get("/models/{name}/versions/{version}")
 async def version_metadata(request: Request, name: str, version: str) -> dict[str, Any]:
-    plane = _plane(request)
+    plane = plane_of(request)
     return model_metadata(plane, plane.version(name, parse_version(version)))
 
 
@@ -117,12 +112,12 @@ def _readiness(plane: DataPlane, name: str, version: int | None) -> Response:
 
 @router.get("/models/{name}/ready")
 async def model_ready(request: Request, name: str) -> Response:
-    return _readiness(_plane(request), name, None)
+    return _readiness(plane_of(request), name, None)
 
 
 @router.get("/models/{name}/versions/{version}/ready")
 async def version_ready(request: Request, name: str, version: str) -> Response:
-    return _readiness(_plane(request), name, parse_version(version))
+    return _readiness(plane_of(request), name, parse_version(version))
 
 
 def _parse(request: Request, body: bytes) -> tuple[InferenceRequest, dict[str, bytes]]:
@@ -226,7 +221,7 @@ def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str
 
 
 async def _infer(request: Request, name: str, version: int | None) -> Response:
-    plane = _plane(request)
+    plane = plane_of(request)
     model = plane.version(name, version)
     parsed, binaries = _parse(request, await read_body(request))
     try:

@@ -15,20 +15,14 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from modelport.dataplane import DataPlane
 from modelport.errors import BadRequest, ConfigError
-from modelport.protocols._http import json_response, read_body
+from modelport.protocols._http import json_response, plane_of, read_body
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
 
 _STATES = {"ready": "READY", "loading": "LOADING", "pending": "LOADING", "failed": "UNAVAILABLE"}
-
-
-def _plane(request: Request) -> DataPlane:
-    plane: DataPlane = request.app.state.dataplane
-    return plane
 
 
 @router.post("/index")
@@ -41,7 +35,7 @@ async def index(request: Request) -> list[dict[str, Any]]:
         except (orjson.JSONDecodeError, AttributeError):
             only_ready = False
     entries = []
-    for model in _plane(request).registry.models.values():
+    for model in plane_of(request).registry.models.values():
         for mv in model.versions.values():
             state = _STATES[mv.state.value]
             if only_ready and state != "READY":
@@ -55,7 +49,7 @@ async def index(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/models/{name}/load")
 async def load(request: Request, name: str) -> Response:
-    registry = _plane(request).registry
+    registry = plane_of(request).registry
     try:
         await anyio.to_thread.run_sync(registry.reload, name)
     except ConfigError as exc:  # the model's files are wrong: Triton answers 400 too
@@ -65,5 +59,5 @@ async def load(request: Request, name: str) -> Response:
 
 @router.post("/models/{name}/unload")
 async def unload(request: Request, name: str) -> Response:
-    _plane(request).registry.unload(name)
+    plane_of(request).registry.unload(name)
     return json_response({})

@@ -245,5 +245,11 @@ def test_regressor_answers_a_value(make_client: ClientFactory, tmp_path: Path) -
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
-    assert client.get("/nope").status_code == 404
-    assert client.get("/predict").status_code == 405
+    missing = client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Not Found", "detail": "Not Found", "code": "http_404"}
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "http_405"
+    assert wrong.headers["allow"] == "POST"
+    assert client.put("/health").json()["code"] == "http_405"

@@ -25,8 +25,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "version")
+@pytest.mark.parametrize("args", [["version"], ["--version"]])
+def test_version(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    code, out, _ = run(capsys, *args)
     assert code == 0
     assert out.startswith("modelport 0.")
 

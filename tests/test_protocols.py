@@ -288,6 +288,10 @@ def test_v2_repository_index_load_unload(make_client: ClientFactory, tmp_path: P
             == 404
         )
         assert client.post("/v2/repository/models/b/unload").status_code == 404
+        assert client.post("/v2/repository/models/a/unload").status_code == 200
+        gone = client.post("/predict", json={"x0": 1, "x1": 2})  # "a" was the default model
+        assert gone.status_code == 404
+        assert "the default model 'a' not found" in gone.json()["error"]
         assert client.post("/v2/repository/models/zzz/load").status_code == 404
 
 

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelport._version import __version__
 from modelport.dataplane import DataPlane
@@ -56,6 +57,14 @@ async def _modelport_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     return json_response(exc.to_body(), status_code=exc.status, headers=exc.headers())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in modelport's error shape."""
+    if not isinstance(exc, StarletteHTTPException):  # registered for HTTP exceptions only
+        return await _unexpected(request, exc)
+    body = {"error": exc.detail, "detail": exc.detail, "code": f"http_{exc.status_code}"}
+    return json_response(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -105,6 +114,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
         app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too

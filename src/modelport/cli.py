@@ -1,5 +1,8 @@
 """The ``modelport`` command. Parsing happens here only; each command calls a library function."""
 
+# typer reads the annotations at run time and needs Optional[...] on Python 3.10:
+# ruff: noqa: UP045
+
 from __future__ import annotations
 
 import json
@@ -20,6 +23,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="modelport",
+    rich_markup_mode=None,
     help="Serve any trained model as a validated, documented HTTP API.",
     no_args_is_help=True,
     add_completion=False,
@@ -32,11 +36,11 @@ err = Console(stderr=True)
 out = Console()
 
 PathArg = Annotated[
-    Optional[Path],  # noqa: UP045  (typer reads the annotation at run time)
+    Optional[Path],
     typer.Argument(help="Model repository, one model's folder, or a model file. Default: ./models"),
 ]
 TrustOpt = Annotated[
-    Optional[list[Path]],  # noqa: UP045
+    Optional[list[Path]],
     typer.Option(
         "--trust",
         help="Load this pickle/joblib file (or every file under this folder) "
@@ -65,19 +69,37 @@ def _ensure_default_repository(path: Path, explicit: bool) -> None:
     err.print(f"Trained and saved {artifact} (sha256 pinned). Serving it.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"modelport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Serve any trained model as a validated, documented HTTP API."""
+
+
 @app.command()
 def serve(
     path: PathArg = None,
-    host: Annotated[Optional[str], typer.Option(help="Bind address [0.0.0.0].")] = None,  # noqa: UP045
-    port: Annotated[Optional[int], typer.Option(help="Port [PORT or 8000].")] = None,  # noqa: UP045
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default 0.0.0.0).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: $PORT or 8000).")] = None,
     workers: Annotated[
-        Optional[int], typer.Option(help="Worker processes (gunicorn when > 1) [1].")  # noqa: UP045
+        Optional[int], typer.Option(help="Worker processes, gunicorn when > 1 (default 1).")
     ] = None,
     default_model: Annotated[
-        Optional[str], typer.Option(help="Model answering the bare /predict.")  # noqa: UP045
+        Optional[str], typer.Option(help="Model answering the bare /predict.")
     ] = None,
     trust: TrustOpt = None,
-    log_level: Annotated[Optional[str], typer.Option(help="info, debug, warning ...")] = None,  # noqa: UP045
+    log_level: Annotated[Optional[str], typer.Option(help="info, debug, warning ...")] = None,
 ) -> None:
     """Serve a model file or a model repository over HTTP."""
     from modelport.server import serve as run_server
@@ -100,10 +122,10 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
     name: Annotated[str, typer.Option(help="Model name in the repository.")],
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
-    version: Annotated[Optional[int], typer.Option(help="Version [next].")] = None,  # noqa: UP045
-    description: Annotated[Optional[str], typer.Option()] = None,  # noqa: UP045
+    version: Annotated[Optional[int], typer.Option(help="Version (default: the next one).")] = None,
+    description: Annotated[Optional[str], typer.Option()] = None,
     class_names: Annotated[
-        Optional[str], typer.Option(help="Comma-separated class names, in class order.")  # noqa: UP045
+        Optional[str], typer.Option(help="Comma-separated class names, in class order.")
     ] = None,
 ) -> None:
     """Copy a model into the repository, pin its sha256 and write its card."""
@@ -139,16 +161,16 @@ def validate(path: PathArg = None, trust: TrustOpt = None) -> None:
 @app.command()
 def predict(
     path: PathArg = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name [default model].")] = None,  # noqa: UP045
-    version: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
-    data: Annotated[
-        Optional[str], typer.Option(help="One JSON object of field values.")  # noqa: UP045
+    model: Annotated[
+        Optional[str], typer.Option(help="Model name (default: the default model).")
     ] = None,
+    version: Annotated[Optional[int], typer.Option()] = None,
+    data: Annotated[Optional[str], typer.Option(help="One JSON object of field values.")] = None,
     input: Annotated[
-        Optional[Path], typer.Option(help="A .csv, .json or .jsonl file of records.")  # noqa: UP045
+        Optional[Path], typer.Option(help="A .csv, .json or .jsonl file of records.")
     ] = None,
     output: Annotated[
-        Optional[Path], typer.Option(help="Write answers here (.csv or .jsonl) [stdout].")  # noqa: UP045
+        Optional[Path], typer.Option(help="Write answers here, .csv or .jsonl (default: stdout).")
     ] = None,
     trust: TrustOpt = None,
 ) -> None:
@@ -172,7 +194,9 @@ def examples_train(
     example: Annotated[str, typer.Argument(help="iris, wine or sentiment")],
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
     estimator: Annotated[str, typer.Option(help="logistic or forest")] = "logistic",
-    name: Annotated[Optional[str], typer.Option(help="Model name [example's]")] = None,  # noqa: UP045
+    name: Annotated[
+        Optional[str], typer.Option(help="Model name (default: the example's).")
+    ] = None,
 ) -> None:
     """Train an example model into the repository (deterministic, offline)."""
     from modelport.examples import EXAMPLES, train_example

@@ -47,7 +47,7 @@ class FastPath:
             await _send(
                 send,
                 405,
-                {"error": "Method Not Allowed", "detail": "Method Not Allowed"},
+                {"error": "Method Not Allowed", "detail": "Method Not Allowed", "code": "http_405"},
                 {"Allow": "POST"},
             )
             return

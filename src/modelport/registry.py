@@ -241,7 +241,8 @@ class Registry:
         key = self.default_model if name is None else name
         if key is None or key not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
-            raise ModelNotFound(f"model {name!r} not found; models served here: {known}")
+            what = f"model {name!r}" if name is not None else f"the default model {key!r}"
+            raise ModelNotFound(f"{what} not found; models served here: {known}")
         return self.models[key]
 
     def get(self, name: str | None, version: int | None = None) -> LoadedModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -20,8 +22,10 @@ def text(array: np.ndarray) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> triton.InferenceServerClient:
-    return triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+def client(server: Server) -> Iterator[triton.InferenceServerClient]:
+    triton_client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+    yield triton_client
+    triton_client.close()
 
 
 def test_health_and_metadata(client: triton.InferenceServerClient) -> None:

@@ -79,7 +79,9 @@ class SklearnRuntime(Runtime):
             try:
                 model = joblib.load(io.BytesIO(data))
             except Exception as exc:
-                raise ModelLoadError(f"{path}: not a readable joblib/pickle file: {exc}") from exc
+                raise ModelLoadError(
+                    f"{path}: not a readable joblib/pickle file ({type(exc).__name__}: {exc})"
+                ) from exc
         if not callable(getattr(model, "predict", None)):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
         self.model = model

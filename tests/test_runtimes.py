@@ -130,3 +130,58 @@ def test_runtime_discovery() -> None:
         get_runtime("torch")
     with pytest.raises(ConfigError, match=r"installed runtimes: .*sklearn"):
         get_runtime("caffe")
+
+
+def _shop_model(handle_unknown: str) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame(
+        {"color": ["red", "blue", "green", "red"] * 10, "size": np.arange(40.0) % 7}
+    )
+    encode = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown=handle_unknown), ["color"]),
+            ("num", StandardScaler(), ["size"]),
+        ]
+    )
+    target = (frame["color"] == "red").to_numpy().astype(int)
+    return make_pipeline(encode, LogisticRegression()).fit(frame, target)
+
+
+def test_text_categories_come_from_the_encoder(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from modelport.app import create_app
+    from modelport.importer import import_model
+    from modelport.settings import Settings
+
+    raw = tmp_path / "shop.joblib"
+    joblib.dump(_shop_model("error"), raw)
+    import_model(raw, tmp_path / "repo", "shop")  # no card: the signature is the model's own
+    with TestClient(create_app(Settings(models=tmp_path / "repo"))) as client:
+        inputs = client.get("/models/shop").json()["signature"]["inputs"]
+        assert inputs[0] == {"name": "color", "type": "str", "choices": ["blue", "green", "red"]}
+        assert inputs[1] == {"name": "size", "type": "float"}
+        assert client.post("/predict", json={"color": "red", "size": 3}).json()["prediction"] == 1
+        wrong = client.post("/predict", json={"color": "pink", "size": 3})
+        assert wrong.status_code == 422
+        assert "'blue', 'green' or 'red'" in wrong.json()["error"]
+        v2 = client.post(
+            "/v2/models/shop/infer",
+            json={
+                "inputs": [
+                    {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+                    {"name": "size", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+                ]
+            },
+        )
+        assert v2.json()["outputs"][0]["data"] == [1, 0]
+
+
+def test_encoders_that_ignore_unknowns_take_any_text(tmp_path: Path) -> None:
+    runtime, facts = load(save(_shop_model("ignore"), tmp_path / "m.joblib"))
+    assert facts.field_types == {"color": "str"}
+    assert facts.field_choices == {}
+    rows = np.array([["pink", 1.0]], dtype=object)
+    assert runtime.predict(rows).predictions.tolist() == [0]

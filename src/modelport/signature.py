@@ -122,6 +122,12 @@ class ModelFacts(BaseModel):
     input_type: FieldType | None = Field(
         None, description="The type of every input, when the model tells (text pipelines)."
     )
+    field_types: dict[str, FieldType] = Field(
+        default_factory=dict, description="Types of named inputs the model tells (encoders)."
+    )
+    field_choices: dict[str, list[str]] = Field(
+        default_factory=dict, description="The only values a categorical input accepts."
+    )
 
 
 class CardSignature(BaseModel):
@@ -150,7 +156,14 @@ def _resolve_inputs(card: Sequence[FieldSpec] | None, facts: ModelFacts) -> list
         return list(card)
     kind = facts.input_type or "float"
     if facts.feature_names is not None:
-        return [FieldSpec(name=name, type=kind) for name in facts.feature_names]
+        return [
+            FieldSpec(
+                name=name,
+                type=facts.field_types.get(name, kind),
+                choices=facts.field_choices.get(name),
+            )
+            for name in facts.feature_names
+        ]
     if facts.n_features == 1 and kind == "str":
         return [FieldSpec(name="text", type="str")]
     if facts.n_features is not None:

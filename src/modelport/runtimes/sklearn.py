@@ -17,7 +17,7 @@ from sklearn import base
 from modelport.errors import ModelLoadError, UntrustedArtifact
 from modelport.integrity import read_verified
 from modelport.runtimes import LoadContext, Outputs, Runtime
-from modelport.signature import ModelFacts
+from modelport.signature import FieldType, ModelFacts
 
 __all__ = ["SklearnRuntime"]
 
@@ -47,6 +47,26 @@ def _load_skops(data: bytes, context: LoadContext) -> Any:
             f"--trust {context.artifact}"
         )
     return sio.loads(data, trusted=untrusted or None)
+
+
+def _categorical_columns(model: Any) -> tuple[dict[str, FieldType], dict[str, list[str]]]:
+    """Inputs a ColumnTransformer encodes as categories of text: their type, and their allowed
+    values when the encoder refuses unknown ones."""
+    types: dict[str, FieldType] = {}
+    choices: dict[str, list[str]] = {}
+    transformer = _first_step(model)
+    for _, part, columns in getattr(transformer, "transformers_", []):
+        steps = [s for _, s in getattr(part, "steps", [])] or [part]
+        encoder = next((s for s in steps if hasattr(s, "categories_")), None)
+        if encoder is None or not isinstance(columns, list | tuple):
+            continue
+        for column, categories in zip(columns, encoder.categories_, strict=False):
+            if not isinstance(column, str) or categories.dtype.kind not in "OUS":
+                continue
+            types[column] = "str"
+            if getattr(encoder, "handle_unknown", "error") == "error":
+                choices[column] = [str(c) for c in categories]
+    return types, choices
 
 
 def _first_step(model: Any) -> Any:
@@ -99,9 +119,12 @@ class SklearnRuntime(Runtime):
         self._text = type(_first_step(model)).__module__.startswith(_TEXT_MODULE)
         if self._text:  # a text pipeline takes a 1-D sequence of strings
             n_features = 1
+        field_types, field_choices = _categorical_columns(model)
         return ModelFacts(
             n_features=int(n_features) if n_features is not None else None,
             input_type="str" if self._text else None,
+            field_types=field_types,
+            field_choices=field_choices,
             feature_names=self._columns,
             kind="classification" if is_classifier else "regression",
             classes=[c.item() if hasattr(c, "item") else c for c in classes]
@@ -119,7 +142,7 @@ class SklearnRuntime(Runtime):
             import pandas as pd
         except ImportError:
             return rows
-        return pd.DataFrame(rows, columns=self._columns)
+        return pd.DataFrame(rows, columns=self._columns).infer_objects()
 
     def predict(self, rows: np.ndarray) -> Outputs:
         x = self._frame(rows)

@@ -26,7 +26,12 @@ SPEC = DeploySpec(name="iris-api", image="iris-api:1.0", models={"iris": "ab" * 
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_golden_files(target: str) -> None:
+    own = {name for name, _ in TARGETS[target]} | (
+        {"Dockerfile"} if target == "huggingface" else set()
+    )
     for name, content in render_target(target, SPEC).items():
+        if name not in own:  # the docker target's files, checked once under docker/
+            continue
         golden = GOLDEN / target / name
         if os.environ.get("MODELPORT_UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)

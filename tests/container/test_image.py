@@ -51,6 +51,20 @@ def image(engine: None) -> Iterator[str]:
     docker("rmi", "-f", IMAGE)
 
 
+def wait_ready(port: int, container: str) -> str:
+    """Poll the container's /ready until 200; its logs if it never comes."""
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, docker("logs", container)
+        time.sleep(0.2)
+
+
 def test_hadolint_is_clean() -> None:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     done = subprocess.run(
@@ -66,16 +80,7 @@ def test_image_serves_the_tutorial_and_stops_cleanly(image: str) -> None:
         "run", "-d", "--network", "host", "-e", f"PORT={port}", "--name", name, image
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, docker("logs", container)
-            time.sleep(0.2)
+        url = wait_ready(port, container)
         answer = httpx.post(f"{url}/predict", json=IRIS_ROW).json()
         assert answer["prediction"] == "setosa"
         assert docker("exec", container, "id", "-u") == "10001"
@@ -108,16 +113,7 @@ def test_modelport_build_serves_a_users_repository(engine: None, tmp_path: Path)
     port = free_port()
     container = docker("run", "-d", "--network", "host", "-e", f"PORT={port}", image)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, docker("logs", container)
-            time.sleep(0.2)
+        url = wait_ready(port, container)
         models = {m["name"] for m in httpx.get(f"{url}/models").json()["models"]}
         assert models == {"iris", "wine"}
         answer = httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()

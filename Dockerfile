@@ -17,7 +17,9 @@ RUN pip install . && modelport examples train iris --repo /models
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="modelport-iris" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.description="modelport serving the Iris example" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"

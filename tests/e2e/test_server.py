@@ -39,12 +39,14 @@ def test_tutorial_client_against_a_real_server(repo: Path, tmp_path: Path) -> No
         assert httpx.get(f"{server.url}/health").status_code == 200  # still up after all that
 
 
-def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["uvicorn", "gunicorn"])
+def test_sigterm_finishes_in_flight_requests(tmp_path: Path, workers: str) -> None:
     flag = tmp_path / "predicting"
     write_fake_model(
         tmp_path / "repo", "slow", parameters={"delay_s": 1.0, "predict_flag": str(flag)}
     )
-    with running_server([str(tmp_path / "repo")], tmp_path / "log") as server:
+    args = [str(tmp_path / "repo"), "--workers", workers]
+    with running_server(args, tmp_path / "log") as server:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pending = pool.submit(
                 httpx.post, f"{server.url}/predict", json={"x0": 1, "x1": 1}, timeout=30
@@ -59,6 +61,9 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
         assert response.json()["prediction"] == 0
         assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after draining
         assert "Finished server process" in server.output()
+        if workers == "2":
+            assert code == 0
+            assert "Shutting down: Master" in server.output()
 
 
 def test_gunicorn_workers(repo: Path, tmp_path: Path) -> None:

@@ -38,6 +38,12 @@ def test_every_iris_sample_matches_sklearn(client: TestClient, repo: Path) -> No
         assert body["prediction"] == names[model.predict([row])[0]]
 
 
+def test_the_start_up_heap_is_frozen(client: TestClient) -> None:
+    import gc
+
+    assert gc.get_freeze_count() > 10_000  # frameworks and models out of the collector's sight
+
+
 def test_health_has_the_tutorial_keys(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200

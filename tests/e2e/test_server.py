@@ -74,6 +74,8 @@ def test_gunicorn_workers(repo: Path, tmp_path: Path) -> None:
     assert code == 0
     assert server.output().count("Booting worker") == 2
     assert "Shutting down: Master" in server.output()
+    # loaded once, in the master before it forked, not once per worker
+    assert server.output().count("loaded iris v1") == 1
 
 
 def test_the_tutorials_render_command(repo: Path, tmp_path: Path) -> None:

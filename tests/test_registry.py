@@ -53,8 +53,8 @@ def test_one_bad_model_does_not_stop_the_others(tmp_path: Path) -> None:
 
 
 def test_missing_extra_gets_an_install_hint(tmp_path: Path) -> None:
-    write_fake_model(tmp_path, "m", runtime="onnx")
-    with pytest.raises(ModelNotReady, match=r"pip install 'modelport\[onnx\]'"):
+    write_fake_model(tmp_path, "m", runtime="torch")
+    with pytest.raises(ModelNotReady, match=r"pip install 'modelport\[torch\]'"):
         loaded(tmp_path).get("m")
 
 

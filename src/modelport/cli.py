@@ -212,6 +212,35 @@ def examples_train(
 
 
 @app.command()
+def convert(
+    path: PathArg = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (default: the first).")] = None,
+    version: Annotated[Optional[int], typer.Option(help="Version (default: the highest).")] = None,
+    to: Annotated[str, typer.Option(help="Target format.")] = "onnx",
+    trust: TrustOpt = None,
+) -> None:
+    """Write a scikit-learn model's ONNX twin next to it and check their parity."""
+    from modelport.convert import TOLERANCE, convert_to_onnx
+
+    if to != "onnx":
+        raise typer.BadParameter("only --to onnx is supported")
+    settings = _settings(models=path, trust=trust)
+    parity = convert_to_onnx(settings.models, model, version, list(settings.trust))
+    table = Table(title=f"parity of {parity.twin}")
+    for column in ("sample rows", "same answer", "max |Δ probability|", "verdict"):
+        table.add_column(column)
+    verdict = "passed" if parity.passed else f"failed (needs 100 % and ≤ {TOLERANCE:g})"
+    table.add_row(
+        str(parity.rows), f"{parity.agreement:.2%}", f"{parity.max_abs_diff:.2e}", verdict
+    )
+    out.print(table)
+    if parity.passed:
+        out.print("With `runtime: auto` in the model card, modelport serves the ONNX twin.")
+    else:
+        raise typer.Exit(1)
+
+
+@app.command()
 def build(
     path: PathArg = None,
     tag: Annotated[str, typer.Option("--tag", "-t", help="Image name[:tag].")] = "",

@@ -81,7 +81,8 @@ class ModelVersion:
         self.state = ModelState.LOADING
         started = time.perf_counter()
         try:
-            name = self.card.runtime or runtime_for_file(self.artifact)
+            chosen = self.card.runtime if self.card.runtime != "auto" else None
+            name = chosen or runtime_for_file(self.artifact)
             if name is None:
                 raise ConfigError(
                     f"{self.artifact}: no runtime reads {self.artifact.suffix or 'this'} files; "

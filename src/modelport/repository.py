@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from modelport.runtimes import runtime_for_file
 
 __all__ = ["ModelSource", "add_version", "scan"]
 
+PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _IGNORED_SUFFIXES = (".sha256", ".md", ".txt", ".yaml", ".yml")
 
@@ -62,11 +64,17 @@ def _artifact(folder: Path, card: ModelCard) -> Path:
     candidates = sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_IGNORED_SUFFIXES)
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.endswith(_IGNORED_SUFFIXES)
+        and p.name != PARITY_FILE
     )
     known = [p for p in candidates if runtime_for_file(p) is not None]
-    if card.runtime and not known:
-        known = candidates
+    if card.runtime == "auto":
+        return _auto_twin(folder, known)
+    if card.runtime:
+        matching = [p for p in known if runtime_for_file(p) == card.runtime]
+        known = matching or known or candidates
     if len(known) == 1:
         return known[0]
     if not known:
@@ -75,6 +83,27 @@ def _artifact(folder: Path, card: ModelCard) -> Path:
     raise ConfigError(
         f"{folder}: several model files ({names}); name one as `artifact` in the card"
     )
+
+
+def parity_passed(artifact: Path) -> bool:
+    """Whether ``modelport convert`` recorded a passed parity check for this twin."""
+    report = artifact.with_name(PARITY_FILE)
+    if not report.is_file():
+        return False
+    try:
+        return bool(json.loads(report.read_text(encoding="utf-8")).get("passed"))
+    except (json.JSONDecodeError, AttributeError):
+        return False
+
+
+def _auto_twin(folder: Path, known: list[Path]) -> Path:
+    """``runtime: auto``: the ONNX twin when its parity check passed, else the original."""
+    twins = [p for p in known if p.suffix == ".onnx" and parity_passed(p)]
+    originals = [p for p in known if p.suffix != ".onnx"]
+    choice = twins or originals
+    if len(choice) != 1:
+        raise ConfigError(f"{folder}: `runtime: auto` needs one model file and at most one twin")
+    return choice[0]
 
 
 def _model_folder(folder: Path) -> ModelSource:

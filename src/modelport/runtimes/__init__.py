@@ -47,6 +47,7 @@ BUILTIN_SUFFIXES = {
     ".pickle": "sklearn",
     ".skops": "sklearn",
     ".fake": "fake",
+    ".onnx": "onnx",
 }
 BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *EXTRAS}
 

@@ -1,0 +1,85 @@
+"""ONNX Runtime: any ``.onnx`` model with one input tensor ``[batch, n_features]``.
+
+The first output is the prediction (labels or values); a second 2-D output, when present, holds
+the class probabilities. Feature and class names come from the model's metadata when
+``modelport convert`` wrote them (``modelport.feature_names``, ``modelport.classes``), else from the
+card. Threads per session come from the card's ``parameters.threads`` (default 1: the server
+already runs requests concurrently).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import MissingExtra, ModelLoadError
+from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.signature import ModelFacts
+
+__all__ = ["OnnxRuntime"]
+
+
+def _meta(meta: dict[str, str], key: str) -> Any:
+    return json.loads(meta[key]) if key in meta else None
+
+
+class OnnxRuntime(Runtime):
+    name = "onnx"
+    suffixes = (".onnx",)
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.input_name = ""
+        self.dtype: Any = np.float32
+
+    def load(self, context: LoadContext) -> ModelFacts:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingExtra(
+                "runtime 'onnx' needs onnxruntime: pip install 'modelport[onnx]'"
+            ) from exc
+
+        options = ort.SessionOptions()
+        threads = int(context.card.parameters.get("threads", 1))
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(
+                str(context.artifact), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"{context.artifact}: ONNX Runtime cannot load it: {exc}") from exc
+        inputs = session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 2:
+            shapes = [(i.name, i.shape) for i in inputs]
+            raise ModelLoadError(
+                f"{context.artifact}: expected one input of shape [batch, features], got {shapes}"
+            )
+        self.session, self.input_name = session, inputs[0].name
+        self.dtype = np.float64 if "double" in inputs[0].type else np.float32
+        width = inputs[0].shape[1]
+        meta = session.get_modelmeta().custom_metadata_map
+        names = _meta(meta, "modelport.feature_names")
+        classes = _meta(meta, "modelport.classes")
+        outputs = session.get_outputs()
+        has_proba = len(outputs) > 1 and len(outputs[1].shape or []) == 2
+        return ModelFacts(
+            n_features=width if isinstance(width, int) else None,
+            feature_names=names,
+            kind="classification" if has_proba or classes else "regression",
+            classes=classes,
+            has_probabilities=has_proba,
+        )
+
+    def predict(self, rows: np.ndarray) -> Outputs:
+        results = self.session.run(None, {self.input_name: rows.astype(self.dtype)})
+        predictions = np.asarray(results[0]).reshape(len(rows), -1)
+        predictions = predictions[:, 0] if predictions.shape[1] == 1 else predictions
+        proba = np.asarray(results[1], dtype=np.float64) if len(results) > 1 else None
+        return Outputs(predictions=predictions, probabilities=proba)
+
+    def unload(self) -> None:
+        self.session = None

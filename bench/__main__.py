@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,18 @@ def _modelport_repo(modelport: Path, estimator: str, parent: Path, pickle: Path)
     ):
         subprocess.run([str(modelport), *command], check=True, capture_output=True)
     return repo
+
+
+def _onnx_twin(modelport: Path, repo: Path) -> Path:
+    """A copy of ``repo`` whose card says ``runtime: auto``, with the ONNX twin converted."""
+    twin = repo.with_name(repo.name + "-onnx")
+    shutil.copytree(repo, twin)
+    subprocess.run(
+        [str(modelport), "convert", str(twin), "--model", "iris"], check=True, capture_output=True
+    )
+    card = twin / "iris" / "modelport.yaml"
+    card.write_text(card.read_text().replace("runtime: sklearn", "runtime: auto"))
+    return twin
 
 
 def _targets(modelport: Path, work: Path) -> list[Target]:
@@ -133,6 +146,11 @@ def _targets(modelport: Path, work: Path) -> list[Target]:
             Target("modelport, 1 worker", label, mp(1), "/ready", work, quiet),
             Target("modelport, 2 workers", label, mp(2), "/ready", work, quiet),
         ]
+        if estimator == "forest":
+            twin = _onnx_twin(modelport, repo)
+            targets.append(
+                Target("modelport, 1 worker, ONNX twin", label, mp(1, twin), "/ready", work, quiet)
+            )
     return targets
 
 

@@ -58,15 +58,14 @@ def ensure_modelport_venv() -> Path:
     """modelport with the reference's numpy and scikit-learn, so both serve the same pickle with
     the same library (scikit-learn 1.9's forest predicts one row about 2x slower than 1.5's)."""
     modelport = MODELPORT_VENV / "bin" / "modelport"
-    if modelport.exists():
-        return modelport
     pins = [
         line.strip()
         for line in (SOURCE / "requirements.txt").read_text().splitlines()
         if line.strip().startswith(("numpy", "scikit-learn"))
     ]
-    print(f"creating {MODELPORT_VENV}: modelport with {', '.join(pins)} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(MODELPORT_VENV)], check=True)
+    print(f"installing modelport[onnx] with {', '.join(pins)} in {MODELPORT_VENV} ...", flush=True)
+    if not modelport.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MODELPORT_VENV)], check=True)
     pip = [
         str(MODELPORT_VENV / "bin" / "python"),
         "-m",
@@ -75,5 +74,5 @@ def ensure_modelport_venv() -> Path:
         "--quiet",
         "--disable-pip-version-check",
     ]
-    subprocess.run([*pip, "-e", str(ROOT), *pins], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[onnx]", *pins], check=True)
     return modelport

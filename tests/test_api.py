@@ -27,6 +27,8 @@ def test_predict_answers_the_tutorial_shape(client: TestClient, repo: Path) -> N
     assert body["probability"] == float(max(probas))
     assert body["probabilities"] == [round(p, 4) for p in probas]
     assert response.headers["x-model-version"] == "1"
+    assert response.headers["x-model-name"] == "iris"
+    assert response.headers["server-timing"].startswith("app;dur=")
 
 
 def test_every_iris_sample_matches_sklearn(client: TestClient, repo: Path) -> None:

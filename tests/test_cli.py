@@ -25,6 +25,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def cancer_pickle(path: Path) -> Path:
+    """A breast-cancer classifier saved with joblib, without a pinned hash."""
+    x, y = load_breast_cancer(return_X_y=True)
+    joblib.dump(LogisticRegression(max_iter=5000).fit(x, y), path)
+    return path
+
+
 @pytest.mark.parametrize("args", [["version"], ["--version"]])
 def test_version(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, out, _ = run(capsys, *args)
@@ -35,9 +42,7 @@ def test_version(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
 def test_import_then_validate_two_models(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    x, y = load_breast_cancer(return_X_y=True)
-    raw = tmp_path / "cancer.pkl"
-    joblib.dump(LogisticRegression(max_iter=5000).fit(x, y), raw)
+    raw = cancer_pickle(tmp_path / "cancer.pkl")
     repo = tmp_path / "models"
     code, out, _ = run(
         capsys,
@@ -76,9 +81,8 @@ def test_validate_reports_failures_and_exits_1(
 def test_untrusted_pickle_is_refused_with_the_command_to_fix_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    x, y = load_breast_cancer(return_X_y=True)
-    raw = tmp_path / "loose.joblib"
-    joblib.dump(LogisticRegression(max_iter=5000).fit(x, y), raw)
+    raw = cancer_pickle(tmp_path / "loose.joblib")
+    x, _ = load_breast_cancer(return_X_y=True)
     code, _, err = run(capsys, "predict", str(raw), "--data", "{}")
     assert code == 2
     assert "refusing to load" in err

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,21 @@ def test_encoders_that_ignore_unknowns_take_any_text(tmp_path: Path) -> None:
     assert facts.field_choices == {}
     rows = np.array([["pink", 1.0]], dtype=object)
     assert runtime.predict(rows).predictions.tolist() == [0]
+
+
+def test_a_dataframe_model_still_predicts_without_pandas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    model = LogisticRegression(max_iter=500).fit(frame, Y)
+    runtime, _ = load(save(model, tmp_path / "m.joblib"))
+    real_import = builtins.__import__
+
+    def no_pandas_for_the_runtime(name: str, globals: Any = None, *args: Any) -> Any:
+        if name == "pandas" and (globals or {}).get("__name__") == "modelport.runtimes.sklearn":
+            raise ImportError(name)
+        return real_import(name, globals, *args)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas_for_the_runtime)
+    # warnings are errors in this suite: sklearn's "no valid feature names" must be silenced
+    assert runtime.predict(X[:3]).predictions.tolist() == model.predict(frame[:3]).tolist()

@@ -141,22 +141,28 @@ class SklearnRuntime(Runtime):
         try:
             import pandas as pd
         except ImportError:
-            return rows
+            return None
         return pd.DataFrame(rows, columns=self._columns).infer_objects()
+
+    def _predict(self, x: Any) -> Outputs:
+        if not self._proba:
+            return Outputs(predictions=np.asarray(self.model.predict(x)))
+        proba = np.asarray(self.model.predict_proba(x))
+        if self._argmax:
+            predictions = np.asarray(self.model.classes_)[proba.argmax(axis=1)]
+        else:
+            predictions = np.asarray(self.model.predict(x))
+        return Outputs(predictions=predictions, probabilities=proba)
 
     def predict(self, rows: np.ndarray) -> Outputs:
         x = self._frame(rows)
+        if x is not None:
+            return self._predict(x)
+        # A model fitted on a DataFrame, and no pandas here: an array works, with a warning that
+        # says nothing useful (the columns are already in the model's order).
         with warnings.catch_warnings():
-            # A model fitted on a DataFrame warns when given an array without pandas installed.
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            if not self._proba:
-                return Outputs(predictions=np.asarray(self.model.predict(x)))
-            proba = np.asarray(self.model.predict_proba(x))
-            if self._argmax:
-                predictions = np.asarray(self.model.classes_)[proba.argmax(axis=1)]
-            else:
-                predictions = np.asarray(self.model.predict(x))
-        return Outputs(predictions=predictions, probabilities=proba)
+            return self._predict(rows)
 
     def unload(self) -> None:
         self.model = None

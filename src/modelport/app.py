@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelport._version import __version__
+from modelport.context import RequestIds
 from modelport.dataplane import DataPlane
 from modelport.errors import ModelportError
 from modelport.fastpath import FastPath
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
+    app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app
 

@@ -1,0 +1,77 @@
+"""Per-request context shared by every layer: the request id, and what served the request.
+
+:class:`RequestIds` is pure ASGI middleware, outermost in the app. It takes the caller's
+``X-Request-Id`` when it is a sane token (at most 128 printable ASCII characters without spaces)
+and makes a new one otherwise, puts it in a :class:`RequestInfo` held by a contextvar for the
+request's lifetime, and adds ``X-Request-Id`` to every answer on every protocol. Layers below
+record what served the request (model, version, traffic variant) in the same object, so metrics,
+logs and traffic records read one source and never pass ids around by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["RequestIds", "RequestInfo", "current", "new_request_id"]
+
+_TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What one request is and what answered it; mutable so inner layers can fill it in."""
+
+    request_id: str
+    model: str | None = None
+    version: int | None = None
+    variant: str | None = None
+
+
+_current: ContextVar[RequestInfo | None] = ContextVar("modelport_request", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current() -> RequestInfo | None:
+    """The request being served in this context, or ``None`` outside a request."""
+    return _current.get()
+
+
+def _given_id(scope: Scope) -> str | None:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            return value.decode("ascii") if _TOKEN.fullmatch(value) else None
+    return None
+
+
+class RequestIds:
+    """Give each request an id, answer it as ``X-Request-Id``, expose it via :func:`current`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        info = RequestInfo(_given_id(scope) or new_request_id())
+        header = (b"x-request-id", info.request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        token = _current.set(info)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _current.reset(token)

@@ -1,0 +1,55 @@
+"""Request ids: every answer on every protocol carries one; a sane caller id is kept."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelport import context
+from tests.conftest import ClientFactory
+from tests.helpers import IRIS_ROW
+
+CALLS = [
+    ("POST", "/predict", IRIS_ROW, 200),
+    ("POST", "/predict", {"sepal_length": "x"}, 422),
+    ("POST", "/v1/models/iris:predict", {"instances": [list(IRIS_ROW.values())]}, 200),
+    ("GET", "/v2/models/iris", None, 200),
+    ("GET", "/health", None, 200),
+    ("GET", "/models/nope/predict", None, 405),
+    ("POST", "/models/nope/predict", IRIS_ROW, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), CALLS)
+def test_every_answer_has_a_fresh_request_id(
+    client: TestClient, method: str, path: str, body: object, status: int
+) -> None:
+    first = client.request(method, path, json=body)
+    second = client.request(method, path, json=body)
+    assert first.status_code == status
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert all(len(i) == 32 for i in ids)
+    assert ids[0] != ids[1]
+
+
+def test_a_sane_caller_id_is_echoed(client: TestClient) -> None:
+    response = client.post("/predict", json=IRIS_ROW, headers={"X-Request-Id": "order-42/a"})
+    assert response.headers.get_list("x-request-id") == ["order-42/a"]
+
+
+@pytest.mark.parametrize("given", [b"has space", b"x" * 129, "é".encode()])
+def test_an_unusable_caller_id_is_replaced(client: TestClient, given: bytes) -> None:
+    response = client.get("/health", headers={b"X-Request-Id": given})
+    assert response.headers["x-request-id"].encode() != given
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_an_oversize_body_still_gets_an_id(make_client: ClientFactory, repo: object) -> None:
+    with make_client(repo, max_body_bytes=1024) as client:
+        response = client.post("/predict", content=b"{" + b" " * 2000 + b"}")
+    assert response.status_code == 413
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_no_request_outside_a_request() -> None:
+    assert context.current() is None

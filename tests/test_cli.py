@@ -167,6 +167,7 @@ def test_predict_jsonl_to_stdout_names_the_bad_row(
     [
         (["predict", "--data", "{}", "--input", "x.csv"], "exactly one of --data or --input"),
         (["examples", "train", "titanic"], "unknown example"),
+        (["examples", "train", "wine", "--framework", "cobol"], "has no 'cobol' version"),
         (["serve", "/nonexistent/models"], "no such file or folder"),
     ],
 )

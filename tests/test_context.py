@@ -53,3 +53,54 @@ def test_an_oversize_body_still_gets_an_id(make_client: ClientFactory, repo: obj
 
 def test_no_request_outside_a_request() -> None:
     assert context.current() is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "version"),
+    [
+        ("/predict", IRIS_ROW, 1),
+        (
+            "/v2/models/iris/infer",
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 4],
+                        "datatype": "FP64",
+                        "data": list(IRIS_ROW.values()),
+                    }
+                ]
+            },
+            1,
+        ),
+    ],
+)
+def test_the_serving_version_is_recorded(
+    client: TestClient, path: str, body: object, version: int
+) -> None:
+    seen: list[context.RequestInfo | None] = []
+    plane = client.app.state.dataplane  # type: ignore[attr-defined]
+    infer = plane.infer
+
+    async def spy(model: object, rows: object) -> object:
+        result = await infer(model, rows)
+        seen.append(context.current())
+        return result
+
+    plane.infer = spy
+    try:
+        response = client.post(path, json=body)
+    finally:
+        del plane.infer
+    assert response.status_code == 200
+    info = seen[0]
+    assert info is not None
+    assert (info.model, info.version) == ("iris", version)
+    assert info.request_id == response.headers["x-request-id"]
+
+
+def test_use_sets_and_restores() -> None:
+    info = context.RequestInfo("shadow-1")
+    with context.use(info):
+        assert context.current() is info
+    assert context.current() is None

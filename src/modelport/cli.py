@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelport._version import __version__
-from modelport.errors import ModelportError
+from modelport.errors import InvalidInput, ModelportError
 
 __all__ = ["app", "main"]
 
@@ -195,20 +195,32 @@ def predict(
 def examples_train(
     example: Annotated[str, typer.Argument(help="iris, wine or sentiment")],
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
-    estimator: Annotated[str, typer.Option(help="logistic or forest")] = "logistic",
+    framework: Annotated[
+        Optional[str], typer.Option(help="Framework to train with (default: the example's first).")
+    ] = None,
+    estimator: Annotated[str, typer.Option(help="logistic or forest (scikit-learn)")] = "logistic",
     name: Annotated[
         Optional[str], typer.Option(help="Model name (default: the example's).")
     ] = None,
 ) -> None:
     """Train an example model into the repository (deterministic, offline)."""
-    from modelport.examples import EXAMPLES, train_example
+    from modelport.examples import frameworks, train_example
 
-    if example not in EXAMPLES:
-        raise typer.BadParameter(f"unknown example {example!r}; choose from {sorted(EXAMPLES)}")
     if estimator not in ("logistic", "forest"):
         raise typer.BadParameter("estimator is logistic or forest")
-    target = train_example(example, repo, name=name, estimator=estimator)  # type: ignore[arg-type]
-    out.print(f"Trained {example} ({estimator}) into {target}")
+    try:
+        framework = framework or frameworks(example)[0]
+        target = train_example(
+            example,
+            repo,
+            framework=framework,
+            name=name,
+            estimator=estimator,  # type: ignore[arg-type]
+        )
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from exc
+    what = estimator if framework == "sklearn" else framework
+    out.print(f"Trained {example} ({what}) into {target}")
 
 
 @app.command()

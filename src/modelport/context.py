@@ -10,14 +10,16 @@ logs and traffic records read one source and never pass ids around by hand.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestIds", "RequestInfo", "current", "new_request_id"]
+__all__ = ["RequestIds", "RequestInfo", "current", "new_request_id", "use"]
 
 _TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
 
@@ -42,6 +44,16 @@ def new_request_id() -> str:
 def current() -> RequestInfo | None:
     """The request being served in this context, or ``None`` outside a request."""
     return _current.get()
+
+
+@contextlib.contextmanager
+def use(info: RequestInfo) -> Iterator[RequestInfo]:
+    """Serve ``info`` as the current request inside the block (a shadow copy, a background job)."""
+    token = _current.set(info)
+    try:
+        yield info
+    finally:
+        _current.reset(token)
 
 
 def _given_id(scope: Scope) -> str | None:
@@ -70,8 +82,5 @@ class RequestIds:
                 message = {**message, "headers": [*headers, header]}
             await send(message)
 
-        token = _current.set(info)
-        try:
+        with use(info):
             await self.app(scope, receive, send_with_id)
-        finally:
-            _current.reset(token)

@@ -17,6 +17,7 @@ import anyio.to_thread
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from modelport import context
 from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
@@ -127,7 +128,13 @@ class DataPlane:
 
     async def infer(self, model: LoadedModel, rows: np.ndarray) -> InferenceResult:
         """Predict a batch: micro-batched with concurrent requests where the model allows it,
-        off the event loop when its runtime blocks, within the request deadline (504)."""
+        off the event loop when its runtime blocks, within the request deadline (504).
+
+        The request's :class:`~modelport.context.RequestInfo` records the version that served.
+        """
+        info = context.current()
+        if info is not None:
+            info.model, info.version = model.name, model.version
         try:
             with _errors(model):
                 outputs = await asyncio.wait_for(self._predict(model, rows), self.request_timeout)

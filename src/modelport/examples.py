@@ -17,10 +17,11 @@ import joblib
 import numpy as np
 
 from modelport.card import ModelCard
+from modelport.errors import InvalidInput
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
-__all__ = ["EXAMPLES", "train_example"]
+__all__ = ["EXAMPLES", "frameworks", "train_example"]
 
 Estimator = Literal["logistic", "forest"]
 
@@ -148,21 +149,42 @@ def train_sentiment(
     return _save(repo, name, model, card, version)
 
 
-EXAMPLES: dict[str, Callable[..., Path]] = {
-    "iris": train_iris,
-    "wine": train_wine,
-    "sentiment": train_sentiment,
+Trainer = Callable[..., Path]
+
+#: example -> framework -> trainer; the first framework listed is the example's default.
+#: A trainer takes ``(repo, *, name, estimator, version)`` and returns the written artifact.
+EXAMPLES: dict[str, dict[str, Trainer]] = {
+    "iris": {"sklearn": train_iris},
+    "wine": {"sklearn": train_wine},
+    "sentiment": {"sklearn": train_sentiment},
 }
+
+
+def frameworks(example: str) -> list[str]:
+    """The frameworks ``example`` can be trained with, its default first."""
+    if example not in EXAMPLES:
+        raise InvalidInput(f"unknown example {example!r}; choose from {', '.join(EXAMPLES)}")
+    return list(EXAMPLES[example])
 
 
 def train_example(
     example: str,
     repo: Path,
     *,
+    framework: str | None = None,
     name: str | None = None,
     estimator: Estimator = "logistic",
     version: int | None = None,
 ) -> Path:
-    """Train example ``example`` into ``repo``; returns the written artifact."""
-    trainer = EXAMPLES[example]
+    """Train example ``example`` with ``framework`` (default: the example's first) into ``repo``.
+
+    Returns the written artifact.
+    """
+    choices = frameworks(example)
+    framework = framework or choices[0]
+    if framework not in choices:
+        raise InvalidInput(
+            f"example {example!r} has no {framework!r} version; choose from {', '.join(choices)}"
+        )
+    trainer = EXAMPLES[example][framework]
     return trainer(repo, name=name or example, estimator=estimator, version=version)

@@ -26,6 +26,9 @@ from modelport.errors import ModelportError
 from modelport.fastpath import FastPath
 from modelport.limits import BodyLimit
 from modelport.openapi import install_openapi
+from modelport.outcomes import api as outcomes_api
+from modelport.outcomes.recorder import Recorder
+from modelport.outcomes.service import Outcomes
 from modelport.protocols import tutorial, v1, v2, v2_repository
 from modelport.protocols._http import json_response
 from modelport.registry import Registry
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = None
+        await anyio.to_thread.run_sync(outcomes.open)
         if not registry.loaded:
             loading = asyncio.ensure_future(anyio.to_thread.run_sync(registry.load_all))
             if settings.background_loading:
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if loading is not None:
             await loading
         await plane.close()
+        await anyio.to_thread.run_sync(outcomes.close)
         registry.unload_all()
 
     app = FastAPI(
@@ -112,6 +117,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     plane = DataPlane(registry, request_timeout=settings.request_timeout)
     app.state.dataplane = plane
     app.state.settings = settings
+    outcomes = app.state.outcomes = Outcomes(settings)
+    app.include_router(outcomes_api.router)
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
         app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
@@ -119,6 +126,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
+    app.add_middleware(Recorder, outcomes=outcomes, registry=registry)  # records 413s too
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app

@@ -21,6 +21,7 @@ from modelport import context
 from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
+from modelport.outcomes import capture
 from modelport.registry import LoadedModel, Registry
 from modelport.runtimes import Outputs
 from modelport.signature import Scalar, Signature
@@ -142,7 +143,9 @@ class DataPlane:
             raise GatewayTimeout(
                 f"model {model.name!r} did not answer within {self.request_timeout:g} s"
             ) from exc
-        return InferenceResult(model.name, model.version, model.signature, outputs)
+        result = InferenceResult(model.name, model.version, model.signature, outputs)
+        capture.note(result)  # for the outcome recorder
+        return result
 
     async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
         batcher = self._batcher(model)

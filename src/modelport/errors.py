@@ -6,10 +6,12 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── BadRequest (400)
     │   └── InvalidInput (422)        a request body that does not fit the model's signature
     ├── ModelNotFound (404)           no such model or version
+    ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
     ├── PayloadTooLarge (413)
     ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
+    ├── OutcomesUnavailable (503)     predictions are not being recorded (no outcome store)
     └── ConfigError (500)             a problem found before serving: cards, artifacts, extras
         ├── CardError                 a model card that does not parse or validate
         ├── SignatureError            a card that contradicts its model
@@ -36,9 +38,11 @@ __all__ = [
     "ModelNotFound",
     "ModelNotReady",
     "ModelportError",
+    "OutcomesUnavailable",
     "Overloaded",
     "PayloadTooLarge",
     "SignatureError",
+    "UnknownRequest",
     "UntrustedArtifact",
 ]
 
@@ -84,6 +88,16 @@ class InvalidInput(BadRequest):
 class ModelNotFound(ModelportError):
     status = HTTPStatus.NOT_FOUND
     code = "model_not_found"
+
+
+class UnknownRequest(ModelportError):
+    status = HTTPStatus.NOT_FOUND
+    code = "unknown_request"
+
+
+class OutcomesUnavailable(ModelportError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "outcomes_unavailable"
 
 
 class PayloadTooLarge(ModelportError):

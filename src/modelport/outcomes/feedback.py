@@ -3,7 +3,8 @@
 ``POST /feedback`` with ``{"request_id", "label" | "value", "row"?}``; ``row`` (default 0) picks
 a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 
-* an unknown request id, or one whose prediction was not recorded: 404 ``unknown_request``;
+* an unknown request id, or one whose prediction was not recorded: 404 ``unknown_request``
+  (after this process's writer is flushed and other processes' writers are given 0.25 s);
 * a label for a regressor, a value for a classifier, a label that is not one of the model's
   classes, a row the answer does not have, or a request that was answered with an error: 422;
 * feedback again for the same row **replaces** the earlier one (the latest truth wins) and
@@ -14,6 +15,7 @@ a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -24,7 +26,9 @@ from modelport.outcomes.service import Outcomes
 from modelport.outcomes.store import Store
 from modelport.registry import Registry
 
-__all__ = ["FeedbackIn", "record_feedback"]
+__all__ = ["OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
+
+OTHER_WRITERS_S = 0.25  # how long an unknown id waits for other processes' writers to commit
 
 
 class FeedbackIn(BaseModel):
@@ -44,9 +48,13 @@ class FeedbackIn(BaseModel):
 
 def _found(outcomes: Outcomes, store: Store, request_id: str) -> StoredRequest:
     found = store.request(request_id)
-    if found is None:  # maybe answered a moment ago and still queued for the writer
-        outcomes.flush()
+    if found is None:  # maybe answered a moment ago and still queued for a writer
+        outcomes.flush()  # this process's writer
+        deadline = time.monotonic() + OTHER_WRITERS_S
         found = store.request(request_id)
+        while found is None and time.monotonic() < deadline:  # another worker's or replica's
+            time.sleep(0.02)
+            found = store.request(request_id)
     if found is None:
         raise UnknownRequest(f"no prediction recorded with request id {request_id!r}")
     if found.status >= 400:

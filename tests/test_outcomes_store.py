@@ -17,6 +17,8 @@ from modelport.outcomes.store import Store, open_store
 from modelport.outcomes.writer import Writer
 from modelport.runtimes import Outputs
 from modelport.signature import FieldSpec, OutputSpec, Signature
+from tests.conftest import ClientFactory
+from tests.helpers import write_fake_model
 from tests.postgres import cluster, fresh_database, postgres_bin
 
 CLASSIFIER = Signature(
@@ -193,4 +195,22 @@ def test_open_store_chooses_by_url(tmp_path: Path) -> None:
 def test_postgres_url_password_is_never_shown(postgres_url: str) -> None:
     store = open_store(postgres_url.replace("modelport@", "modelport:hunter2@"))
     assert "hunter2" not in store.where
+    store.close()
+
+
+def test_the_server_records_in_postgres(
+    postgres_url: str, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """MODELPORT_OUTCOMES_URL=postgresql://...: predictions, feedback and the report there."""
+    write_fake_model(tmp_path / "repo", "ab", versions=(1, 2), parameters={"classes": ["a", "b"]})
+    url = fresh_database(postgres_url)
+    with make_client(tmp_path / "repo", outcomes_url=url) as client:
+        answer = client.post("/models/ab/versions/1/predict", json={"x0": 1, "x1": 0})
+        request_id = answer.headers["x-request-id"]
+        body = {"request_id": request_id, "label": answer.json()["prediction"]}
+        assert client.post("/feedback", json=body).json()["correct"] is True
+        assert client.get("/experiments/ab").json()["variants"][0]["accuracy"] == 1.0
+    assert not (tmp_path / "repo" / ".modelport").exists()  # nothing went to SQLite
+    store = open_store(url)
+    assert store.prediction(request_id, 0) == ("b", None)
     store.close()

@@ -1,15 +1,17 @@
 """The background writer: predictions reach the database off the serving path.
 
 The recorder hands each answered request to :meth:`Writer.submit`, which never blocks: it puts
-the record on a bounded queue. One thread takes everything waiting (up to ``batch_size``) and
-inserts it in one transaction, so under load a commit carries many requests, and at rest a record
-is committed within milliseconds of its answer.
+the record on a bounded queue. One thread waits for a record, gathers what follows for up to
+``max_delay_s`` (50 ms; ``batch_size`` records at most) and inserts it all in one transaction, so
+a busy server pays for one commit per batch, not per prediction, and a record is committed within
+about 50 ms of its answer (plus the commit itself).
 
 * **Queue full** (the database cannot keep up): the new record is dropped, counted in
   :attr:`Writer.dropped` and logged; the prediction itself is never delayed or failed.
 * **Database error**: the batch is logged and counted in :attr:`Writer.failed`; serving goes on.
 * **Durability window**: what a crash (SIGKILL, OOM, power loss) can lose is exactly the records
-  not yet committed: those still in the queue and the batch being written. A committed record is
+  not yet committed: those answered in the last ``max_delay_s`` plus a commit, or, when the
+  database falls behind, at most ``max_queue`` records plus one batch. A committed record is
   never lost. :meth:`flush` waits until everything submitted before it is committed (feedback and
   reports call it); :meth:`close` (server shutdown, SIGTERM included) flushes, then stops.
 """
@@ -38,14 +40,22 @@ class _Marker:
 
 
 class Writer:
-    def __init__(self, store: Store, max_queue: int = 10_000, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        max_delay_s: float = 0.05,
+    ) -> None:
         self.store = store
         self.batch_size = batch_size
+        self.max_delay_s = max_delay_s
         self.dropped = 0
         self.failed = 0
         self.written = 0
         self._queue: queue.Queue[Served | _Marker] = queue.Queue(max_queue)
         self._closed = False
+        self._urgent = threading.Event()  # a flush or close is waiting: commit now
         self._thread = threading.Thread(target=self._run, name="modelport-outcomes", daemon=True)
         self._thread.start()
 
@@ -73,6 +83,7 @@ class Writer:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
+        self._urgent.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
@@ -81,16 +92,26 @@ class Writer:
             return
         self._closed = True
         self._queue.put(_Marker(stop=True))
+        self._urgent.set()
         self._thread.join(timeout)
+
+    def _batch(self) -> list[Served | _Marker]:
+        """Wait for a record, let more arrive for ``max_delay_s`` (cut short by a flush), then
+        take what is queued, up to ``batch_size``."""
+        batch = [self._queue.get()]
+        if not isinstance(batch[0], _Marker):
+            self._urgent.wait(self.max_delay_s)
+        self._urgent.clear()
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._batch()
             records = [item for item in batch if isinstance(item, Served)]
             self._write(records)
             markers = [item for item in batch if isinstance(item, _Marker)]

@@ -214,3 +214,22 @@ def test_the_server_records_in_postgres(
     store = open_store(url)
     assert store.prediction(request_id, 0) == ("b", None)
     store.close()
+
+
+def test_postgres_reconnects_after_the_server_drops_it(postgres_url: str) -> None:
+    import psycopg
+
+    url = fresh_database(postgres_url)
+    store = open_store(url)
+    store.write([served("a", ["yes"])])
+    with psycopg.connect(url, autocommit=True) as admin:  # what a database restart does
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(psycopg.OperationalError):
+        store.request("a")  # the transaction that meets the drop fails
+    assert store.request("a") is not None  # the next one runs on a new connection
+    store.write([served("b", ["no"])])
+    assert store.prediction("b", 0) == ("no", None)
+    store.close()

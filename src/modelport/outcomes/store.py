@@ -8,6 +8,8 @@ Tables: ``mp_requests`` (one row per answered prediction request, errors include
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash of
 the process and of the machine. Several processes (gunicorn workers) may share one file.
 A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
+A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
+the drop fails (the writer counts its batch as failed, feedback answers 500 once).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from modelport.errors import ConfigError, MissingExtra
 from modelport.outcomes.records import Served, StoredRequest
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
+
+CONNECT_TIMEOUT_S = 10
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS mp_requests (
@@ -80,18 +84,24 @@ class Store:
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.placeholder)
 
+    def _reconnect_if_lost(self) -> None:
+        """Replace a connection the server dropped (a database restart); SQLite never does."""
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
         with self._lock:
+            self._reconnect_if_lost()
             cursor = self._connection.cursor()
             try:
                 yield cursor
                 self._connection.commit()
             except BaseException:
-                self._connection.rollback()
+                with contextlib.suppress(Exception):  # a lost connection cannot roll back
+                    self._connection.rollback()
                 raise
             finally:
-                cursor.close()
+                with contextlib.suppress(Exception):
+                    cursor.close()
 
     def write(self, records: Sequence[Served]) -> None:
         """Insert answered requests and their rows in one transaction."""
@@ -183,17 +193,29 @@ class PostgresStore(Store):
 
     def __init__(self, url: str) -> None:
         try:
-            import psycopg
+            import psycopg  # noqa: F401
         except ImportError as exc:
             raise MissingExtra(
                 "PostgreSQL outcomes need psycopg: pip install 'modelport[postgres]'"
             ) from exc
-        connection = psycopg.connect(url)
+        self._url = url
+        connection = self._connect()
         try:
             super().__init__(connection, _redacted(url))
         except BaseException:
             connection.close()
             raise
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def _reconnect_if_lost(self) -> None:
+        if self._connection.broken or self._connection.closed:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = self._connect()
 
 
 def _redacted(url: str) -> str:

@@ -189,3 +189,14 @@ def test_a_shadow_prediction_is_never_taken_for_the_callers_answer() -> None:
             assert pending.result is result
         finally:
             capture.current_capture.reset(token)
+
+
+def test_a_failing_store_answers_503_not_500(ab_repo: Path, make_client: ClientFactory) -> None:
+    with make_client(ab_repo) as client:
+        request_id, _ = predict(client, 1, {"x0": 1, "x1": 0})
+        client.app.state.outcomes.store._connection.close()  # type: ignore[attr-defined]
+        answer = feedback(client, request_id=request_id, label="yes")
+        assert (answer.status_code, answer.json()["code"]) == (503, "outcomes_unavailable")
+        assert "the outcome store failed: ProgrammingError" in answer.json()["error"]
+        assert client.get("/experiments/ab").status_code == 503
+        assert predict(client, 2, {"x0": 1, "x1": 0})  # serving goes on

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ from modelport.outcomes.writer import Writer
 from modelport.runtimes import Outputs
 from modelport.signature import FieldSpec, OutputSpec, Signature
 from tests.conftest import ClientFactory
-from tests.helpers import write_fake_model
+from tests.helpers import running_server, write_fake_model
 from tests.postgres import cluster, fresh_database, postgres_bin
 
 CLASSIFIER = Signature(
@@ -233,3 +234,26 @@ def test_postgres_reconnects_after_the_server_drops_it(postgres_url: str) -> Non
     store.write([served("b", ["no"])])
     assert store.prediction("b", 0) == ("no", None)
     store.close()
+
+
+@pytest.mark.e2e
+def test_two_replicas_share_one_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """Predict on one server process, give feedback on another: one experiment."""
+    write_fake_model(tmp_path / "repo", "ab", versions=(1, 2), parameters={"classes": ["a", "b"]})
+    env = {"MODELPORT_OUTCOMES_URL": fresh_database(postgres_url)}
+    args = [str(tmp_path / "repo")]
+    with (
+        running_server(args, tmp_path / "a.log", env) as first,
+        running_server(args, tmp_path / "b.log", env) as second,
+    ):
+        for version in (1, 2):
+            for i in range(3):
+                url = f"{first.url}/models/ab/versions/{version}/predict"
+                answer = httpx.post(url, json={"x0": i, "x1": 0})
+                body = {"request_id": answer.headers["x-request-id"], "label": "a"}
+                assert httpx.post(f"{second.url}/feedback", json=body).status_code == 200
+        report = httpx.get(f"{second.url}/experiments/ab").json()
+    assert [(v["variant"], v["requests"], v["feedback"]) for v in report["variants"]] == [
+        ("v1", 3, 3), ("v2", 3, 3),
+    ]  # fmt: skip
+    assert not (tmp_path / "repo" / ".modelport").exists()

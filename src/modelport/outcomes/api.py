@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
-from modelport.errors import ModelNotFound
+from modelport.errors import ModelNotFound, ModelportError, OutcomesUnavailable
 from modelport.outcomes.feedback import FeedbackIn, record_feedback
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.service import Outcomes
@@ -25,6 +27,19 @@ from modelport.validation import invalid_input
 __all__ = ["router"]
 
 router = APIRouter(tags=["A/B test outcomes"])
+log = logging.getLogger("modelport.outcomes")
+T = TypeVar("T")
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    """Run store work off the event loop; a database failure answers 503, never 500."""
+    try:
+        return await anyio.to_thread.run_sync(work)
+    except ModelportError:
+        raise
+    except Exception as exc:
+        log.exception("outcome store failed")
+        raise OutcomesUnavailable(f"the outcome store failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _outcomes(request: Request) -> Outcomes:
@@ -48,7 +63,8 @@ async def feedback(request: Request) -> dict[str, Any]:
     except ValidationError as exc:
         raise invalid_input(exc) from exc
     registry = plane_of(request).registry
-    return await anyio.to_thread.run_sync(record_feedback, _outcomes(request), registry, body)
+    outcomes = _outcomes(request)
+    return await _in_thread(lambda: record_feedback(outcomes, registry, body))
 
 
 @router.get("/experiments/{model}", summary="An A/B test's report: per variant and the verdict")
@@ -62,7 +78,7 @@ async def experiment(
         outcomes.flush()
         return experiment_report(store, model, min_samples)
 
-    report = await anyio.to_thread.run_sync(build)
+    report = await _in_thread(build)
     if not report.variants and model not in plane_of(request).registry.models:
         raise ModelNotFound(f"no model {model!r} and no predictions recorded for it")
     return report

@@ -4,7 +4,7 @@
 a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 
 * an unknown request id, or one whose prediction was not recorded: 404 ``unknown_request``
-  (after this process's writer is flushed and other processes' writers are given 0.25 s);
+  (after this process's writer is flushed and other processes' writers are given 1 s);
 * a label for a regressor, a value for a classifier, a label that is not one of the model's
   classes, a row the answer does not have, or a request that was answered with an error: 422;
 * feedback again for the same row **replaces** the earlier one (the latest truth wins) and
@@ -28,7 +28,7 @@ from modelport.registry import Registry
 
 __all__ = ["OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
 
-OTHER_WRITERS_S = 0.25  # how long an unknown id waits for other processes' writers to commit
+OTHER_WRITERS_S = 1.0  # how long an unknown id waits for other processes' writers to commit
 
 
 class FeedbackIn(BaseModel):

@@ -9,7 +9,7 @@ SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survi
 the process and of the machine. Several processes (gunicorn workers) may share one file.
 A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
 A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
-the drop fails (the writer counts its batch as failed, feedback answers 500 once).
+the drop fails (the writer counts its batch as failed, feedback answers 503 once).
 """
 
 from __future__ import annotations

@@ -101,10 +101,13 @@ def prepare(registry: Registry, name: str, version: int) -> LoadedModel:
     return mv.loaded
 
 
-def switch(registry: Registry, name: str, version: int) -> RolloutResult:
-    """Make a loaded ``version`` the default; the previous one is kept for rollback."""
+def switch(
+    registry: Registry, name: str, version: int, previous: int | None = None
+) -> RolloutResult:
+    """Make a loaded ``version`` the default; ``previous`` (default: the one serving now) is
+    kept for rollback."""
     model = registry.model(name)
-    previous = model.default_version
+    previous = model.default_version if previous is None else previous
     if previous != version:
         model.previous = previous
     model.active = version
@@ -114,8 +117,9 @@ def switch(registry: Registry, name: str, version: int) -> RolloutResult:
 
 def rollout_sync(registry: Registry, name: str, version: int) -> RolloutResult:
     """Prepare then switch (blocking: call it in a worker thread from async code)."""
+    serving = registry.model(name).default_version  # before a new version joins the ready
     prepare(registry, name, version)
-    return switch(registry, name, version)
+    return switch(registry, name, version, serving)
 
 
 def rollback_target(registry: Registry, name: str) -> int:

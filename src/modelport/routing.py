@@ -2,7 +2,8 @@
 
 :class:`Routing` is pure ASGI middleware: it gives each HTTP request a small :class:`_Request`
 (its headers, the versions it holds, a pending shadow copy) in a contextvar, and when the request
-ends it releases the versions it held, so an unload can wait for requests in flight.
+ends it releases the versions it held, so an unload can wait for requests in flight. Answers
+to routed predictions carry ``X-Model-Variant``, the variant that served them.
 
 :class:`TrafficRouter` picks the version for an unversioned prediction (``/predict``,
 ``/models/{m}/predict``, V1, V2 without a version) with :func:`modelport.traffic.choose`, and
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport import context
 from modelport.errors import BadRequest
@@ -60,8 +61,16 @@ class Routing:
             return
         state = _Request(scope["headers"])
         token = _request.set(state)
+
+        async def send_variant(message: Message) -> None:
+            info = context.current()
+            if message["type"] == "http.response.start" and info and info.variant:
+                variant = (b"x-model-variant", info.variant.encode("latin-1"))
+                message = {**message, "headers": [*message.get("headers", []), variant]}
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_variant)
         finally:
             _request.reset(token)
             for model in state.held:

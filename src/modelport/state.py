@@ -22,14 +22,24 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
-from modelport.errors import ModelportError
-from modelport.rollout import rollout_sync
+from modelport.errors import BadRequest, Conflict, ModelportError
+from modelport.registry import Registry
+from modelport.repository import scan
+from modelport.rollout import prepare, rollout_sync
 from modelport.traffic import TrafficPolicy
 
 if TYPE_CHECKING:
     from modelport.dataplane import DataPlane
 
-__all__ = ["STATE_FILE", "RolloutState", "StateWatcher", "publish", "read_state"]
+__all__ = [
+    "STATE_FILE",
+    "RolloutState",
+    "StateWatcher",
+    "publish",
+    "read_state",
+    "request_rollback",
+    "request_rollout",
+]
 
 STATE_FILE = ".modelport-state.json"
 log = logging.getLogger("modelport.state")
@@ -83,6 +93,35 @@ def publish(folder: Path, **changes: object) -> RolloutState:
         temporary.write_text(state.model_dump_json(), encoding="utf-8")
         temporary.replace(folder / STATE_FILE)
     return state
+
+
+def request_rollout(
+    repository: Path, name: str, version: int, trusted: tuple[Path, ...] = ()
+) -> RolloutState:
+    """Check here that ``version`` loads and warms, then publish it as the version every
+    server watching ``repository`` serves (what ``modelport rollout`` does)."""
+    registry = Registry(scan(repository), trusted=trusted, origin=repository)
+    model = registry.model(name)
+    if model.folder is None:
+        raise BadRequest(f"{repository} is a single model file: serve a repository to roll out")
+    state = read_state(model.folder) or RolloutState()
+    if state.active is None:
+        registry.load_model(name)  # what serves by default: the highest version that loads
+    serving = state.active if state.active is not None else model.default_version
+    prepare(registry, name, version)
+    registry.unload_all()
+    previous = serving if serving != version else state.previous
+    return publish(model.folder, active=version, previous=previous)
+
+
+def request_rollback(repository: Path, name: str, trusted: tuple[Path, ...] = ()) -> RolloutState:
+    """Roll ``name`` back to the version that served before its last rollout."""
+    registry = Registry(scan(repository), origin=repository)
+    folder = registry.model(name).folder
+    state = read_state(folder) if folder is not None else None
+    if state is None or state.previous is None:
+        raise Conflict(f"nothing to roll back to: {name!r} has had no rollout")
+    return request_rollout(repository, name, state.previous, trusted)
 
 
 class StateWatcher:

@@ -171,9 +171,10 @@ class Route:
 def _entries(policy: TrafficPolicy) -> list[tuple[float, Choice]]:
     if policy.canary is not None:
         c = policy.canary
+        # the canary first: a sticky user in the canary stays in it as the steps grow
         return [
-            (100 - c.percent, Choice(c.baseline, f"v{c.baseline}")),
             (c.percent, Choice(c.version, "canary")),
+            (100 - c.percent, Choice(c.baseline, f"v{c.baseline}")),
         ]
     return [(e.weight, Choice(e.version, e.variant or f"v{e.version}")) for e in policy.split or []]
 

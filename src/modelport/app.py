@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.dataplane = plane
     app.state.settings = settings
     watcher = app.state.state_watcher = StateWatcher(plane)
+    plane.traffic.on_change = watcher.publish  # automatic canary steps reach every worker
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
@@ -132,7 +133,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
     if settings.inference_key is not None:
         app.add_middleware(InferenceKey, key=settings.inference_key)
-    app.add_middleware(Routing)  # which version a request holds, released when it ends
+    app.add_middleware(
+        Routing, router=plane.traffic
+    )  # which version a request holds, released when it ends
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app

@@ -237,6 +237,9 @@ class Registry:
         if not any(mv.loaded for mv in model.versions.values()):
             errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in model.versions.values())
             raise ModelLoadError(f"failed to load {name!r}: {errors}")
+        old = self.models.get(name)
+        if old is not None and old.active in model.versions:  # a rollout outlives a reload
+            model.active, model.previous = old.active, old.previous
         self.models[name] = model  # in-flight requests keep the versions they already hold
         return model
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from modelport.repository import scan
 __all__ = ["RolloutResult", "drain_and_unload", "prepare", "rollout_sync", "switch", "warm"]
 
 log = logging.getLogger("modelport.rollout")
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +119,10 @@ def switch(
 
 def rollout_sync(registry: Registry, name: str, version: int) -> RolloutResult:
     """Prepare then switch (blocking: call it in a worker thread from async code)."""
-    serving = registry.model(name).default_version  # before a new version joins the ready
-    prepare(registry, name, version)
-    return switch(registry, name, version, serving)
+    with _lock:  # one rollout at a time: two would race for `previous`
+        serving = registry.model(name).default_version  # before a new version joins the ready
+        prepare(registry, name, version)
+        return switch(registry, name, version, serving)
 
 
 def rollback_target(registry: Registry, name: str) -> int:

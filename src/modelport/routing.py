@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,10 @@ import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport import context
-from modelport.errors import BadRequest
+from modelport.canary import CanaryMonitor, Verdict
+from modelport.errors import BadRequest, Conflict, ModelNotFound
 from modelport.registry import LoadedModel, Registry, RegistryModel
+from modelport.rollout import switch
 from modelport.traffic import Route, TrafficPolicy, choose, compile_policy
 
 if TYPE_CHECKING:
@@ -50,10 +52,12 @@ _request: ContextVar[_Request | None] = ContextVar("modelport_routing", default=
 
 
 class Routing:
-    """Per-request routing state; releases the versions a request held when it ends."""
+    """Per-request routing state; releases the versions a request held when it ends, labels
+    the answer with its variant, and reports canary answers to the automatic canary."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, router: TrafficRouter | None = None) -> None:
         self.app = app
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,12 +65,16 @@ class Routing:
             return
         state = _Request(scope["headers"])
         token = _request.set(state)
+        started, status = time.perf_counter(), 500
 
         async def send_variant(message: Message) -> None:
+            nonlocal status
             info = context.current()
-            if message["type"] == "http.response.start" and info and info.variant:
-                variant = (b"x-model-variant", info.variant.encode("latin-1"))
-                message = {**message, "headers": [*message.get("headers", []), variant]}
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if info and info.variant:
+                    variant = (b"x-model-variant", info.variant.encode("latin-1"))
+                    message = {**message, "headers": [*message.get("headers", []), variant]}
             await send(message)
 
         try:
@@ -75,6 +83,13 @@ class Routing:
             _request.reset(token)
             for model in state.held:
                 model.inflight -= 1
+            info = context.current()
+            if self.router is not None and info and info.variant == "canary" and info.model:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                try:
+                    self.router.monitor.observe(info.model, status, elapsed_ms)
+                except Exception:  # the answer is sent: a failed canary step must not raise
+                    logging.getLogger("modelport.canary").exception("canary step failed")
 
 
 @dataclass(slots=True)
@@ -120,11 +135,49 @@ class TrafficRouter:
         self.shadows: dict[str, ShadowStats] = {}
         self._compiled: dict[str, tuple[TrafficPolicy, Route | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.monitor = CanaryMonitor(self._policy_or_none, self._auto)
+        # told of every change made here (an automatic canary step), to tell other workers
+        self.on_change: Callable[[str, dict[str, object]], None] | None = None
 
     def policy(self, name: str) -> TrafficPolicy | None:
         if name in self.overrides:
             return self.overrides[name]
         return self.registry.model(name).card.traffic
+
+    def _policy_or_none(self, name: str) -> TrafficPolicy | None:
+        try:
+            return self.policy(name)
+        except ModelNotFound:
+            return None
+
+    def advance(self, name: str) -> dict[str, object]:
+        """The next canary step; past the last, promote the canary to the default version.
+        Returns what changed (for the rollout state file)."""
+        policy = self.policy(name)
+        if policy is None or policy.canary is None:
+            raise Conflict(f"{name!r} has no canary policy to advance")
+        canary = policy.canary
+        if canary.step + 1 < len(canary.steps):
+            step = canary.model_copy(update={"step": canary.step + 1})
+            changed = policy.model_copy(update={"canary": step})
+            self.set_policy(name, changed)
+            return {"traffic": changed}
+        result = switch(self.registry, name, canary.version, canary.baseline)
+        self.set_policy(name, None)
+        return {"traffic": None, "active": result.version, "previous": result.previous}
+
+    def abort(self, name: str) -> dict[str, object]:
+        """All traffic back to the canary's baseline."""
+        policy = self.policy(name)
+        if policy is None or policy.canary is None:
+            raise Conflict(f"{name!r} has no canary policy to abort")
+        self.set_policy(name, None)
+        return {"traffic": None}
+
+    def _auto(self, name: str, verdict: Verdict, reason: str) -> None:
+        changed = self.advance(name) if verdict is Verdict.ADVANCE else self.abort(name)
+        if self.on_change is not None:
+            self.on_change(name, changed)
 
     def set_policy(self, name: str, policy: TrafficPolicy | None) -> None:
         """Replace ``name``'s policy live (``None``: no policy); every version it names must be

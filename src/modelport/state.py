@@ -135,6 +135,12 @@ class StateWatcher:
         """This worker made ``state`` itself: nothing to apply."""
         self.applied[name] = max(self.applied.get(name, 0), state.generation)
 
+    def publish(self, name: str, changes: dict[str, object]) -> None:
+        """Publish a change this worker made to ``name`` for the other workers."""
+        folder = self.plane.registry.model(name).folder
+        if folder is not None:
+            self.mark(name, publish(folder, **changes))
+
     async def check(self) -> None:
         for model in list(self.plane.registry.models.values()):
             if model.folder is None:

@@ -9,7 +9,8 @@ A model card (or the admin API) sets, per model:
   - ``split``: weighted variants (A/B, canary), e.g. ``[{version: 1, weight: 90},
     {version: 2, weight: 10}]``;
   - ``canary``: a gradual canary, ``{baseline: 1, version: 2, steps: [5, 25, 50, 100], step: 0}``;
-    the canary gets ``steps[step]`` percent, the baseline the rest;
+    the canary gets ``steps[step]`` percent, the baseline the rest; with ``auto`` it advances
+    and rolls back by itself (:mod:`modelport.canary`);
   - ``sticky_header``: requests carrying this header (``X-User-Id`` by default) are assigned by a
     hash of its value, so one user always sees the same variant; requests without it are
     assigned at random;
@@ -32,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "AutoCanary",
     "Canary",
     "Choice",
     "Route",
@@ -82,6 +84,23 @@ class SplitEntry(BaseModel):
     variant: str | None = Field(None, max_length=64, description="Label; default `v<version>`.")
 
 
+class AutoCanary(BaseModel):
+    """Advance the canary automatically while it stays within bounds; roll it back when not.
+
+    Each step is judged on the canary's own answers: once ``min_requests`` have been seen, an
+    error rate (5xx) above ``max_error_rate`` or a p99 above ``max_p99_ms`` rolls it back at
+    once; a step that lasted ``interval_s`` within bounds advances to the next (past the last,
+    the canary is promoted to the default version).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(60.0, gt=0, description="Seconds each step must stay in bounds.")
+    min_requests: int = Field(20, ge=1, description="Canary answers needed to judge a step.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Share of 5xx answers allowed.")
+    max_p99_ms: float | None = Field(None, gt=0, description="Slowest 1 % allowed, in ms.")
+
+
 class Canary(BaseModel):
     """A gradual canary: ``version`` gets ``steps[step]`` percent, ``baseline`` the rest."""
 
@@ -91,6 +110,7 @@ class Canary(BaseModel):
     version: int = Field(ge=1)
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0], min_length=1)
     step: int = Field(0, ge=0)
+    auto: AutoCanary | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Canary:

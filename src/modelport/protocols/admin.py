@@ -34,7 +34,7 @@ from modelport.dataplane import DataPlane
 from modelport.errors import BadRequest, Conflict
 from modelport.protocols._http import json_response, parse_version, plane_of, read_body
 from modelport.protocols.tutorial import model_info
-from modelport.state import StateWatcher, publish
+from modelport.state import StateWatcher
 from modelport.traffic import TrafficPolicy
 from modelport.validation import invalid_input
 
@@ -48,13 +48,10 @@ async def _admin(request: Request) -> None:
 router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(_admin)])
 
 
-def _publish(request: Request, name: str, **fields: Any) -> None:
-    """Tell the other workers (through the state file), and note this worker applied it."""
-    model = plane_of(request).registry.model(name)
-    watcher: StateWatcher | None = getattr(request.app.state, "state_watcher", None)
-    if model.folder is None or watcher is None:
-        return
-    watcher.mark(name, publish(model.folder, **fields))
+def _publish(request: Request, name: str, **changes: object) -> None:
+    """Tell the other workers (through the state file); this worker has applied it."""
+    watcher: StateWatcher = request.app.state.state_watcher
+    watcher.publish(name, changes)
 
 
 def _status(plane: DataPlane, name: str) -> dict[str, Any]:
@@ -66,6 +63,7 @@ def _status(plane: DataPlane, name: str) -> dict[str, Any]:
         "previous_version": model.previous,
         "traffic": policy.model_dump(mode="json") if policy else None,
         "shadow": shadow.as_dict() if shadow else None,
+        "canary_events": [e for e in plane.traffic.monitor.events if e["model"] == name],
     }
 
 
@@ -139,21 +137,12 @@ async def set_traffic(request: Request, name: str) -> Response:
 @router.post("/models/{name}/canary/advance")
 async def advance_canary(request: Request, name: str) -> Response:
     plane = plane_of(request)
-    policy = plane.traffic.policy(name)
-    if policy is None or policy.canary is None:
-        raise Conflict(f"{name!r} has no canary policy to advance")
-    canary = policy.canary
-    if canary.step + 1 < len(canary.steps):
-        step = canary.model_copy(update={"step": canary.step + 1})
-        return _set_policy(request, name, policy.model_copy(update={"canary": step}))
-    await _rollout(request, name, canary.version)  # past the last step: promote
-    return _set_policy(request, name, None)
+    _publish(request, name, **plane.traffic.advance(name))
+    return json_response(_status(plane, name))
 
 
 @router.post("/models/{name}/canary/abort")
 async def abort_canary(request: Request, name: str) -> Response:
     plane = plane_of(request)
-    policy = plane.traffic.policy(name)
-    if policy is None or policy.canary is None:
-        raise Conflict(f"{name!r} has no canary policy to abort")
-    return _set_policy(request, name, None)
+    _publish(request, name, **plane.traffic.abort(name))
+    return json_response(_status(plane, name))

@@ -199,3 +199,26 @@ def test_rollout_and_rollback_from_the_command_line(
     assert request_rollback(tmp_path, "m").active == 1
     with make_client(tmp_path) as client:
         assert served(client) == "1"
+
+
+def test_the_rollout_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_cli import run
+
+    folder = write_fake_model(tmp_path, "m", versions=(1,), default_version=1)
+    add_version(folder, 2)
+    add_version(folder, 3, load_error="bad file")
+    code, _, err = run(capsys, "rollout", "m", "2", str(tmp_path))
+    assert code == 0, err
+    assert "m v2 rolled out (rollback target: v1)" in err
+    code, _, err = run(capsys, "rollout", "m", "3", str(tmp_path))
+    assert code == 2
+    assert "bad file" in err
+    code, _, err = run(capsys, "rollback", "m", str(tmp_path))
+    assert code == 0, err
+    assert "rolled back to v1" in err
+    state = read_state(folder)
+    assert state is not None
+    assert (state.active, state.previous) == (1, 2)
+    code, _, err = run(capsys, "rollout", "nope", "1", str(tmp_path))
+    assert code == 2
+    assert "nope" in err

@@ -104,12 +104,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 await loading
                 await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        watching = None
-        if settings.watch_interval > 0:
-            watching = asyncio.ensure_future(watcher.run(settings.watch_interval))
-        yield
-        if watching is not None:
-            watching.cancel()
+        async with watcher.watching(settings.watch_interval):
+            yield
         if loading is not None:
             await loading
         await plane.traffic.wait_shadows()
@@ -131,11 +127,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
-    if settings.inference_key is not None:
+    if settings.inference_key is not None and settings.inference_key.get_secret_value():
         app.add_middleware(InferenceKey, key=settings.inference_key)
-    app.add_middleware(
-        Routing, router=plane.traffic
-    )  # which version a request holds, released when it ends
+    app.add_middleware(Routing, router=plane.traffic)  # the versions a request holds
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app

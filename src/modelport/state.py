@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,6 +163,16 @@ class StateWatcher:
                 self.plane.traffic.set_policy(name, state.traffic)
         except ModelportError as exc:  # logged and shown in /models; the old version serves
             log.error("rollout state %d of %s not applied: %s", state.generation, name, exc.message)
+
+    @contextlib.asynccontextmanager
+    async def watching(self, interval_s: float) -> AsyncIterator[None]:
+        """Check every ``interval_s`` seconds inside the block (never when it is 0)."""
+        task = asyncio.ensure_future(self.run(interval_s)) if interval_s > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
 
     async def run(self, interval_s: float) -> None:
         while True:

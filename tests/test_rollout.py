@@ -222,3 +222,17 @@ def test_the_rollout_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, _, err = run(capsys, "rollout", "nope", "1", str(tmp_path))
     assert code == 2
     assert "nope" in err
+
+
+def test_v2_repository_load_and_unload_need_the_admin_key_once_set(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    write_fake_model(tmp_path, "m")
+    with make_client(tmp_path, admin_key=KEY) as client:
+        for action in ("load", "unload"):
+            path = f"/v2/repository/models/m/{action}"
+            assert client.post(path).status_code == 401
+            assert client.post(path, headers={"X-Admin-Key": "no"}).status_code == 401
+        assert client.post("/v2/repository/index").status_code == 200
+        assert client.post("/v2/repository/models/m/load", headers=ADMIN).status_code == 200
+        assert client.post("/v2/repository/models/m/unload", headers=ADMIN).status_code == 200

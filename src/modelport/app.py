@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 loading.add_done_callback(lambda _: _freeze_heap())
             else:
                 await loading
-                await watcher.check()  # serve what was rolled out before a restart
+        if registry.loaded:
+            await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
         async with watcher.watching(settings.watch_interval):
             yield

@@ -321,7 +321,8 @@ def rollout(
 
     settings = _settings(models=path, trust=trust)
     state = request_rollout(settings.models, name, version, tuple(settings.trust))
-    err.print(f"{name} v{version} rolled out (rollback target: v{state.previous}).")
+    target = f"v{state.previous}" if state.previous is not None else "none"
+    err.print(f"{name} v{version} rolled out (rollback target: {target}).")
 
 
 @app.command()

@@ -216,3 +216,42 @@ def test_the_inference_key_protects_predictions_only(
             assert client.post(path, json=body, headers={"X-Api-Key": "infer-key"}).is_success
         assert client.get("/health").status_code == 200
         assert client.get("/models").status_code == 200
+
+
+def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path) -> None:
+    import asyncio
+
+    import numpy as np
+
+    from modelport import context
+    from modelport.dataplane import DataPlane
+    from modelport.registry import Registry
+    from modelport.repository import scan
+    from modelport.routing import Routing
+    from modelport.traffic import TrafficPolicy
+
+    write_fake_model(tmp_path, "m", versions=(1, 2), default_version=1)
+    registry = Registry(scan(tmp_path))
+    registry.load_all()
+    plane = DataPlane(registry)
+    plane.traffic.set_policy("m", TrafficPolicy.model_validate({"shadow": {"version": 2}}))
+    seen: dict[str, object] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        model = plane.route("m")
+        await plane.infer(model, np.array([[1.0, 2.0]]))
+        await plane.traffic.wait_shadows()  # the shadow has run to the end
+        info = context.current()
+        assert info is not None
+        seen.update(model=info.model, version=info.version, variant=info.variant)
+
+    async def main() -> None:
+        caller = context.RequestInfo("caller-1")
+        with context.use(caller):
+            await Routing(app)({"type": "http", "headers": []}, None, None)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    assert seen == {"model": "m", "version": 1, "variant": "v1"}
+    stats = plane.traffic.shadows["m"]
+    assert (stats.version, stats.requests, stats.errors) == (2, 1, 0)
+    assert stats.recent[-1]["request_id"] == "caller-1"

@@ -22,6 +22,7 @@ from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.registry import LoadedModel, Registry
+from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
 from modelport.signature import Scalar, Signature
 from modelport.validation import invalid_input
@@ -72,6 +73,7 @@ class DataPlane:
     def __init__(self, registry: Registry, request_timeout: float | None = None) -> None:
         self.registry = registry
         self.request_timeout = request_timeout
+        self.traffic = TrafficRouter(registry, self)
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -79,6 +81,11 @@ class DataPlane:
     def version(self, name: str | None, version: int | None = None) -> LoadedModel:
         """The ready model version (404 unknown, 503 not loaded)."""
         return self.registry.get(name, version)
+
+    def route(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The version serving a prediction: ``version`` when given, else the one the model's
+        traffic policy picks for this request (else its default version)."""
+        return self.traffic.route(name, version)
 
     def parse_json(self, model: LoadedModel, body: bytes) -> np.ndarray:
         """Validate one JSON object against the model's request model; return a 1-row batch."""
@@ -142,7 +149,9 @@ class DataPlane:
             raise GatewayTimeout(
                 f"model {model.name!r} did not answer within {self.request_timeout:g} s"
             ) from exc
-        return InferenceResult(model.name, model.version, model.signature, outputs)
+        result = InferenceResult(model.name, model.version, model.signature, outputs)
+        self.traffic.after(rows, result)  # a shadow copy, when the policy asks for one
+        return result
 
     async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
         batcher = self._batcher(model)

@@ -50,7 +50,7 @@ class Reply:
 
 
 async def predict_one(call: Call) -> Reply:
-    model = call.plane.version(call.name, call.version)
+    model = call.plane.route(call.name, call.version)
     result = await call.plane.infer(model, call.plane.parse_json(model, call.body))
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
     return Reply(answers(result)[0], headers)
@@ -73,7 +73,7 @@ def _instances(body: bytes, limit: int) -> list[Any]:
 
 async def predict_batch(call: Call) -> Reply:
     plane = call.plane
-    model = plane.version(call.name, call.version)
+    model = plane.route(call.name, call.version)
     instances = _instances(call.body, call.settings.max_batch_instances)
     rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
     result = await plane.infer(model, rows)

@@ -63,7 +63,7 @@ def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndar
 @router.post("/models/{name}:predict")
 async def predict(request: Request, name: str) -> Response:
     plane = plane_of(request)
-    model = plane.version(name)
+    model = plane.route(name)
     try:
         rows = _rows(plane, model, _instances(await read_body(request)))
         result = await plane.infer(model, rows)

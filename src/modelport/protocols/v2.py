@@ -222,7 +222,7 @@ def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str
 
 async def _infer(request: Request, name: str, version: int | None) -> Response:
     plane = plane_of(request)
-    model = plane.version(name, version)
+    model = plane.route(name, version)
     parsed, binaries = _parse(request, await read_body(request))
     try:
         rows = plane.check_rows(model, _rows(model, parsed, binaries))

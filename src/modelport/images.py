@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
 
 from modelport.errors import InvalidInput, MissingExtra
@@ -141,7 +141,8 @@ def image_request_model(model: str, spec: ImageSpec, *, strict: bool = False) ->
             reason = exc.message.removeprefix("image: ")
             raise PydanticCustomError("invalid_image", "{reason}", {"reason": reason}) from exc
 
-    image_type = Annotated[list[Any] | str, AfterValidator(decoded)]
+    schema = {"anyOf": [{"type": "string", "format": "base64"}, {"type": "array"}]}
+    image_type = Annotated[Any, AfterValidator(decoded), WithJsonSchema(schema)]
     shape = "x".join(map(str, spec.shape))
     config = ConfigDict(
         extra="forbid" if strict else "ignore", arbitrary_types_allowed=True, title=model

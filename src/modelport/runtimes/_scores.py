@@ -55,9 +55,12 @@ def probe(predict: Any, card: ModelCard, artifact: object) -> tuple[bool, ModelF
     try:
         scores = np.asarray(predict(np.zeros((2, *shape), dtype=np.float32)))
     except Exception as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1] if lines else ""  # TorchScript appends its whole traceback
+        reason = reason.removeprefix(f"{type(exc).__name__}: ")
         raise ModelLoadError(
             f"{artifact}: the model fails on a blank batch of shape {[2, *shape]} "
-            f"(does the card's shape fit it?): {type(exc).__name__}: {exc}"
+            f"(does the card's shape fit it?): {type(exc).__name__}: {reason}"
         ) from exc
     if scores.ndim != 2 or scores.shape[0] != 2:
         raise ModelLoadError(

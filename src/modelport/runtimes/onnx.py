@@ -63,8 +63,12 @@ class OnnxRuntime(Runtime):
             return self._load_image(session, context)
         if len(inputs) != 1 or len(inputs[0].shape) != 2:
             shapes = [(i.name, i.shape) for i in inputs]
+            hint = ""
+            if len(inputs) == 1 and len(inputs[0].shape) == 4:
+                hint = "; for an image model say so in its card: signature: input: image"
             raise ModelLoadError(
-                f"{context.artifact}: expected one input of shape [batch, features], got {shapes}"
+                f"{context.artifact}: expected one input of shape [batch, features], "
+                f"got {shapes}{hint}"
             )
         self.session, self.input_name = session, inputs[0].name
         self.dtype = np.float64 if "double" in inputs[0].type else np.float32

@@ -97,9 +97,10 @@ def digits_card(accuracy: float, n_test: int) -> ModelCard:
 def _export_onnx(torch: Any, model: Any, example: Any, path: Path) -> None:
     """ONNX with a dynamic batch axis (the dynamo exporter needs an example batch of 2 or more)."""
     batch = torch.export.Dim("batch", min=1)
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # "torchvision is not installed" notes: not our business
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # the exporter's progress notes, "torchvision is not installed", ...
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -115,7 +116,8 @@ def _export_onnx(torch: Any, model: Any, example: Any, path: Path) -> None:
                 verbose=False,
             )
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def train_digits(

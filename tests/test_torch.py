@@ -3,6 +3,7 @@ digits example's TorchScript and ONNX versions, and their failure modes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import shutil
@@ -22,6 +23,7 @@ from PIL import Image
 
 from modelport.app import create_app
 from modelport.card import read_card
+from modelport.dataplane import DataPlane
 from modelport.errors import CardError
 from modelport.examples import train_example
 from modelport.examples_digits import digits_data
@@ -31,6 +33,7 @@ from modelport.runtimes import LoadContext
 from modelport.runtimes.onnx import OnnxRuntime
 from modelport.runtimes.torch import JIT_DEPRECATED, TorchRuntime
 from modelport.settings import Settings
+from tests.helpers import running_server
 
 
 @pytest.fixture(scope="session")
@@ -426,3 +429,70 @@ def test_missing_torch_gives_a_one_line_hint(digits_repo: Path) -> None:
     error, onnx_state = result.stdout.splitlines()
     assert error == "runtime 'torch' needs torch: pip install 'modelport[torch]'"
     assert onnx_state == "ready"  # the ONNX version needs no torch
+
+
+def test_concurrent_images_are_batched(
+    digits_repo: Path, held_out: tuple[np.ndarray, np.ndarray]
+) -> None:
+    test_x, test_y = held_out
+    registry = Registry(scan(digits_repo))
+    registry.load_all()
+    plane = DataPlane(registry)
+    model = plane.version("digits", 1)
+    sizes: list[int] = []
+    predict = model.runtime.predict
+
+    def spy(rows: np.ndarray) -> Any:
+        sizes.append(len(rows))
+        return predict(rows)
+
+    model.runtime.predict = spy  # type: ignore[method-assign]
+
+    async def main() -> list[Any]:
+        records = [{"image": png(x)} for x in test_x[:16]]
+        batches = [plane.records_to_rows(model, [r]) for r in records]
+        try:
+            return await asyncio.gather(*(plane.infer(model, b) for b in batches))
+        finally:
+            await plane.close()
+
+    results = asyncio.run(main())
+    assert [r.labels()[0] for r in results] == [str(y) for y in test_y[:16]]
+    assert sum(sizes) == 16
+    assert max(sizes) > 1  # one model call served several requests
+
+
+@pytest.mark.e2e
+def test_real_server_with_tritonclient_and_httpx(
+    digits_repo: Path, tmp_path: Path, held_out: tuple[np.ndarray, np.ndarray]
+) -> None:
+    import httpx2 as httpx
+    import tritonclient.http as triton
+
+    test_x, test_y = held_out
+    with running_server([str(digits_repo)], tmp_path / "server.log") as server:
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        try:
+            for version in ("1", "2"):
+                tensor = triton.InferInput("image", [8, 1, 8, 8], "FP32")
+                tensor.set_data_from_numpy(test_x[:8], binary_data=True)
+                result = client.infer("digits", [tensor], model_version=version)
+                labels = [x.decode() for x in result.as_numpy("predict").tolist()]
+                assert labels == [str(y) for y in test_y[:8]]
+            encoded = triton.InferInput("image", [2], "BYTES")
+            raw = [base64.b64decode(png(x)) for x in test_x[:2]]
+            encoded.set_data_from_numpy(np.array(raw, dtype=object), binary_data=True)
+            result = client.infer("digits", [encoded])
+            assert [x.decode() for x in result.as_numpy("predict").tolist()] == [
+                str(y) for y in test_y[:2]
+            ]
+        finally:
+            client.close()
+        reply = httpx.post(
+            f"{server.url}/predict", json={"image": png(test_x[9], size=40)}, timeout=30
+        )
+        assert reply.status_code == 200
+        assert reply.json()["prediction"] == str(test_y[9])
+        bad = httpx.post(f"{server.url}/predict", json={"image": "aGVsbG8="}, timeout=30)
+        assert bad.status_code == 422
+        assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 200

@@ -55,7 +55,7 @@ def _pixels(data: bytes, spec: ImageSpec) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError as exc:
-        raise MissingExtra("decoding images needs Pillow: pip install 'modelport[torch]'") from exc
+        raise MissingExtra("decoding images needs Pillow: pip install pillow") from exc
     _, height, width = spec.shape
     try:
         with Image.open(io.BytesIO(data), formats=[kind]) as image:

@@ -24,9 +24,10 @@ from PIL import Image
 from modelport.app import create_app
 from modelport.card import read_card
 from modelport.dataplane import DataPlane
-from modelport.errors import CardError
+from modelport.errors import CardError, UntrustedArtifact
 from modelport.examples import train_example
 from modelport.examples_digits import digits_data
+from modelport.integrity import write_sha256
 from modelport.registry import ModelState, Registry
 from modelport.repository import scan
 from modelport.runtimes import LoadContext
@@ -322,13 +323,22 @@ def test_a_corrupt_pt_fails_at_load_while_the_rest_serves(
     pickled = repo / "pickled" / "1"
     pickled.mkdir(parents=True)
     torch.save(torch.nn.Linear(64, 10), pickled / "model.pt")  # a pickle, not TorchScript
-    for name in ("broken", "pickled"):
+    unpinned = repo / "unpinned" / "1"
+    shutil.copytree(repo / "digits" / "1", unpinned)
+    (unpinned / "model.pt.sha256").unlink()
+    for name in ("broken", "pickled", "unpinned"):
         shutil.copy(repo / "digits" / "modelport.yaml", repo / name / "modelport.yaml")
+    write_sha256(broken / "model.pt")
+    write_sha256(pickled / "model.pt")
     with TestClient(create_app(Settings(models=repo)), raise_server_exceptions=False) as client:
         assert client.get("/ready").status_code == 503
-        for name in ("broken", "pickled"):
+        for name in ("broken", "pickled", "unpinned"):
             error = client.get(f"/models/{name}").json()["versions"][0]["error"]
-            assert "not a readable TorchScript file" in error
+            if name == "unpinned":  # a TorchScript archive holds pickles: pinned or trusted only
+                assert "refusing to load" in error
+                assert "no pinned sha256" in error
+            else:
+                assert "not a readable TorchScript file" in error
             assert client.post(f"/models/{name}/predict", json={}).status_code == 503
         answer = client.post("/models/digits/predict", json={"image": held_out[0][0].tolist()})
         assert answer.status_code == 200
@@ -404,7 +414,9 @@ def test_torch_export_programs_are_served(
     torch.export.save(program, str(path))
     card = read_card(digits_repo / "digits" / "modelport.yaml")
     runtime = TorchRuntime()
-    runtime.load(LoadContext(path, card, trusted=False))
+    with pytest.raises(UntrustedArtifact, match="no pinned sha256"):  # torch.export unpickles
+        runtime.load(LoadContext(path, card, trusted=False))
+    runtime.load(LoadContext(path, card, trusted=True))
     with torch.inference_mode():
         expected = softmax(scripted(torch.from_numpy(test_x[:10])).numpy().astype(np.float64))
     probabilities = runtime.predict(test_x[:10]).probabilities

@@ -6,17 +6,21 @@ The card describes the input (``signature: {input: image, shape: [C, H, W]}``); 
 model runs once on a blank batch, which checks that shape and counts the classes. Inference runs
 under ``torch.inference_mode()``; ``parameters.threads`` (default 1) sets torch's intra-op
 threads, which are per process (the server already runs requests concurrently).
-A plain ``torch.save`` pickle of a module is refused: it would run arbitrary code when loaded.
+Both formats hold pickles (``torch.export.load`` unpickles with ``weights_only=False``), so like
+joblib files they load only when their sha256 is pinned or their path is trusted
+(:mod:`modelport.integrity`). A plain ``torch.save`` pickle of a module is refused.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from typing import Any
 
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.integrity import read_verified
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify, probe
 from modelport.signature import ModelFacts
@@ -37,12 +41,13 @@ def _torch() -> Any:
 
 def _load(torch: Any, context: LoadContext) -> Any:
     path = context.artifact
+    data = io.BytesIO(read_verified(path, trusted=context.trusted))  # the bytes that were hashed
     try:
         if path.suffix.lower() == ".pt2":
-            return torch.export.load(str(path)).module()
+            return torch.export.load(data).module()
         with warnings.catch_warnings():  # deprecated in torch 2.13, still the common format
             warnings.filterwarnings("ignore", JIT_DEPRECATED, DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
+            module = torch.jit.load(data, map_location="cpu")
     except Exception as exc:
         what = "a torch.export program" if path.suffix.lower() == ".pt2" else "TorchScript"
         raise ModelLoadError(

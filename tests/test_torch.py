@@ -508,3 +508,20 @@ def test_real_server_with_tritonclient_and_httpx(
         bad = httpx.post(f"{server.url}/predict", json={"image": "aGVsbG8="}, timeout=30)
         assert bad.status_code == 422
         assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 200
+
+
+def test_import_pins_a_torchscript_file_under_an_existing_card(
+    digits_repo: Path, tmp_path: Path
+) -> None:
+    from modelport.importer import import_model
+
+    outside = tmp_path / "cnn.pt"
+    shutil.copy(digits_repo / "digits" / "1" / "model.pt", outside)  # no sidecar out here
+    repo = tmp_path / "models"
+    (repo / "cnn").mkdir(parents=True)
+    shutil.copy(digits_repo / "digits" / "modelport.yaml", repo / "cnn" / "modelport.yaml")
+    artifact = import_model(outside, repo, "cnn")
+    assert artifact.with_name("model.pt.sha256").is_file()
+    registry = Registry(scan(repo))
+    registry.load_all()
+    assert registry.models["cnn"].versions[1].state is ModelState.READY

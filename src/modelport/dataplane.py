@@ -21,6 +21,7 @@ from modelport import context
 from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
+from modelport.images import image_rows
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
@@ -89,11 +90,19 @@ class DataPlane:
 
     def parse_json(self, model: LoadedModel, body: bytes) -> np.ndarray:
         """Validate one JSON object against the model's request model; return a 1-row batch."""
+        return self._rows(model, [self.parse_record(model, body)])
+
+    @staticmethod
+    def parse_record(model: LoadedModel, body: bytes) -> BaseModel:
+        """Validate one JSON object against the model's request model."""
         try:
-            record = model.request.model_validate_json(body)
+            return model.request.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_input(exc, example=model.signature.example()) from exc
-        return self._rows(model, [record])
+
+    def record_rows(self, model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated request records as a batch."""
+        return self._rows(model, records)
 
     def records_to_rows(
         self,
@@ -118,6 +127,8 @@ class DataPlane:
 
     @staticmethod
     def _rows(model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        if model.signature.image is not None:
+            return image_rows(records)
         table = [[getattr(r, name) for name in model.field_names] for r in records]
         dtype = np.float64 if _numeric(model.signature) else object
         return np.asarray(table, dtype=dtype).reshape(len(records), len(model.field_names))

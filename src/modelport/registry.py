@@ -27,6 +27,7 @@ from modelport.errors import (
     ModelNotReady,
     ModelportError,
 )
+from modelport.images import image_request_model
 from modelport.integrity import is_trusted
 from modelport.repository import ModelSource, scan
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
@@ -93,7 +94,10 @@ class ModelVersion:
             context = LoadContext(self.artifact, self.card, is_trusted(self.artifact, trusted))
             facts = runtime.load(context)
             signature = resolve_signature(self.card.signature, facts)
-            request = request_model(self.name, signature, strict=self.card.strict)
+            if signature.image is not None:
+                request = image_request_model(self.name, signature.image, strict=self.card.strict)
+            else:
+                request = request_model(self.name, signature, strict=self.card.strict)
         except ModelportError as exc:
             self._fail(exc.message)
             return

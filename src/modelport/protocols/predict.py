@@ -51,9 +51,10 @@ class Reply:
 
 async def predict_one(call: Call) -> Reply:
     model = call.plane.route(call.name, call.version)
-    result = await call.plane.infer(model, call.plane.parse_json(model, call.body))
+    record = call.plane.parse_record(model, call.body)
+    result = await call.plane.infer(model, call.plane.record_rows(model, [record]))
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    return Reply(answers(result)[0], headers)
+    return Reply(answers(result, [getattr(record, "top_k", None)])[0], headers)
 
 
 def _instances(body: bytes, limit: int) -> list[Any]:
@@ -81,9 +82,15 @@ async def predict_batch(call: Call) -> Reply:
     body = {
         "model_name": result.model,
         "model_version": result.version,
-        "predictions": answers(result),
+        "predictions": answers(result, [_top_k(i) for i in instances]),
     }
     return Reply(body, headers)
+
+
+def _top_k(instance: Any) -> int | None:
+    """An image request's validated ``top_k``."""
+    value = instance.get("top_k") if isinstance(instance, dict) else None
+    return value if isinstance(value, int) else None
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

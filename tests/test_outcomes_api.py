@@ -200,3 +200,34 @@ def test_a_failing_store_answers_503_not_500(ab_repo: Path, make_client: ClientF
         assert "the outcome store failed: ProgrammingError" in answer.json()["error"]
         assert client.get("/experiments/ab").status_code == 503
         assert predict(client, 2, {"x0": 1, "x1": 0})  # serving goes on
+
+
+def test_the_traffic_policys_variants_are_the_experiments_arms(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A 50/50 sticky split with a shadow: each answer is recorded under the variant it
+    announced in X-Model-Variant; the shadow copy is never recorded as the caller's answer."""
+    traffic = {
+        "split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}],
+        "sticky_header": "X-User-Id",
+        "shadow": {"version": 3, "fraction": 1.0},
+    }
+    repo = tmp_path / "repo"
+    write_fake_model(
+        repo, "ab", versions=(1, 2, 3), parameters={"classes": CLASSES}, traffic=traffic
+    )
+    seen: dict[str, int] = {}
+    with make_client(repo) as client:
+        for user in range(40):
+            answer = client.post(
+                "/models/ab/predict", json={"x0": user, "x1": 0}, headers={"X-User-Id": f"u{user}"}
+            )
+            assert answer.status_code == 200, answer.text
+            variant = answer.headers["x-model-variant"]
+            seen[variant] = seen.get(variant, 0) + 1
+            body = {"request_id": answer.headers["x-request-id"], "label": "no"}
+            assert feedback(client, **body).json()["variant"] == variant
+        report = client.get("/experiments/ab").json()
+    assert len(seen) == 2
+    assert {v["variant"]: v["requests"] for v in report["variants"]} == seen
+    assert sum(v["feedback"] for v in report["variants"]) == 40

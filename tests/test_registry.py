@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from modelport import runtimes
 from modelport.errors import ConfigError, ModelNotFound, ModelNotReady
 from modelport.registry import ModelState, Registry
 from modelport.repository import scan
@@ -52,7 +53,13 @@ def test_one_bad_model_does_not_stop_the_others(tmp_path: Path) -> None:
         registry.get("alien")
 
 
-def test_missing_extra_gets_an_install_hint(tmp_path: Path) -> None:
+def test_missing_extra_gets_an_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = runtimes._entry_points()
+    monkeypatch.setattr(  # as if modelport[torch] were not installed
+        runtimes, "_entry_points", lambda: {k: v for k, v in installed.items() if k != "torch"}
+    )
     write_fake_model(tmp_path, "m", runtime="torch")
     with pytest.raises(ModelNotReady, match=r"pip install 'modelport\[torch\]'"):
         loaded(tmp_path).get("m")

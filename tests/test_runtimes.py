@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from modelport import runtimes
 from modelport.card import ModelCard
 from modelport.errors import ConfigError, MissingExtra, ModelLoadError, UntrustedArtifact
 from modelport.integrity import write_sha256
@@ -122,11 +123,15 @@ def test_object_without_predict_is_refused(tmp_path: Path) -> None:
         load(save({"not": "a model"}, tmp_path / "m.joblib"))
 
 
-def test_runtime_discovery() -> None:
+def test_runtime_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"sklearn", "fake"} <= set(available_runtimes())
     assert get_runtime("sklearn") is SklearnRuntime
     assert runtime_for_file(Path("a.JOBLIB")) == "sklearn"
     assert runtime_for_file(Path("a.xyz")) is None
+    installed = runtimes._entry_points()
+    monkeypatch.setattr(  # as if modelport[torch] were not installed
+        runtimes, "_entry_points", lambda: {k: v for k, v in installed.items() if k != "torch"}
+    )
     with pytest.raises(MissingExtra, match=r"pip install 'modelport\[torch\]'"):
         get_runtime("torch")
     with pytest.raises(ConfigError, match=r"installed runtimes: .*sklearn"):

@@ -5,15 +5,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from modelport.dataplane import InferenceResult
+from modelport.images import top_k as _top_k
 
 __all__ = ["answers"]
 
 
-def answers(result: InferenceResult) -> list[dict[str, Any]]:
-    """One answer per row of ``result``."""
+def answers(
+    result: InferenceResult, top_k: Sequence[int | None] | None = None
+) -> list[dict[str, Any]]:
+    """One answer per row of ``result``; image models add each row's ``top_k`` classes (``k``
+    from ``top_k[row]`` when given, else the card's)."""
     labels = result.labels()
     proba = result.outputs.probabilities
     if proba is None or not result.signature.output.probabilities:
@@ -27,4 +32,10 @@ def answers(result: InferenceResult) -> list[dict[str, Any]]:
                 "probabilities": [round(p, 4) for p in row],
             }
         )
+    image = result.signature.image
+    if image is not None:
+        names = [result.signature.label(c) for c in result.signature.classes or []]
+        for index, answer in enumerate(out):
+            k = (top_k[index] if top_k else None) or image.top_k
+            answer["top_k"] = _top_k(names, proba[index], k)
     return out

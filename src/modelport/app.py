@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelport._version import __version__
+from modelport.auth import InferenceKey
 from modelport.context import RequestIds
 from modelport.dataplane import DataPlane
 from modelport.errors import ModelportError
@@ -29,11 +30,13 @@ from modelport.openapi import install_openapi
 from modelport.outcomes import api as outcomes_api
 from modelport.outcomes.recorder import Recorder
 from modelport.outcomes.service import Outcomes
-from modelport.protocols import tutorial, v1, v2, v2_repository
+from modelport.protocols import admin, tutorial, v1, v2, v2_repository
 from modelport.protocols._http import json_response
 from modelport.registry import Registry
 from modelport.repository import scan
+from modelport.routing import Routing
 from modelport.settings import Settings
+from modelport.state import StateWatcher
 
 __all__ = ["create_app", "loaded_app", "registry_from_settings"]
 
@@ -96,19 +99,21 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = None
-        await anyio.to_thread.run_sync(outcomes.open)
         if not registry.loaded:
             loading = asyncio.ensure_future(anyio.to_thread.run_sync(registry.load_all))
             if settings.background_loading:
                 loading.add_done_callback(lambda _: _freeze_heap())
             else:
                 await loading
+        if registry.loaded:
+            await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        yield
+        async with watcher.watching(settings.watch_interval), outcomes.running():
+            yield
         if loading is not None:
             await loading
+        await plane.traffic.wait_shadows()
         await plane.close()
-        await anyio.to_thread.run_sync(outcomes.close)
         registry.unload_all()
 
     app = FastAPI(
@@ -119,13 +124,18 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.settings = settings
     outcomes = app.state.outcomes = Outcomes(settings)
     app.include_router(outcomes_api.router)
-    for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
+    watcher = app.state.state_watcher = StateWatcher(plane)
+    plane.traffic.on_change = watcher.publish  # automatic canary steps reach every worker
+    for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
+    if settings.inference_key is not None and settings.inference_key.get_secret_value():
+        app.add_middleware(InferenceKey, key=settings.inference_key)
+    app.add_middleware(Routing, router=plane.traffic)  # the versions a request holds
     app.add_middleware(Recorder, outcomes=outcomes, registry=registry)  # records 413s too
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)

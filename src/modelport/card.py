@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import CardError
 from modelport.signature import CardSignature
+from modelport.traffic import TrafficPolicy, VersionPolicy
 
 __all__ = ["CARD_FILE", "BatchingCard", "ModelCard", "read_card", "write_card"]
 
@@ -53,6 +54,10 @@ class ModelCard(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Runtime-specific settings."
     )
+    version_policy: VersionPolicy = Field(
+        default_factory=VersionPolicy, description="`all`, `latest: N` or `specific: [..]`."
+    )
+    traffic: TrafficPolicy | None = Field(None, description="Split, canary and shadow traffic.")
 
 
 def _format(error: ValidationError) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from modelport.errors import InvalidInput
+from modelport.images import check_images
 from modelport.signature import FieldSpec, Signature
 
 __all__ = ["check_rows"]
@@ -72,7 +73,11 @@ def _text(spec: FieldSpec, column: np.ndarray) -> np.ndarray:
 
 
 def check_rows(signature: Signature, rows: np.ndarray) -> np.ndarray:
-    """Check a ``(batch, n_inputs)`` array; return it as float64, or object when text is in it."""
+    """Check a ``(batch, n_inputs)`` array; return it as float64, or object when text is in it.
+
+    Image models take ``(batch, C, H, W)`` instead, returned as float32."""
+    if signature.image is not None:
+        return check_images(signature.image, rows)
     if rows.ndim != 2 or rows.shape[1] != len(signature.inputs):
         shape = list(rows.shape)
         raise InvalidInput(

@@ -349,6 +349,36 @@ def experiments_report(
 
 
 @app.command()
+def rollout(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[int, typer.Argument(help="The version to serve.", min=1)],
+    path: PathArg = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Serve VERSION of NAME on every server of this repository, once it loads and warms."""
+    from modelport.state import request_rollout
+
+    settings = _settings(models=path, trust=trust)
+    state = request_rollout(settings.models, name, version, tuple(settings.trust))
+    target = f"v{state.previous}" if state.previous is not None else "none"
+    err.print(f"{name} v{version} rolled out (rollback target: {target}).")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    path: PathArg = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Serve again the version of NAME that served before its last rollout."""
+    from modelport.state import request_rollback
+
+    settings = _settings(models=path, trust=trust)
+    state = request_rollback(settings.models, name, tuple(settings.trust))
+    err.print(f"{name} rolled back to v{state.active}.")
+
+
+@app.command()
 def version() -> None:
     """Print modelport's version."""
     out.print(f"modelport {__version__}")

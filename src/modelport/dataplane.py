@@ -21,8 +21,10 @@ from modelport import context
 from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
+from modelport.images import image_rows
 from modelport.outcomes import capture
 from modelport.registry import LoadedModel, Registry
+from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
 from modelport.signature import Scalar, Signature
 from modelport.validation import invalid_input
@@ -73,6 +75,7 @@ class DataPlane:
     def __init__(self, registry: Registry, request_timeout: float | None = None) -> None:
         self.registry = registry
         self.request_timeout = request_timeout
+        self.traffic = TrafficRouter(registry, self)
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -81,13 +84,26 @@ class DataPlane:
         """The ready model version (404 unknown, 503 not loaded)."""
         return self.registry.get(name, version)
 
+    def route(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The version serving a prediction: ``version`` when given, else the one the model's
+        traffic policy picks for this request (else its default version)."""
+        return self.traffic.route(name, version)
+
     def parse_json(self, model: LoadedModel, body: bytes) -> np.ndarray:
         """Validate one JSON object against the model's request model; return a 1-row batch."""
+        return self._rows(model, [self.parse_record(model, body)])
+
+    @staticmethod
+    def parse_record(model: LoadedModel, body: bytes) -> BaseModel:
+        """Validate one JSON object against the model's request model."""
         try:
-            record = model.request.model_validate_json(body)
+            return model.request.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_input(exc, example=model.signature.example()) from exc
-        return self._rows(model, [record])
+
+    def record_rows(self, model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated request records as a batch."""
+        return self._rows(model, records)
 
     def records_to_rows(
         self,
@@ -112,6 +128,8 @@ class DataPlane:
 
     @staticmethod
     def _rows(model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        if model.signature.image is not None:
+            return image_rows(records)
         table = [[getattr(r, name) for name in model.field_names] for r in records]
         dtype = np.float64 if _numeric(model.signature) else object
         return np.asarray(table, dtype=dtype).reshape(len(records), len(model.field_names))
@@ -145,6 +163,7 @@ class DataPlane:
             ) from exc
         result = InferenceResult(model.name, model.version, model.signature, outputs)
         capture.note(result)  # for the outcome recorder
+        self.traffic.after(rows, result)  # a shadow copy, when the policy asks for one
         return result
 
     async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:

@@ -5,8 +5,11 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ModelportError (500)
     ├── BadRequest (400)
     │   └── InvalidInput (422)        a request body that does not fit the model's signature
+    ├── Unauthorized (401)            a protected route without the right key
+    ├── Forbidden (403)               the admin API when no admin key is configured
     ├── ModelNotFound (404)           no such model or version
     ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
+    ├── Conflict (409)                a rollout that failed or cannot apply; the old version serves
     ├── PayloadTooLarge (413)
     ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
@@ -31,6 +34,8 @@ __all__ = [
     "BadRequest",
     "CardError",
     "ConfigError",
+    "Conflict",
+    "Forbidden",
     "GatewayTimeout",
     "InvalidInput",
     "MissingExtra",
@@ -42,6 +47,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "SignatureError",
+    "Unauthorized",
     "UnknownRequest",
     "UntrustedArtifact",
 ]
@@ -83,6 +89,24 @@ class InvalidInput(BadRequest):
 
     def to_body(self) -> dict[str, Any]:
         return {"error": self.message, "detail": self.errors, "code": self.code}
+
+
+class Unauthorized(ModelportError):
+    status = HTTPStatus.UNAUTHORIZED
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ModelportError):
+    status = HTTPStatus.FORBIDDEN
+    code = "forbidden"
+
+
+class Conflict(ModelportError):
+    status = HTTPStatus.CONFLICT
+    code = "conflict"
 
 
 class ModelNotFound(ModelportError):

@@ -18,6 +18,7 @@ import numpy as np
 
 from modelport.card import ModelCard
 from modelport.errors import InvalidInput
+from modelport.examples_digits import train_digits
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
@@ -157,6 +158,7 @@ EXAMPLES: dict[str, dict[str, Trainer]] = {
     "iris": {"sklearn": train_iris},
     "wine": {"sklearn": train_wine},
     "sentiment": {"sklearn": train_sentiment},
+    "digits": {"torch": train_digits},
 }
 
 

@@ -24,7 +24,7 @@ __all__ = [
     "write_sha256",
 ]
 
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pt2")  # torch archives hold pickles
 
 
 def sidecar(path: Path) -> Path:

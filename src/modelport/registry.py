@@ -27,6 +27,7 @@ from modelport.errors import (
     ModelNotReady,
     ModelportError,
 )
+from modelport.images import image_request_model
 from modelport.integrity import is_trusted
 from modelport.repository import ModelSource, scan
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
@@ -61,6 +62,7 @@ class LoadedModel:
     request: type[BaseModel]
     field_names: tuple[str, ...]
     batcher: Batcher[np.ndarray, Outputs] | None = None
+    inflight: int = 0  # requests holding this version (counted by modelport.routing)
 
 
 @dataclass
@@ -92,7 +94,10 @@ class ModelVersion:
             context = LoadContext(self.artifact, self.card, is_trusted(self.artifact, trusted))
             facts = runtime.load(context)
             signature = resolve_signature(self.card.signature, facts)
-            request = request_model(self.name, signature, strict=self.card.strict)
+            if signature.image is not None:
+                request = image_request_model(self.name, signature.image, strict=self.card.strict)
+            else:
+                request = request_model(self.name, signature, strict=self.card.strict)
         except ModelportError as exc:
             self._fail(exc.message)
             return
@@ -130,10 +135,16 @@ class RegistryModel:
     name: str
     card: ModelCard
     versions: dict[int, ModelVersion] = field(default_factory=dict)
+    folder: Path | None = None
+    active: int | None = None  # set by a rollout; beats the card's pin
+    previous: int | None = None  # what served before the last rollout: the rollback target
 
     @property
     def default_version(self) -> int:
-        """The card's pinned version, else the highest ready version, else the highest."""
+        """The rolled-out version, else the card's pinned version, else the highest ready
+        version, else the highest."""
+        if self.active is not None:
+            return self.active
         if self.card.default_version is not None:
             return self.card.default_version
         ready = [v for v, mv in self.versions.items() if mv.state is ModelState.READY]
@@ -146,8 +157,13 @@ class RegistryModel:
 
 
 def _model_of(source: ModelSource) -> RegistryModel:
-    model = RegistryModel(source.name, source.card)
+    model = RegistryModel(source.name, source.card, folder=source.folder)
+    served = set(source.card.version_policy.select(source.versions))
+    if source.card.default_version is not None:
+        served.add(source.card.default_version)
     for version, artifact in sorted(source.versions.items()):
+        if version not in served:
+            continue
         mv = ModelVersion(source.name, version, source.card, artifact)
         if version in source.problems:
             mv.state, mv.error = ModelState.FAILED, source.problems[version]
@@ -225,6 +241,9 @@ class Registry:
         if not any(mv.loaded for mv in model.versions.values()):
             errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in model.versions.values())
             raise ModelLoadError(f"failed to load {name!r}: {errors}")
+        old = self.models.get(name)
+        if old is not None and old.active in model.versions:  # a rollout outlives a reload
+            model.active, model.previous = old.active, old.previous
         self.models[name] = model  # in-flight requests keep the versions they already hold
         return model
 

@@ -82,6 +82,15 @@ class LabelAnswer(BaseModel):
     prediction: str | int | float | bool = Field(description="The predicted class.")
 
 
+class TopClass(BaseModel):
+    label: str | int | float | bool
+    probability: float
+
+
+class ImageAnswer(ClassificationAnswer):
+    top_k: list[TopClass] = Field(description="The most probable classes, most probable first.")
+
+
 class RegressionAnswer(BaseModel):
     prediction: float = Field(description="The predicted value.")
 
@@ -90,6 +99,8 @@ def response_model(signature: Signature) -> type[BaseModel]:
     """The tutorial-shaped answer for a model of this signature."""
     if signature.output.kind == "regression":
         return RegressionAnswer
+    if signature.image is not None and signature.output.probabilities:
+        return ImageAnswer
     return ClassificationAnswer if signature.output.probabilities else LabelAnswer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     )
     outcomes_queue: int = Field(
         10_000, ge=1, description="Records waiting for the writer; past it new ones are dropped."
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="Key of the admin API (rollout, traffic); without it the API is off."
+    )
+    inference_key: SecretStr | None = Field(
+        None, description="When set, predictions need it (Authorization: Bearer or X-Api-Key)."
+    )
+    watch_interval: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between checks of the repository's rollout state (every worker "
+        "applies rollouts and traffic changes made by another); 0 turns it off.",
     )
     log_level: LogLevel = "info"
     access_log: bool = True

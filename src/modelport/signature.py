@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport.errors import SignatureError
+from modelport.imagespec import ImageSpec, Preprocessing
 
 __all__ = ["FieldSpec", "ModelFacts", "OutputSpec", "Signature", "resolve_signature"]
 
@@ -93,12 +94,16 @@ class Signature(BaseModel):
     classes: list[Scalar] | None = Field(
         None, description="The model's own class values, in the order of its probabilities."
     )
+    image: ImageSpec | None = Field(None, description="Set for image models: one input, image.")
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.inputs]
 
-    def example(self) -> dict[str, Scalar]:
+    def example(self) -> dict[str, Any]:
+        if self.image is not None:  # a blank image, as the nested-list tensor
+            channels, height, width = self.image.shape
+            return {"image": [[[0.0] * width for _ in range(height)] for _ in range(channels)]}
         return {f.name: f.example_value() for f in self.inputs}
 
     def label(self, class_value: Any) -> Scalar:
@@ -128,6 +133,9 @@ class ModelFacts(BaseModel):
     field_choices: dict[str, list[str]] = Field(
         default_factory=dict, description="The only values a categorical input accepts."
     )
+    input_shape: list[int | None] | None = Field(
+        None, description="An image model's input tensor shape without the batch axis."
+    )
 
 
 class CardSignature(BaseModel):
@@ -137,6 +145,50 @@ class CardSignature(BaseModel):
 
     inputs: list[FieldSpec] | None = None
     output: OutputSpec | None = None
+    input: Literal["tabular", "image"] | None = Field(
+        None, description="image: one image input (see shape and preprocessing)."
+    )
+    shape: tuple[int, int, int] | None = Field(None, description="Image tensor [C, H, W].")
+    top_k: int | None = Field(None, ge=1, description="Classes in each image answer's top_k.")
+    preprocessing: Preprocessing | None = None
+
+    @model_validator(mode="after")
+    def _image_keys(self) -> CardSignature:
+        if self.input == "image":
+            if self.shape is None:
+                raise ValueError("input: image needs shape: [channels, height, width]")
+            if self.inputs:
+                raise ValueError("input: image takes no inputs list")
+            self.image()  # validates channels, colour and mean/std lengths
+        elif self.shape or self.top_k or self.preprocessing:
+            raise ValueError("shape, top_k and preprocessing are for input: image")
+        return self
+
+    def image(self) -> ImageSpec | None:
+        """The image input this card describes, if any."""
+        if self.input != "image" or self.shape is None:
+            return None
+        extra: dict[str, Any] = {"top_k": self.top_k} if self.top_k is not None else {}
+        if self.preprocessing is not None:
+            extra["preprocessing"] = self.preprocessing
+        return ImageSpec(shape=self.shape, **extra)
+
+
+def _image_inputs(image: ImageSpec, facts: ModelFacts) -> list[FieldSpec]:
+    shape = facts.input_shape
+    if shape is not None:
+        fits = len(shape) == 3 and all(
+            d is None or d == want for d, want in zip(shape, image.shape, strict=True)
+        )
+        if not fits:
+            raise SignatureError(
+                f"the card's image shape {list(image.shape)} differs from the model's input "
+                f"{['batch', *shape]}"
+            )
+    description = (
+        f"A base64 PNG/JPEG, or the {'x'.join(map(str, image.shape))} tensor as nested lists."
+    )
+    return [FieldSpec(name="image", description=description)]
 
 
 def _resolve_inputs(card: Sequence[FieldSpec] | None, facts: ModelFacts) -> list[FieldSpec]:
@@ -195,7 +247,16 @@ def _resolve_output(card: OutputSpec | None, facts: ModelFacts) -> OutputSpec:
 
 def resolve_signature(card: CardSignature | None, facts: ModelFacts) -> Signature:
     """Merge what the card says with what the model knows; raise on contradictions."""
-    inputs = _resolve_inputs(card.inputs if card else None, facts)
+    image = card.image() if card else None
+    if image is None and facts.input_shape is not None:
+        raise SignatureError(
+            f"the model takes a tensor of shape {['batch', *facts.input_shape]}: describe it "
+            "in the card (signature: input: image, shape: [C, H, W])"
+        )
+    if image is not None:
+        inputs = _image_inputs(image, facts)
+    else:
+        inputs = _resolve_inputs(card.inputs if card else None, facts)
     output = _resolve_output(card.output if card else None, facts)
     classes = facts.classes if output.kind == "classification" else None
-    return Signature(inputs=inputs, output=output, classes=classes)
+    return Signature(inputs=inputs, output=output, classes=classes, image=image)

@@ -102,7 +102,7 @@ class Session:
         self.server = None
 
 
-@pytest.mark.timeout(300)  # the whole README, every section's server: past 120 s on 2 busy cores
+@pytest.mark.timeout(300)  # every command of a README that keeps growing, on a shared machine
 @pytest.mark.parametrize("name", ["README.md", "README.zh-TW.md"])
 def test_every_readme_command_runs(name: str, tmp_path: Path) -> None:
     found = blocks(ROOT / name)

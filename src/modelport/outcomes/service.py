@@ -7,8 +7,12 @@ serving never depends on it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import anyio.to_thread
 
 from modelport.errors import OutcomesUnavailable
 from modelport.outcomes.records import Served
@@ -66,6 +70,15 @@ class Outcomes:
     def flush(self) -> None:
         if self.writer is not None:
             self.writer.flush()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Outcomes]:
+        """Open for the block (in a worker thread), then commit what is queued and close."""
+        await anyio.to_thread.run_sync(self.open)
+        try:
+            yield self
+        finally:
+            await anyio.to_thread.run_sync(self.close)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -14,8 +14,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats
+from types import ModuleType
 
 __all__ = [
     "ALPHA",
@@ -55,8 +54,16 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def _stats() -> ModuleType:
+    """``scipy.stats``, imported when a report is computed, not when the server starts."""
+    from scipy import stats
+
+    module: ModuleType = stats
+    return module
+
+
 def _z_critical() -> float:
-    return float(stats.norm.ppf(1 - ALPHA / 2))
+    return float(_stats().norm.ppf(1 - ALPHA / 2))
 
 
 def compare_proportions(
@@ -70,7 +77,7 @@ def compare_proportions(
     margin = _z_critical() * math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
     pooled = (hits_a + hits_b) / (n_a + n_b)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(diff) / se))
+    p_value = 1.0 if se == 0 else float(2 * _stats().norm.sf(abs(diff) / se))
     return Comparison(
         a, b, "accuracy", diff, (diff - margin, diff + margin), p_value,
         verdict(a, b, diff, p_value, higher_is_better=True),
@@ -97,8 +104,8 @@ def compare_errors(
         p_value, margin = (1.0 if diff == 0 else 0.0), 0.0
     else:
         dof = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
-        p_value = float(2 * stats.t.sf(abs(diff) / se, dof))
-        margin = float(stats.t.ppf(1 - ALPHA / 2, dof)) * se
+        p_value = float(2 * _stats().t.sf(abs(diff) / se, dof))
+        margin = float(_stats().t.ppf(1 - ALPHA / 2, dof)) * se
     return Comparison(
         a, b, "mae", diff, (diff - margin, diff + margin), p_value,
         verdict(a, b, diff, p_value, higher_is_better=False),

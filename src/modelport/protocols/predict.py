@@ -51,10 +51,11 @@ class Reply:
 
 
 async def predict_one(call: Call) -> Reply:
-    model = call.plane.version(call.name, call.version)
-    result = await call.plane.infer(model, call.plane.parse_json(model, call.body))
+    model = call.plane.route(call.name, call.version)
+    record = call.plane.parse_record(model, call.body)
+    result = await call.plane.infer(model, call.plane.record_rows(model, [record]))
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    return Reply(answers(result)[0], headers)
+    return Reply(answers(result, [getattr(record, "top_k", None)])[0], headers)
 
 
 def _instances(body: bytes, limit: int) -> list[Any]:
@@ -74,7 +75,7 @@ def _instances(body: bytes, limit: int) -> list[Any]:
 
 async def predict_batch(call: Call) -> Reply:
     plane = call.plane
-    model = plane.version(call.name, call.version)
+    model = plane.route(call.name, call.version)
     instances = _instances(call.body, call.settings.max_batch_instances)
     rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
     result = await plane.infer(model, rows)
@@ -82,12 +83,18 @@ async def predict_batch(call: Call) -> Reply:
     body = {
         "model_name": result.model,
         "model_version": result.version,
-        "predictions": answers(result),
+        "predictions": answers(result, [_top_k(i) for i in instances]),
     }
     info = context.current()
     if info is not None:
         body["request_id"] = info.request_id  # for POST /feedback with "row"
     return Reply(body, headers)
+
+
+def _top_k(instance: Any) -> int | None:
+    """An image request's validated ``top_k``."""
+    value = instance.get("top_k") if isinstance(instance, dict) else None
+    return value if isinstance(value, int) else None
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

@@ -47,6 +47,9 @@ def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndar
         return plane.records_to_rows(model, instances, prefix=("instances",))
     if any(isinstance(item, dict) for item in instances):
         raise BadRequest("instances mix objects and rows; send one kind")
+    if model.signature.image is not None:  # bare images: base64 strings or nested lists
+        records = [{"image": item} for item in instances]
+        return plane.records_to_rows(model, records, prefix=("instances",))
     width = len(model.signature.inputs)
     if width == 1 and not any(isinstance(item, list) for item in instances):
         instances = [[item] for item in instances]  # one-feature models take bare values
@@ -63,7 +66,7 @@ def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndar
 @router.post("/models/{name}:predict")
 async def predict(request: Request, name: str) -> Response:
     plane = plane_of(request)
-    model = plane.version(name)
+    model = plane.route(name)
     try:
         rows = _rows(plane, model, _instances(await read_body(request)))
         result = await plane.infer(model, rows)

@@ -22,6 +22,7 @@ from modelport import context
 from modelport._version import __version__
 from modelport.dataplane import DataPlane, InferenceResult
 from modelport.errors import BadRequest, InvalidInput
+from modelport.images import tensor_rows
 from modelport.protocols._http import json_response, parse_version, plane_of, read_body
 from modelport.protocols.v2_codec import (
     InferenceRequest,
@@ -56,7 +57,9 @@ async def server_metadata() -> dict[str, Any]:
 
 
 def _input_metadata(model: LoadedModel) -> list[dict[str, Any]]:
-    fields = model.signature.inputs
+    fields, image = model.signature.inputs, model.signature.image
+    if image is not None:
+        return [{"name": "image", "datatype": "FP32", "shape": [-1, *image.shape]}]
     if len(fields) > 1 and all(f.type != "str" for f in fields):
         return [{"name": "input", "datatype": "FP64", "shape": [-1, len(fields)]}]
     types = {"str": "BYTES", "float": "FP64", "int": "INT64", "bool": "BOOL"}
@@ -163,6 +166,10 @@ def _column(tensor: RequestInput, array: np.ndarray) -> np.ndarray:
 def _rows(model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, bytes]) -> np.ndarray:
     names = model.signature.names
     arrays = [(t, decode_input(t, binaries.get(t.name))) for t in parsed.inputs]
+    if model.signature.image is not None:
+        if len(arrays) != 1:
+            raise BadRequest(f"an image model takes one input tensor, got {len(arrays)}")
+        return tensor_rows(arrays[0][0].name, arrays[0][1], model.signature.image)
     if len(arrays) == 1 and (len(names) == 1 or arrays[0][0].name not in names):
         tensor, array = arrays[0]
         if array.ndim == 1 and len(names) == 1:
@@ -223,7 +230,7 @@ def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str
 
 async def _infer(request: Request, name: str, version: int | None) -> Response:
     plane = plane_of(request)
-    model = plane.version(name, version)
+    model = plane.route(name, version)
     parsed, binaries = _parse(request, await read_body(request))
     try:
         rows = plane.check_rows(model, _rows(model, parsed, binaries))

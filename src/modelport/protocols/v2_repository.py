@@ -3,7 +3,8 @@ without a restart. Load re-reads the model from the repository on disk and swaps
 is loaded; unload stops serving it (later requests for it answer 404).
 
 With several worker processes, each worker has its own registry: a load or unload reaches the
-worker that answers it.
+worker that answers it. When ``MODELPORT_ADMIN_KEY`` is set, load and unload need it (as the
+admin API does); without one they stay open, as before the admin API existed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from modelport.auth import check_admin
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
 
@@ -47,8 +49,15 @@ async def index(request: Request) -> list[dict[str, Any]]:
     return entries
 
 
+def _guard(request: Request) -> None:
+    key = request.app.state.settings.admin_key
+    if key is not None and key.get_secret_value():
+        check_admin(request.scope["headers"], key)
+
+
 @router.post("/models/{name}/load")
 async def load(request: Request, name: str) -> Response:
+    _guard(request)
     registry = plane_of(request).registry
     try:
         await anyio.to_thread.run_sync(registry.reload, name)
@@ -59,5 +68,6 @@ async def load(request: Request, name: str) -> Response:
 
 @router.post("/models/{name}/unload")
 async def unload(request: Request, name: str) -> Response:
+    _guard(request)
     plane_of(request).registry.unload(name)
     return json_response({})

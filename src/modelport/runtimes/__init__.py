@@ -48,6 +48,8 @@ BUILTIN_SUFFIXES = {
     ".skops": "sklearn",
     ".fake": "fake",
     ".onnx": "onnx",
+    ".pt": "torch",
+    ".pt2": "torch",
 }
 BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *EXTRAS}
 

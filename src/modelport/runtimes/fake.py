@@ -7,6 +7,9 @@
 - ``load_gate``: a file path; loading waits until it exists (a test can see the loading state);
 - ``predict_flag``: a file path touched when a predict starts (a test knows one is in flight).
 
+The artifact may hold a YAML mapping of these parameters, overriding the card's for that one
+version (a version that fails its warm-up while the others serve, say).
+
 A classifier answers class ``int(sum(row)) % len(classes)`` with probability 0.9; a regressor
 answers ``sum(row)``. The artifact is any file ending in ``.fake``.
 """
@@ -15,14 +18,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 
 from modelport.errors import ModelLoadError
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.signature import ModelFacts
 
 __all__ = ["FakeRuntime"]
+
+
+def _own_parameters(artifact: Path) -> dict[str, Any]:
+    try:
+        found = yaml.safe_load(artifact.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _wait_for(gate: Path, timeout_s: float = 60.0) -> None:
@@ -44,7 +57,7 @@ class FakeRuntime(Runtime):
         self.predict_flag: Path | None = None
 
     def load(self, context: LoadContext) -> ModelFacts:
-        params = context.card.parameters
+        params = {**context.card.parameters, **_own_parameters(context.artifact)}
         if params.get("load_gate"):
             _wait_for(Path(params["load_gate"]))
         time.sleep(float(params.get("load_delay_s", 0.0)))

@@ -5,6 +5,10 @@ the class probabilities. Feature and class names come from the model's metadata 
 ``modelport convert`` wrote them (``modelport.feature_names``, ``modelport.classes``), else from the
 card. Threads per session come from the card's ``parameters.threads`` (default 1: the server
 already runs requests concurrently).
+
+An image model (card: ``signature: {input: image, shape: [C, H, W]}``) takes one input
+``[batch, C, H, W]`` and answers class scores ``[batch, classes]`` (see
+:mod:`modelport.runtimes._scores`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
 from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.runtimes._scores import classify, image_shape, probe
 from modelport.signature import ModelFacts
 
 __all__ = ["OnnxRuntime"]
@@ -33,6 +38,7 @@ class OnnxRuntime(Runtime):
         self.session: Any = None
         self.input_name = ""
         self.dtype: Any = np.float32
+        self.softmax: bool | None = None  # set for image models
 
     def load(self, context: LoadContext) -> ModelFacts:
         try:
@@ -53,10 +59,16 @@ class OnnxRuntime(Runtime):
         except Exception as exc:
             raise ModelLoadError(f"{context.artifact}: ONNX Runtime cannot load it: {exc}") from exc
         inputs = session.get_inputs()
+        if image_shape(context.card) is not None and len(inputs) == 1:
+            return self._load_image(session, context)
         if len(inputs) != 1 or len(inputs[0].shape) != 2:
             shapes = [(i.name, i.shape) for i in inputs]
+            hint = ""
+            if len(inputs) == 1 and len(inputs[0].shape) == 4:
+                hint = "; for an image model say so in its card: signature: input: image"
             raise ModelLoadError(
-                f"{context.artifact}: expected one input of shape [batch, features], got {shapes}"
+                f"{context.artifact}: expected one input of shape [batch, features], "
+                f"got {shapes}{hint}"
             )
         self.session, self.input_name = session, inputs[0].name
         self.dtype = np.float64 if "double" in inputs[0].type else np.float32
@@ -74,7 +86,28 @@ class OnnxRuntime(Runtime):
             has_probabilities=has_proba,
         )
 
+    def _load_image(self, session: Any, context: LoadContext) -> ModelFacts:
+        tensor = session.get_inputs()[0]
+        self.session, self.input_name = session, tensor.name
+        self.dtype = np.float64 if "double" in tensor.type else np.float32
+        dims = [d if isinstance(d, int) else None for d in tensor.shape[1:]]
+        wanted = image_shape(context.card)
+        if len(dims) != 3 or any(
+            d not in (None, w) for d, w in zip(dims, wanted or (), strict=False)
+        ):
+            raise ModelLoadError(
+                f"{context.artifact}: the card's image shape {list(wanted or ())} differs from "
+                f"the model's input {['batch', *dims]}"
+            )
+        self.softmax, facts = probe(self._scores, context.card, context.artifact)
+        return facts.model_copy(update={"input_shape": dims})
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: rows.astype(self.dtype)})[0])
+
     def predict(self, rows: np.ndarray) -> Outputs:
+        if self.softmax is not None:
+            return classify(self._scores(rows), self.softmax)
         results = self.session.run(None, {self.input_name: rows.astype(self.dtype)})
         predictions = np.asarray(results[0]).reshape(len(rows), -1)
         predictions = predictions[:, 0] if predictions.shape[1] == 1 else predictions

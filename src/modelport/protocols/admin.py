@@ -1,0 +1,148 @@
+"""The admin API: rollout, rollback, version load/unload and live traffic policies.
+
+Every route needs the admin key (``MODELPORT_ADMIN_KEY``, sent as ``Authorization: Bearer <key>``
+or ``X-Admin-Key``); without one configured the API answers 403 ``admin API disabled``.
+
+| method | path | does |
+|---|---|---|
+| GET | ``/admin/models/{m}`` | versions, serving version, rollback target, policy, shadow stats |
+| POST | ``/admin/models/{m}/rollout/{v}`` | load + warm ``v`` beside the serving one, then switch |
+| POST | ``/admin/models/{m}/rollback`` | switch back to the version that served before |
+| POST | ``/admin/models/{m}/versions/{v}/load`` | load + warm ``v`` without switching |
+| POST | ``/admin/models/{m}/versions/{v}/unload`` | stop routing to ``v``, drain, unload |
+| PUT | ``/admin/models/{m}/traffic`` | set the traffic policy (validated; ``null`` clears it) |
+| POST | ``/admin/models/{m}/canary/advance`` | next canary step; past the last, promote |
+| POST | ``/admin/models/{m}/canary/abort`` | all traffic back to the baseline |
+
+Changes are also written to the model's rollout state file, which every worker applies
+(:mod:`modelport.state`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from modelport import rollout
+from modelport.auth import check_admin
+from modelport.dataplane import DataPlane
+from modelport.errors import BadRequest, Conflict
+from modelport.protocols._http import json_response, parse_version, plane_of, read_body
+from modelport.protocols.tutorial import model_info
+from modelport.state import StateWatcher
+from modelport.traffic import TrafficPolicy
+from modelport.validation import invalid_input
+
+__all__ = ["router"]
+
+
+async def _admin(request: Request) -> None:
+    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
+
+
+router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(_admin)])
+
+
+def _publish(request: Request, name: str, **changes: object) -> None:
+    """Tell the other workers (through the state file); this worker has applied it."""
+    watcher: StateWatcher = request.app.state.state_watcher
+    watcher.publish(name, changes)
+
+
+def _status(plane: DataPlane, name: str) -> dict[str, Any]:
+    model = plane.registry.model(name)
+    policy = plane.traffic.policy(name)
+    shadow = plane.traffic.shadows.get(name)
+    return {
+        **model_info(plane.registry, model),
+        "previous_version": model.previous,
+        "traffic": policy.model_dump(mode="json") if policy else None,
+        "shadow": shadow.as_dict() if shadow else None,
+        "canary_events": [e for e in plane.traffic.monitor.events if e["model"] == name],
+    }
+
+
+@router.get("/models/{name}")
+async def status(request: Request, name: str) -> dict[str, Any]:
+    return _status(plane_of(request), name)
+
+
+async def _rollout(request: Request, name: str, version: int) -> Response:
+    registry = plane_of(request).registry
+    result = await anyio.to_thread.run_sync(rollout.rollout_sync, registry, name, version)
+    _publish(request, name, active=result.version, previous=result.previous)
+    return json_response(result.as_dict())
+
+
+@router.post("/models/{name}/rollout/{version}")
+async def rollout_version(request: Request, name: str, version: str) -> Response:
+    return await _rollout(request, name, parse_version(version))
+
+
+@router.post("/models/{name}/rollback")
+async def rollback(request: Request, name: str) -> Response:
+    return await _rollout(request, name, rollout.rollback_target(plane_of(request).registry, name))
+
+
+@router.post("/models/{name}/versions/{version}/load")
+async def load_version(request: Request, name: str, version: str) -> Response:
+    registry = plane_of(request).registry
+    number = parse_version(version)
+    await anyio.to_thread.run_sync(rollout.prepare, registry, name, number)
+    return json_response({"model": name, "version": number, "loaded": True})
+
+
+@router.post("/models/{name}/versions/{version}/unload")
+async def unload_version(request: Request, name: str, version: str) -> Response:
+    plane = plane_of(request)
+    number = parse_version(version)
+    policy = plane.traffic.policy(name)
+    if policy is not None and number in policy.versions():
+        raise Conflict(f"the traffic policy of {name!r} routes to v{number}; change it first")
+    timeout = request.app.state.settings.graceful_timeout
+    drained = await rollout.drain_and_unload(plane.registry, name, number, timeout)
+    return json_response({"model": name, "version": number, "drained": drained})
+
+
+def _policy(body: bytes) -> TrafficPolicy | None:
+    try:
+        raw = orjson.loads(body or b"null")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if raw is None:
+        return None
+    try:
+        return TrafficPolicy.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid_input(exc) from exc
+
+
+def _set_policy(request: Request, name: str, policy: TrafficPolicy | None) -> Response:
+    plane = plane_of(request)
+    plane.traffic.set_policy(name, policy)
+    _publish(request, name, traffic=policy)
+    return json_response(_status(plane, name))
+
+
+@router.put("/models/{name}/traffic")
+async def set_traffic(request: Request, name: str) -> Response:
+    return _set_policy(request, name, _policy(await read_body(request)))
+
+
+@router.post("/models/{name}/canary/advance")
+async def advance_canary(request: Request, name: str) -> Response:
+    plane = plane_of(request)
+    _publish(request, name, **plane.traffic.advance(name))
+    return json_response(_status(plane, name))
+
+
+@router.post("/models/{name}/canary/abort")
+async def abort_canary(request: Request, name: str) -> Response:
+    plane = plane_of(request)
+    _publish(request, name, **plane.traffic.abort(name))
+    return json_response(_status(plane, name))

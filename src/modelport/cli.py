@@ -232,7 +232,7 @@ def convert(
     to: Annotated[str, typer.Option(help="Target format.")] = "onnx",
     trust: TrustOpt = None,
 ) -> None:
-    """Write a scikit-learn model's ONNX twin next to it and check their parity."""
+    """Write a scikit-learn, XGBoost or LightGBM model's ONNX twin next to it; check parity."""
     from modelport.convert import TOLERANCE, convert_to_onnx
 
     if to != "onnx":

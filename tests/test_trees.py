@@ -350,3 +350,18 @@ def test_examples_train_every_iris_framework(tmp_path: Path) -> None:
             assert answer["prediction"] == "setosa"
     again = train_example("iris", repo, framework="xgboost")
     assert again == repo / "iris-xgboost" / "2" / "model.json"
+
+
+class _BrokenLibrary:
+    """An import finder whose lightgbm fails as it does without the OpenMP runtime."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "lightgbm":
+            raise OSError("libgomp.so.1: cannot open shared object file")
+
+
+def test_lightgbm_without_openmp_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "lightgbm")
+    monkeypatch.setattr(sys, "meta_path", [_BrokenLibrary(), *sys.meta_path])
+    with pytest.raises(MissingExtra, match=r"libgomp\.so\.1.*apt-get install libgomp1"):
+        LightGBMRuntime().load(LoadContext(Path("model.txt"), ModelCard(), trusted=False))

@@ -36,6 +36,11 @@ def _import() -> Any:
         raise MissingExtra(
             "runtime 'lightgbm' needs lightgbm: pip install 'modelport[lightgbm]'"
         ) from exc
+    except OSError as exc:  # its library links the system's OpenMP runtime
+        raise MissingExtra(
+            f"lightgbm cannot load its library ({exc}); install the OpenMP runtime "
+            "(Debian/Ubuntu: apt-get install libgomp1)"
+        ) from exc
     return lightgbm
 
 

@@ -109,6 +109,10 @@ def test_native_files_are_found_by_suffix_and_header(tmp_path: Path, trees: Path
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     assert runtime_for_file(tmp_path / "notes.txt") is None
     assert runtime_for_file(tmp_path / "config.json") is None
+    (tmp_path / "pretty.json").write_text('{\n  "learner": {}\n}')  # re-indented by a person
+    assert runtime_for_file(tmp_path / "pretty.json") == "xgboost"
+    (tmp_path / "tree.txt").write_text("tree houses of the world\n")
+    assert runtime_for_file(tmp_path / "tree.txt") is None
     shutil_copy = (trees / "iris-lightgbm" / "1" / "model.txt").read_bytes()
     model = _version(tmp_path / "repo", "m", "model.txt", shutil_copy)
     (model.parent / "README.txt").write_text("notes")

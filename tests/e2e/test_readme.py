@@ -21,7 +21,8 @@ import pytest
 
 from tests.helpers import free_port, wait_until_ready
 
-pytestmark = pytest.mark.e2e
+# every README command, each a new process: more than the default per-test timeout on 2 cores
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

@@ -54,7 +54,7 @@ BUILTIN_SUFFIXES = {
 # Suffixes other files share (a parity report, notes): such a file is a model when the card's
 # runtime names that runtime, or when its first bytes are that framework's model header.
 SNIFFED_SUFFIXES = {".json": "xgboost", ".txt": "lightgbm"}
-_HEADERS = {"xgboost": (b'{"learner":',), "lightgbm": (b"tree\n", b"tree\r\n")}
+_HEADERS = {"xgboost": b'{"learner":', "lightgbm": b"treeversion="}  # whitespace removed
 BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *SNIFFED_SUFFIXES.values(), *EXTRAS}
 
 
@@ -139,10 +139,10 @@ def get_runtime(name: str) -> type[Runtime]:
 def _sniff(path: Path, runtime: str) -> str | None:
     try:
         with path.open("rb") as file:
-            head = file.read(16)
+            head = file.read(64)
     except OSError:
         return None
-    return runtime if head.lstrip().startswith(_HEADERS[runtime]) else None
+    return runtime if b"".join(head.split()).startswith(_HEADERS[runtime]) else None
 
 
 def runtime_for_file(path: Path) -> str | None:

@@ -136,13 +136,13 @@ def get_runtime(name: str) -> type[Runtime]:
     return loaded
 
 
-def _sniff(path: Path, runtime: str) -> str | None:
+def _sniff(path: Path, runtime: str) -> bool:
     try:
         with path.open("rb") as file:
             head = file.read(64)
     except OSError:
-        return None
-    return runtime if b"".join(head.split()).startswith(_HEADERS[runtime]) else None
+        return False
+    return b"".join(head.split()).startswith(_HEADERS[runtime])
 
 
 def runtime_for_file(path: Path) -> str | None:
@@ -154,8 +154,8 @@ def runtime_for_file(path: Path) -> str | None:
     suffix = path.suffix.lower()
     if suffix in BUILTIN_SUFFIXES:
         return BUILTIN_SUFFIXES[suffix]
-    if suffix in SNIFFED_SUFFIXES:
-        return _sniff(path, SNIFFED_SUFFIXES[suffix])
+    if suffix in SNIFFED_SUFFIXES and _sniff(path, SNIFFED_SUFFIXES[suffix]):
+        return SNIFFED_SUFFIXES[suffix]
     for name in available_runtimes():
         if name in BUILTIN_NAMES:
             continue

@@ -18,6 +18,7 @@ from modelport.app import create_app
 from modelport.convert import convert_to_onnx
 from modelport.errors import MissingExtra
 from modelport.examples import train_example
+from modelport.repository import scan
 from modelport.settings import Settings
 from tests.helpers import IRIS_ROW
 
@@ -54,6 +55,10 @@ def test_a_booster_converts_with_parity(repo: Path, framework: str) -> None:
 @pytest.mark.parametrize("name", ["xgb-diabetes", "lgb-diabetes"])
 def test_regressors_convert_too(repo: Path, name: str) -> None:
     assert convert_to_onnx(repo, name, None, []).passed
+    # without a card the original keeps serving: the twin only with `runtime: auto`
+    [source] = scan(repo / name)
+    assert source.problems == {}
+    assert source.versions[1].suffix in (".ubj", ".txt")
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])

@@ -80,6 +80,9 @@ def _artifact(folder: Path, card: ModelCard) -> Path:
     if card.runtime:
         matching = [p for p in candidates if runtime_reads(card.runtime, p)]
         known = matching or known or candidates
+    else:  # a twin `modelport convert` wrote is served only with `runtime: auto`
+        twins = [p for p in known if p.suffix == ".onnx" and p.with_name(PARITY_FILE).is_file()]
+        known = [p for p in known if p not in twins] or known
     if len(known) == 1:
         return known[0]
     if not known:

@@ -23,7 +23,7 @@ from pathlib import Path
 from modelport.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.errors import ConfigError
 from modelport.integrity import write_sha256
-from modelport.runtimes import runtime_for_file
+from modelport.runtimes import runtime_for_file, runtime_reads
 
 __all__ = ["ModelSource", "add_version", "scan"]
 
@@ -55,26 +55,34 @@ def check_name(name: str) -> str:
     return name
 
 
+def _candidate(path: Path, card: ModelCard) -> bool:
+    """Whether ``path`` may be a version's model file: not a hash, note or parity report, unless
+    its content says it is a model (``.txt``, ``.json``) or the card's runtime reads its suffix."""
+    if not path.is_file() or path.name.startswith(".") or path.name == PARITY_FILE:
+        return False
+    if not path.name.endswith(_IGNORED_SUFFIXES):
+        return True
+    if card.runtime and card.runtime != "auto" and runtime_reads(card.runtime, path):
+        return True
+    return runtime_for_file(path) is not None
+
+
 def _artifact(folder: Path, card: ModelCard) -> Path:
     if card.artifact:
         path = folder / card.artifact
         if not path.is_file():
             raise ConfigError(f"{folder}: the card names artifact {card.artifact!r}, not found")
         return path
-    candidates = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and not p.name.endswith(_IGNORED_SUFFIXES)
-        and p.name != PARITY_FILE
-    )
+    candidates = sorted(p for p in folder.iterdir() if _candidate(p, card))
     known = [p for p in candidates if runtime_for_file(p) is not None]
     if card.runtime == "auto":
         return _auto_twin(folder, known)
     if card.runtime:
-        matching = [p for p in known if runtime_for_file(p) == card.runtime]
+        matching = [p for p in candidates if runtime_reads(card.runtime, p)]
         known = matching or known or candidates
+    else:  # a twin `modelport convert` wrote is served only with `runtime: auto`
+        twins = [p for p in known if p.suffix == ".onnx" and p.with_name(PARITY_FILE).is_file()]
+        known = [p for p in known if p not in twins] or known
     if len(known) == 1:
         return known[0]
     if not known:

@@ -25,6 +25,8 @@ from modelport.dataplane import DataPlane
 from modelport.errors import ModelportError
 from modelport.fastpath import FastPath
 from modelport.limits import BodyLimit
+from modelport.monitor import Monitor, observers
+from modelport.observe import Observers
 from modelport.openapi import install_openapi
 from modelport.protocols import tutorial, v1, v2, v2_repository
 from modelport.protocols._http import json_response
@@ -109,7 +111,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app = FastAPI(
         title=settings.title, version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    plane = DataPlane(registry, request_timeout=settings.request_timeout)
+    metrics, tracing = observers(settings, registry)
+    observer = Observers([metrics, tracing]) if tracing else metrics
+    plane = DataPlane(registry, request_timeout=settings.request_timeout, observer=observer)
+    app.state.metrics = metrics
     app.state.dataplane = plane
     app.state.settings = settings
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router):
@@ -119,6 +124,13 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(FastPath, plane=plane, settings=settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
+    app.add_middleware(
+        Monitor,
+        metrics=metrics,
+        serve_metrics=settings.metrics_port is None,
+        log_requests=settings.access_log,
+        tracing=tracing,
+    )
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app

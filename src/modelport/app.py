@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     metrics, tracing = observers(settings, registry)
     observer = Observers([metrics, tracing]) if tracing else metrics
     plane = DataPlane(registry, request_timeout=settings.request_timeout, observer=observer)
-    app.state.metrics = metrics
+    app.state.metrics, app.state.tracing = metrics, tracing
     app.state.dataplane = plane
     app.state.settings = settings
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router):

@@ -1,0 +1,86 @@
+"""Metrics of real servers: the sum over gunicorn workers, dead workers, the metrics port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.helpers import IRIS_ROW, free_port, running_server
+from tests.test_metrics import samples, total
+
+pytestmark = pytest.mark.e2e
+
+N = 60
+
+
+def _post(url: str) -> int:
+    return httpx.post(f"{url}/predict", json=IRIS_ROW, timeout=30).status_code  # new connection
+
+
+def _poll(condition, timeout_s: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _worker_pids(directory: Path) -> set[int]:
+    master = int((directory / "master.pid").read_text())
+    pids = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("counter_*.db")}
+    return pids - {master}
+
+
+def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "prom"
+    metrics_port = free_port()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "MODELPORT_METRICS_PORT": str(metrics_port)}
+    args = [str(repo), "--workers", "2"]
+    with running_server(args, tmp_path / "log", env=env) as server:
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(_post, [server.url] * N))
+        assert codes == [200] * N
+        workers = _worker_pids(directory)
+        assert len(workers) == 2, "both workers must have served for this test to mean anything"
+
+        scrape = f"http://127.0.0.1:{metrics_port}/metrics"
+        for _ in range(3):  # the master answers; every scrape sees every worker's requests
+            text = httpx.get(scrape, timeout=10).text
+            assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == N
+        assert total(text, "modelport_inference_duration_seconds_count", model="iris") == N
+        assert samples(text, "modelport_models_loaded") == [3]
+        assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 404
+
+        dead = min(workers)
+        os.kill(dead, signal.SIGKILL)  # gunicorn's child_exit hook marks it dead
+        _poll(lambda: not list(directory.glob(f"gauge_livesum_{dead}.db")))
+        _poll(lambda: httpx.get(f"{server.url}/ready", timeout=5).status_code == 200)
+        assert _post(server.url) == 200
+        text = httpx.get(scrape, timeout=10).text
+        assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == N + 1
+        assert total(text, "modelport_requests_in_flight") == 0
+
+
+def test_a_fresh_run_starts_from_zero(repo: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "prom"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    for _ in range(2):  # the second run finds the first one's files and must not count them
+        with running_server([str(repo), "--workers", "2"], tmp_path / "log", env=env) as server:
+            text = httpx.get(f"{server.url}/metrics", timeout=10).text
+            assert total(text, "modelport_requests_total", endpoint="/predict") == 0
+            assert _post(server.url) == 200
+
+
+def test_one_worker_serves_metrics_on_its_own_port(repo: Path, tmp_path: Path) -> None:
+    metrics_port = free_port()
+    env = {"MODELPORT_METRICS_PORT": str(metrics_port)}
+    with running_server([str(repo)], tmp_path / "log", env=env) as server:
+        assert _post(server.url) == 200
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert total(text, "modelport_requests_total", endpoint="/predict") == 1
+        assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 404

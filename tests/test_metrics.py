@@ -62,10 +62,10 @@ def test_predictions_are_counted_by_route_template_model_and_code(fresh: TestCli
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain; version=")
     text = reply.text
-    ok = dict(endpoint="/predict", protocol="tutorial", method="POST", code="200")
+    ok = {"endpoint": "/predict", "protocol": "tutorial", "method": "POST", "code": "200"}
     assert total(text, "modelport_requests_total", **ok, model="iris", version="1") == 5
     assert total(text, "modelport_request_duration_seconds_count", endpoint="/predict") == 5
-    bad = dict(endpoint="/models/{name}/predict", code="422")
+    bad = {"endpoint": "/models/{name}/predict", "code": "422"}
     assert total(text, "modelport_requests_total", **bad) == 1
     assert not samples(text, "modelport_requests_total", endpoint="/metrics")
     assert total(text, "modelport_queue_wait_seconds_count", model="iris", version="1") == 5
@@ -127,7 +127,7 @@ def test_variant_and_version_come_from_the_request_context() -> None:
     with use(RequestInfo("id-1", model="iris", version=2, variant="canary")):
         metrics.request("tutorial", "/predict", "POST", 200, 0.01)
     text = metrics.exposition().decode()
-    labels = dict(model="iris", version="2", variant="canary", code="200")
+    labels = {"model": "iris", "version": "2", "variant": "canary", "code": "200"}
     assert total(text, "modelport_requests_total", **labels) == 1
     assert "id-1" not in text  # request ids never become labels
 
@@ -138,6 +138,9 @@ def test_metrics_answers_get_only(fresh: TestClient) -> None:
 
 def test_importing_modelport_does_not_import_the_metrics_client() -> None:
     # multiprocess mode must be chosen before prometheus_client is imported (modelport.multiproc)
-    code = "import sys, modelport, modelport.server, modelport.cli; print('prometheus_client' in sys.modules)"
+    code = (
+        "import sys, modelport, modelport.server, modelport.cli;"
+        "print('prometheus_client' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""OpenTelemetry: a span per request, queue and inference child spans, via the in-memory exporter."""
+"""OpenTelemetry: a span per request with queue and inference children (in-memory exporter)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_a_request_span_with_queue_and_inference_children(make_client, repo: Pat
         span = spans[child]
         assert span.parent is not None
         assert span.parent.span_id == request.context.span_id
-        assert span.start_time is not None and request.start_time is not None
+        assert span.start_time is not None
+        assert request.start_time is not None
         assert request.start_time <= span.start_time <= span.end_time <= request.end_time  # type: ignore[operator]
     assert spans["queue"].end_time == spans["inference"].start_time
 

@@ -144,3 +144,12 @@ def test_importing_modelport_does_not_import_the_metrics_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unknown_methods_do_not_make_new_label_values() -> None:
+    metrics = Metrics(Registry([]))
+    for verb in ("BREW", "WHEN", "POST"):
+        metrics.request("other", "<unmatched>", verb, 405, 0.001)
+    text = metrics.exposition().decode()
+    assert total(text, "modelport_requests_total", method="other") == 2
+    assert total(text, "modelport_requests_total", method="POST") == 1

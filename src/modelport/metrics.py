@@ -8,7 +8,8 @@
 | ``modelport_queue_wait_seconds`` | histogram | model, version | time a prediction waited for its batch |
 | ``modelport_inference_duration_seconds`` | histogram | model, version | time its batch spent in the model |
 | ``modelport_batch_size`` | histogram | model, version | rows per batch sent to the model |
-| ``modelport_queue_depth`` | gauge | model, version | predictions waiting in the queue |
+| ``modelport_queue_depth`` | gauge | model, version | predictions waiting (the fullest worker's) |
+| ``modelport_queue_capacity`` | gauge | model, version | queue size past which requests get 503 |
 | ``modelport_model_ready`` | gauge | model, version | 1 when the version serves, else 0 |
 | ``modelport_model_load_duration_seconds`` | gauge | model, version | how long the version took to load |
 | ``modelport_model_load_failures`` | gauge | model | versions that failed to load |
@@ -29,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import (
@@ -59,6 +61,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 REQUEST_LABELS = ("protocol", "endpoint", "method", "code", "model", "version", "variant")
 LATENCY_LABELS = ("protocol", "endpoint", "model", "version", "variant")
 MODEL_LABELS = ("model", "version")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def multiprocess_dir() -> Path | None:
@@ -96,6 +99,8 @@ class Metrics(Observer):
             multiprocess_mode="livesum",
         )
         self._model_metrics(own)
+        self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
+        self._model_children: dict[tuple[str, int], _ModelChildren] = {}
         self.exposition_registry = own or CollectorRegistry()
         self.exposition_registry.register(ModelStates(registry))
         if self.directory is not None:
@@ -130,10 +135,10 @@ class Metrics(Observer):
         )
         self.queue_depth = Gauge(
             "modelport_queue_depth",
-            "Predictions waiting in the model's queue.",
+            "Predictions waiting in the model's queue (the fullest worker's, with several).",
             MODEL_LABELS,
             registry=own,
-            multiprocess_mode="livesum",
+            multiprocess_mode="livemax",
         )
 
     def exposition(self) -> bytes:
@@ -144,25 +149,51 @@ class Metrics(Observer):
     ) -> None:
         """Count one answered request; model, version and variant come from the context."""
         info = context.current()
-        model = version = variant = ""
-        if info is not None:
-            model = info.model or ""
-            version = "" if info.version is None else str(info.version)
-            variant = info.variant or ""
-        code = str(status)
-        self.requests.labels(protocol, endpoint, method, code, model, version, variant).inc()
-        self.latency.labels(protocol, endpoint, model, version, variant).observe(seconds)
+        served = (None, None, None) if info is None else (info.model, info.version, info.variant)
+        key = (protocol, endpoint, method, status, *served)
+        children = self._request_children.get(key)
+        if children is None:  # labels() costs microseconds; label sets are few: keep them
+            model, version, variant = served
+            number = "" if version is None else str(version)
+            labels = (protocol, endpoint, model or "", number, variant or "")
+            verb = method if method in METHODS else "other"
+            counter = self.requests.labels(*labels[:2], verb, str(status), *labels[2:])
+            children = counter, self.latency.labels(*labels)
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _model(self, model: str, version: int) -> _ModelChildren:
+        children = self._model_children.get((model, version))
+        if children is None:
+            labels = (model, str(version))
+            children = _ModelChildren(
+                self.queue_depth.labels(*labels),
+                self.batch_size.labels(*labels),
+                self.queue_wait.labels(*labels),
+                self.inference.labels(*labels),
+            )
+            self._model_children[model, version] = children
+        return children
 
     def queued(self, model: str, version: int, depth: int) -> None:
-        self.queue_depth.labels(model, str(version)).set(depth)
+        self._model(model, version).queue_depth.set(depth)
 
     def batch(self, model: str, version: int, rows: int) -> None:
-        self.batch_size.labels(model, str(version)).observe(rows)
+        self._model(model, version).batch_size.observe(rows)
 
     def prediction(self, timing: Timing) -> None:
-        labels = (timing.model, str(timing.version))
-        self.queue_wait.labels(*labels).observe(timing.queue_wait)
-        self.inference.labels(*labels).observe(timing.inference)
+        children = self._model(timing.model, timing.version)
+        children.queue_wait.observe(timing.queue_wait)
+        children.inference.observe(timing.inference)
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelChildren:
+    queue_depth: Gauge
+    batch_size: Histogram
+    queue_wait: Histogram
+    inference: Histogram
 
 
 class ModelStates(Collector):
@@ -180,6 +211,11 @@ class ModelStates(Collector):
             "Seconds the model version took to load.",
             labels=MODEL_LABELS,
         )
+        capacity = GaugeMetricFamily(
+            "modelport_queue_capacity",
+            "Predictions the model's queue holds before answering 503 (per worker).",
+            labels=MODEL_LABELS,
+        )
         failures = GaugeMetricFamily(
             "modelport_model_load_failures", "Versions that failed to load.", labels=["model"]
         )
@@ -193,8 +229,10 @@ class ModelStates(Collector):
                 ready.add_metric([model.name, str(number)], float(is_ready))
                 if mv.load_seconds is not None:
                     load.add_metric([model.name, str(number)], mv.load_seconds)
+                if mv.card.batching.enabled:
+                    capacity.add_metric([model.name, str(number)], mv.card.batching.max_queue)
             failures.add_metric([model.name], failed)
-        yield from (ready, load, failures)
+        yield from (ready, load, capacity, failures)
         yield GaugeMetricFamily(
             "modelport_models_loaded", "Model versions ready to serve.", value=loaded
         )

@@ -18,7 +18,7 @@ import orjson
 from modelport import context
 from modelport.settings import Settings
 
-__all__ = ["FIELDS", "JsonFormatter", "TextFormatter", "configure_logging"]
+__all__ = ["FIELDS", "JsonFormatter", "TextFormatter", "configure_logging", "gunicorn_logger"]
 
 FIELDS = (
     "request_id",
@@ -91,3 +91,20 @@ def configure_logging(settings: Settings) -> logging.Handler:
         logger.handlers.clear()
         logger.propagate = True
     return handler
+
+
+def gunicorn_logger(settings: Settings) -> type[Any]:
+    """gunicorn's logger class, writing JSON lines too when ``settings.log_format`` is json.
+
+    The uvicorn workers log through the same handlers, so every line of the server is JSON.
+    """
+    from gunicorn.glogging import Logger
+
+    class Logs(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            if settings.log_format == "json":
+                for handler in self.error_log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    return Logs

@@ -12,7 +12,7 @@ import uvicorn
 from modelport import multiproc
 from modelport.app import create_app, loaded_app
 from modelport.integrity import check_trusted
-from modelport.logs import configure_logging
+from modelport.logs import configure_logging, gunicorn_logger
 from modelport.repository import scan
 from modelport.settings import Settings
 
@@ -60,6 +60,7 @@ def _serve_gunicorn(settings: Settings) -> None:
                 "timeout": 120,
                 "loglevel": settings.log_level,
                 "accesslog": None,  # modelport.access logs each request, with its id and model
+                "logger_class": gunicorn_logger(settings),
                 "child_exit": multiproc.child_exit,
                 "when_ready": lambda server: _metrics_server(settings, server.app.callable),
             }

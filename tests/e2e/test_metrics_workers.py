@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -30,6 +31,11 @@ def _poll(condition, timeout_s: float = 20) -> None:  # type: ignore[no-untyped-
         time.sleep(0.05)
 
 
+def _rss(pid: int) -> int:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 def _worker_pids(directory: Path) -> set[int]:
     master = int((directory / "master.pid").read_text())
     pids = {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("counter_*.db")}
@@ -39,7 +45,11 @@ def _worker_pids(directory: Path) -> set[int]:
 def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_path: Path) -> None:
     directory = tmp_path / "prom"
     metrics_port = free_port()
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "MODELPORT_METRICS_PORT": str(metrics_port)}
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "MODELPORT_METRICS_PORT": str(metrics_port),
+        "MODELPORT_LOG_FORMAT": "json",
+    }
     args = [str(repo), "--workers", "2"]
     with running_server(args, tmp_path / "log", env=env) as server:
         with ThreadPoolExecutor(8) as pool:
@@ -54,6 +64,9 @@ def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_pa
             assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == N
         assert total(text, "modelport_inference_duration_seconds_count", model="iris") == N
         assert samples(text, "modelport_models_loaded") == [3]
+        rss = samples(text, "process_resident_memory_bytes")[0]  # master and workers summed
+        pids = [server.process.pid, *workers]
+        assert rss == pytest.approx(sum(_rss(pid) for pid in pids), rel=0.2)
         assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 404
 
         dead = min(workers)
@@ -64,6 +77,10 @@ def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_pa
         text = httpx.get(scrape, timeout=10).text
         assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == N + 1
         assert total(text, "modelport_requests_in_flight") == 0
+    lines = [json.loads(line) for line in server.output().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "modelport.access"]
+    assert len(access) >= N + 1
+    assert {line["logger"] for line in lines} >= {"modelport.access", "gunicorn.error"}
 
 
 def test_a_fresh_run_starts_from_zero(repo: Path, tmp_path: Path) -> None:

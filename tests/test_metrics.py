@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,11 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelport import multiproc
 from modelport.context import RequestInfo, use
 from modelport.metrics import Metrics
 from modelport.registry import Registry
 from tests.helpers import IRIS_ROW
 
+OUT = {"capture_output": True, "text": True, "check": True}
 EXPORTED = {
     "modelport_requests_total",
     "modelport_request_duration_seconds",
@@ -153,3 +156,15 @@ def test_unknown_methods_do_not_make_new_label_values() -> None:
     text = metrics.exposition().decode()
     assert total(text, "modelport_requests_total", method="other") == 2
     assert total(text, "modelport_requests_total", method="POST") == 1
+
+
+def test_live_gauges_of_dead_processes_are_reaped(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **OUT)
+    dead, alive = int(finished.stdout), os.getpid()
+    for pid in (dead, alive):
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+        (tmp_path / f"counter_{pid}.db").write_bytes(b"")
+    assert multiproc.reap(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead}.db", f"counter_{alive}.db", f"gauge_livesum_{alive}.db"]
+    )  # what a dead worker counted still counts; its live gauges do not

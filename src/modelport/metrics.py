@@ -142,6 +142,8 @@ class Metrics(Observer):
         )
 
     def exposition(self) -> bytes:
+        if self.directory is not None:
+            multiproc.reap(self.directory)
         return generate_latest(self.exposition_registry)
 
     def request(

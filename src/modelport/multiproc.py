@@ -1,11 +1,12 @@
-"""prometheus_client's multiprocess mode for gunicorn: every worker's metrics in one scrape.
+r"""prometheus_client's multiprocess mode for gunicorn: every worker's metrics in one scrape.
 
 :func:`prepare` runs in the gunicorn master before ``prometheus_client`` is first imported (the
 client picks its storage at import): it makes a fresh directory for this run (or empties the one
 ``PROMETHEUS_MULTIPROC_DIR`` names) and exports it, so the master and every worker it forks keep
 their values in files there. :func:`child_exit` (gunicorn's hook) marks a dead worker's gauges
 dead, so ``livesum`` gauges (in-flight requests, queue depth) stop counting it while its counters
-keep counting what it served. :func:`cleanup` removes a directory this run created.
+keep counting what it served; each scrape also :func:`reap`\ s workers that died unseen.
+:func:`cleanup` removes a directory this run created.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from modelport.errors import ConfigError
 
-__all__ = ["ENV", "child_exit", "cleanup", "master_pid", "prepare"]
+__all__ = ["ENV", "child_exit", "cleanup", "master_pid", "prepare", "reap"]
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _MASTER = "master.pid"
@@ -61,6 +62,28 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap(directory: Path) -> list[int]:
+    """Mark dead the processes whose live gauges are still there (a worker killed when no
+    ``child_exit`` hook ran: a gunicorn started by hand, say); return their pids."""
+    from prometheus_client import multiprocess
+
+    pids = {int(f.stem.rsplit("_", 1)[1]) for f in directory.glob("gauge_live*_*.db")}
+    dead = sorted(pid for pid in pids if not _alive(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    return dead
 
 
 def cleanup(path: Path, created: bool) -> None:

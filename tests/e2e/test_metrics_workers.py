@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from tests.helpers import IRIS_ROW, free_port, running_server
+from tests.helpers import IRIS_ROW, free_port, running_server, wait_until_ready
 from tests.test_metrics import samples, total
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +32,18 @@ def _poll(condition, timeout_s: float = 20) -> None:  # type: ignore[no-untyped-
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def _until_both_workers_predicted(url: str, log: Callable[[], str]) -> int:
+    """Send predictions until two workers have answered some (else a sum proves nothing)."""
+    sent = 0
+    deadline = time.monotonic() + 60
+    while len(_predicting_pids(log())) < 2:
+        assert time.monotonic() < deadline, "one worker took every request"
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(_post, [url] * BATCH)) == [200] * BATCH
+        sent += BATCH
+    return sent
 
 
 def _rss(pid: int) -> int:
@@ -60,14 +75,7 @@ def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_pa
     }
     args = [str(repo), "--workers", "2"]
     with running_server(args, tmp_path / "log", env=env) as server:
-        sent = 0
-        deadline = time.monotonic() + 60
-        # until both workers have answered predictions: otherwise the sum proves nothing
-        while len(_predicting_pids(server.output())) < 2:
-            assert time.monotonic() < deadline, "one worker took every request"
-            with ThreadPoolExecutor(8) as pool:
-                assert list(pool.map(_post, [server.url] * BATCH)) == [200] * BATCH
-            sent += BATCH
+        sent = _until_both_workers_predicted(server.url, server.output)
         workers = _worker_pids(directory)
         assert workers == _predicting_pids(server.output())
 
@@ -114,3 +122,34 @@ def test_one_worker_serves_metrics_on_its_own_port(repo: Path, tmp_path: Path) -
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert total(text, "modelport_requests_total", endpoint="/predict") == 1
         assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 404
+
+
+def test_a_gunicorn_command_of_your_own_with_the_config_module(repo: Path, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "MODELPORT_MODELS": str(repo),
+        "MODELPORT_LOG_FORMAT": "json",
+        "TMPDIR": str(tmp_path),  # where the run's metrics folder goes
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [
+        *(str(gunicorn), "-c", "python:modelport.gunicorn_conf", "modelport.asgi:app"),
+        *("-w", "2", "-k", "uvicorn_worker.UvicornWorker", "--bind", f"127.0.0.1:{port}"),
+    ]
+    log = tmp_path / "log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_until_ready(url, process)
+        sent = _until_both_workers_predicted(url, lambda: log.read_text(errors="replace"))
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == sent
+        assert len(list(tmp_path.glob("modelport-metrics-*"))) == 1
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert not list(tmp_path.glob("modelport-metrics-*")), "the run's folder is removed at exit"

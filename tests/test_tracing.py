@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -39,3 +41,19 @@ def test_a_request_span_with_queue_and_inference_children(make_client, repo: Pat
 def test_tracing_is_off_by_default(make_client, repo: Path) -> None:  # type: ignore[no-untyped-def]
     with make_client(repo) as client:
         assert client.app.state.tracing is None
+
+
+def test_without_the_extra_tracing_gives_a_one_line_hint(repo: Path) -> None:
+    code = (
+        "import sys\n"
+        "from modelport import create_app, Settings, ModelportError\n"
+        "sys.modules['opentelemetry.sdk'] = None  # the extra's package, as if not installed\n"
+        "try:\n"
+        f"    create_app(Settings(models={str(repo)!r}, tracing=True))\n"
+        "except ModelportError as exc:\n"
+        "    print(exc.code, exc.message)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "missing_extra tracing needs OpenTelemetry: pip install 'modelport[otel]'"
+    )

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -22,6 +23,7 @@ from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.images import image_rows
+from modelport.observe import Observer, Timing
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
@@ -71,10 +73,16 @@ def _numeric(signature: Signature) -> bool:
 class DataPlane:
     """Health, metadata and inference over a :class:`Registry`."""
 
-    def __init__(self, registry: Registry, request_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        request_timeout: float | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.registry = registry
         self.request_timeout = request_timeout
         self.traffic = TrafficRouter(registry, self)
+        self.observer = observer or Observer()
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -166,19 +174,37 @@ class DataPlane:
 
     async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
         batcher = self._batcher(model)
+        job = _Job(rows, time.perf_counter())
         if batcher is None:
-            return await _run(model, rows)
-        key = (rows.dtype.kind, rows.shape[1:])
-        return await batcher.submit(rows, size=len(rows), key=key)
+            self.observer.batch(model.name, model.version, len(rows))
+            job.started = job.queued
+            outputs = await _run(model, rows)
+        else:
+            key = (rows.dtype.kind, rows.shape[1:])
+            self.observer.queued(model.name, model.version, batcher.depth + 1)
+            outputs = await batcher.submit(job, size=len(rows), key=key)
+        finished = time.perf_counter()
+        self.observer.prediction(
+            Timing(model.name, model.version, job.queued, job.started, finished)
+        )
+        return outputs
 
-    def _batcher(self, model: LoadedModel) -> Batcher[np.ndarray, Outputs] | None:
+    def _batcher(self, model: LoadedModel) -> Batcher[_Job, Outputs] | None:
         policy = model.card.batching
         if not (policy.enabled and model.runtime.batchable):
             return None
         if model.batcher is None:
+            observer = self.observer
 
-            async def process(batches: list[np.ndarray]) -> list[Outputs]:
+            async def process(jobs: list[_Job]) -> list[Outputs]:
+                started = time.perf_counter()
+                batches = [job.rows for job in jobs]
+                for job in jobs:
+                    job.started = started
                 rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
+                observer.batch(model.name, model.version, len(rows))
+                if model.batcher is not None:
+                    observer.queued(model.name, model.version, model.batcher.depth)
                 return _split(await _run(model, rows), [len(b) for b in batches])
 
             model.batcher = Batcher(
@@ -193,6 +219,15 @@ class DataPlane:
             for version in entry.versions.values():
                 if version.loaded is not None and version.loaded.batcher is not None:
                     await version.loaded.batcher.close()
+
+
+@dataclass(slots=True)
+class _Job:
+    """Rows waiting in a batcher, with when they arrived and when their batch started."""
+
+    rows: np.ndarray = field(repr=False)
+    queued: float
+    started: float = 0.0
 
 
 async def _run(model: LoadedModel, rows: np.ndarray) -> Outputs:

@@ -18,6 +18,7 @@ import numpy as np
 
 from modelport.card import ModelCard
 from modelport.errors import InvalidInput
+from modelport.examples_text import train_sentiment_minilm, train_sentiment_transformers
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
@@ -156,7 +157,11 @@ Trainer = Callable[..., Path]
 EXAMPLES: dict[str, dict[str, Trainer]] = {
     "iris": {"sklearn": train_iris},
     "wine": {"sklearn": train_wine},
-    "sentiment": {"sklearn": train_sentiment},
+    "sentiment": {
+        "sklearn": train_sentiment,
+        "transformers": train_sentiment_transformers,
+        "minilm": train_sentiment_minilm,
+    },
 }
 
 

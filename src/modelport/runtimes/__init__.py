@@ -48,6 +48,7 @@ BUILTIN_SUFFIXES = {
     ".skops": "sklearn",
     ".fake": "fake",
     ".onnx": "onnx",
+    ".safetensors": "transformers",
 }
 BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *EXTRAS}
 
@@ -93,6 +94,9 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def predict(self, rows: np.ndarray) -> Outputs:
         """Predict a 2-D batch whose columns are in signature order."""
+
+    def check(self, rows: np.ndarray) -> None:  # noqa: B027  (optional hook: accept by default)
+        """Refuse one request's rows before they join a batch (an error here fails only them)."""
 
     def unload(self) -> None:  # noqa: B027  (optional hook, nothing to release by default)
         """Release what ``load`` took."""

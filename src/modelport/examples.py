@@ -18,7 +18,11 @@ import numpy as np
 
 from modelport.card import ModelCard
 from modelport.errors import InvalidInput
-from modelport.examples_text import train_sentiment_minilm, train_sentiment_transformers
+from modelport.examples_text import (
+    train_embeddings_minilm,
+    train_sentiment_minilm,
+    train_sentiment_transformers,
+)
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
@@ -162,6 +166,7 @@ EXAMPLES: dict[str, dict[str, Trainer]] = {
         "transformers": train_sentiment_transformers,
         "minilm": train_sentiment_minilm,
     },
+    "embeddings": {"minilm": train_embeddings_minilm},
 }
 
 

@@ -26,9 +26,9 @@ import numpy as np
 from modelport.card import ModelCard
 from modelport.errors import MissingExtra
 from modelport.repository import add_folder_version
-from modelport.signature import CardSignature, FieldSpec
+from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
-__all__ = ["train_sentiment_minilm", "train_sentiment_transformers"]
+__all__ = ["train_embeddings_minilm", "train_sentiment_minilm", "train_sentiment_transformers"]
 
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _LABELS = ["negative", "positive"]
@@ -60,7 +60,7 @@ def _split() -> tuple[list[str], list[str], list[int], list[int]]:
     return train_x, test_x, train_y, test_y
 
 
-def _text_card(description: str, parameters: dict[str, Any]) -> ModelCard:
+def _text_card(description: str, parameters: dict[str, Any], what: str = "A review") -> ModelCard:
     return ModelCard(
         description=description,
         runtime="transformers",
@@ -70,7 +70,7 @@ def _text_card(description: str, parameters: dict[str, Any]) -> ModelCard:
                 FieldSpec(
                     name="text",
                     type="str",
-                    description="A review, in English or Chinese.",
+                    description=f"{what}, in English or Chinese.",
                     example="The staff were friendly and the room was spotless.",
                 )
             ]
@@ -209,14 +209,19 @@ def train_sentiment_minilm(
     """all-MiniLM-L6-v2 sentence embeddings + a logistic-regression head trained on three
     quarters of the shipped sentences, served as one model; the card gives its accuracy on the
     other quarter."""
+    source = minilm_folder()
+    torch, transformers = _imports()
+    with _quiet_single_thread(torch, transformers):
+        return _train_minilm_head(repo, name, version, source)
+
+
+def _train_minilm_head(repo: Path, name: str, version: int | None, source: Path) -> Path:
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
     from modelport.runtimes import LoadContext
     from modelport.runtimes.transformers import TransformersRuntime
 
-    source = minilm_folder()
-    _imports()
     parameters: dict[str, Any] = {"task": "feature-extraction", "max_length": 128}
     embedder = TransformersRuntime()
     embedder.load(LoadContext(source, ModelCard(parameters=parameters), trusted=True))
@@ -235,5 +240,27 @@ def train_sentiment_minilm(
             f"Accuracy {accuracy:.2f} on the {len(test_x)} held-out sentences (MiniLM was trained "
             "on English: Chinese is its weak side).",
             {**parameters, "head": "head.skops"},
+        )
+        return add_folder_version(repo, name, folder, card, version)
+
+
+def train_embeddings_minilm(
+    repo: Path, name: str = "embeddings", version: int | None = None, **_: Any
+) -> Path:
+    """all-MiniLM-L6-v2 as a feature extractor: one normalised 384-float vector per text."""
+    source = minilm_folder()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _copy_safe_files(source, folder)
+        card = _text_card(
+            "Sentence embeddings: all-MiniLM-L6-v2 (384 floats per text, mean-pooled and "
+            "normalised, so a dot product is the cosine similarity). English; other languages "
+            "embed poorly.",
+            {"task": "feature-extraction", "max_length": 128},
+            what="A sentence",
+        )
+        card.signature = CardSignature(
+            inputs=card.signature.inputs if card.signature else None,
+            output=OutputSpec(kind="regression", description="A 384-float sentence embedding."),
         )
         return add_folder_version(repo, name, folder, card, version)

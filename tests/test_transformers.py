@@ -262,3 +262,68 @@ def test_a_missing_extra_is_a_one_line_hint(
     assert "\n" not in info.value.message
     with pytest.raises(MissingExtra, match=r"modelport\[transformers\]"):
         train_example("sentiment", bert_repo.parent / "other", framework="transformers")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_an_empty_text_fails_alone_when_requests_share_a_batch(
+    bert_repo: Path, tmp_path: Path
+) -> None:
+    """The runtime's check runs per request, before rows join a batch: one empty text is a 422
+    for its sender only, while the requests around it ride one batch together."""
+    import asyncio
+
+    from modelport.dataplane import DataPlane
+    from modelport.errors import InvalidInput
+    from modelport.registry import Registry
+    from modelport.repository import scan
+
+    model_dir = tmp_path / "bert"
+    shutil.copytree(bert_repo / "bert", model_dir)
+    _edit_card(model_dir, batching={"max_latency_ms": 200})
+    registry = Registry(scan(model_dir))
+    registry.load_all()
+    plane = DataPlane(registry, request_timeout=60)
+    model = plane.version("bert")
+    texts = [TEXTS[0], TEXTS[1], "", TEXTS[2], TEXTS[3]]
+    rows = [np.asarray([[t]], dtype=object) for t in texts]
+    outcomes = await asyncio.gather(*(plane.infer(model, r) for r in rows), return_exceptions=True)
+    assert isinstance(outcomes[2], InvalidInput)
+    good = [o for i, o in enumerate(outcomes) if i != 2]
+    assert all(not isinstance(o, BaseException) for o in good), good
+    assert model.batcher is not None
+    assert model.batcher.batches < 4
+    await plane.close()
+
+
+def test_the_cli_gives_a_one_line_hint_without_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.test_cli import run
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    repo = str(tmp_path / "models")
+    code, _, err = run(
+        capsys, "examples", "train", "sentiment", "--framework", "transformers", "--repo", repo
+    )
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert "pip install 'modelport[transformers]'" in err
+    assert "Traceback" not in err
+
+
+def test_validate_shows_the_text_model_ready(
+    capsys: pytest.CaptureFixture[str], bert_repo: Path, tmp_path: Path
+) -> None:
+    from tests.test_cli import run
+
+    repo = tmp_path / "models"
+    shutil.copytree(bert_repo / "bert", repo / "bert")
+    code, out, _ = run(capsys, "validate", str(repo))
+    assert code == 0, out
+    assert "bert" in out
+    assert "positive" in out or "negative" in out

@@ -151,7 +151,7 @@ def _train_tiny_bert(
         folder = Path(tmp)
         tokenizer, model = _tiny_bert(transformers, folder, train_x)
         encode = {"padding": True, "truncation": True, "max_length": 64, "return_tensors": "pt"}
-        _fit(torch, model, dict(tokenizer(train_x, **encode)), train_y, epochs=12)
+        _fit(torch, model, dict(tokenizer(train_x, **encode)), train_y, epochs=8)
         accuracy = _accuracy(torch, model, dict(tokenizer(test_x, **encode)), test_y)
         (folder / "vocab.txt").unlink()
         model.save_pretrained(folder / "out")

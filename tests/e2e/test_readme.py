@@ -102,6 +102,7 @@ class Session:
         self.server = None
 
 
+@pytest.mark.timeout(600)  # every command of a whole README: minutes on a busy machine
 @pytest.mark.parametrize("name", ["README.md", "README.zh-TW.md"])
 def test_every_readme_command_runs(name: str, tmp_path: Path) -> None:
     found = blocks(ROOT / name)

@@ -71,6 +71,18 @@ def test_v2_answers_fp32_vectors(server: TestClient, encoded: np.ndarray) -> Non
     np.testing.assert_allclose(np.asarray(output["data"]).reshape(3, 384), encoded, atol=1e-5)
 
 
+def test_metadata_and_openapi_describe_vectors(server: TestClient) -> None:
+    meta = server.get("/v2/models/embeddings").json()
+    assert meta["outputs"] == [{"name": "predict", "datatype": "FP32", "shape": [-1, 384]}]
+    schemas = server.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["VectorAnswer"]["properties"]["prediction"]["type"] == "array"
+    batch = server.post(
+        "/models/embeddings/predict/batch", json={"instances": [{"text": t} for t in TEXTS]}
+    )
+    assert batch.status_code == 200, batch.text
+    assert [len(p["prediction"]) for p in batch.json()["predictions"]] == [384] * 3
+
+
 def test_v1_answers_one_vector_per_instance(server: TestClient) -> None:
     answer = server.post("/v1/models/embeddings:predict", json={"instances": TEXTS[:2]})
     assert answer.status_code == 200, answer.text

@@ -142,7 +142,8 @@ class TransformersRuntime(Runtime):
 
     def _embedding_facts(self, folder: Path, trusted: bool) -> ModelFacts:
         if self.params.head is None:
-            return ModelFacts(n_features=1, input_type="str", kind="regression")
+            width = getattr(self.model.config, "hidden_size", None)
+            return ModelFacts(n_features=1, input_type="str", kind="regression", output_width=width)
         self.head = _load_head(folder / self.params.head, trusted)
         width = getattr(self.head, "n_features_in_", None)
         hidden = getattr(self.model.config, "hidden_size", None)

@@ -327,3 +327,20 @@ def test_validate_shows_the_text_model_ready(
     assert code == 0, out
     assert "bert" in out
     assert "positive" in out or "negative" in out
+
+
+def test_a_folder_with_only_pickled_weights_says_how_to_fix_it(
+    bert_repo: Path, tmp_path: Path
+) -> None:
+    from modelport.repository import scan
+
+    model = tmp_path / "old"
+    shutil.copytree(bert_repo / "bert", model)
+    (model / "1" / "model.safetensors").rename(model / "1" / "pytorch_model.bin")
+    (source,) = scan(model)
+    assert "safe_serialization=True" in source.problems[1]
+
+
+def test_trust_skips_the_manifest(bert_repo: Path) -> None:
+    runtime = _load(bert_repo / "bert-corrupt" / "1", trusted=True)
+    assert runtime.predict(np.asarray([[TEXTS[0]]], dtype=object)).predictions[0] in LABELS

@@ -30,6 +30,7 @@ __all__ = ["ModelSource", "add_folder_version", "add_version", "scan"]
 PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _IGNORED_SUFFIXES = (".sha256", ".md", ".txt", ".yaml", ".yml")
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5")
 
 
 @dataclass
@@ -70,6 +71,11 @@ def _artifact(folder: Path, card: ModelCard) -> Path:
         and p.name != PARITY_FILE
     )
     known = [p for p in candidates if runtime_for_file(p) is not None]
+    if not known and any(p.name in _PICKLED_WEIGHTS for p in candidates):
+        raise ConfigError(
+            f"{folder}: only pickled weights ({', '.join(_PICKLED_WEIGHTS)}); modelport reads "
+            "model.safetensors: re-save with save_pretrained(path, safe_serialization=True)"
+        )
     if card.runtime == "auto":
         return _auto_twin(folder, known)
     if card.runtime:

@@ -344,3 +344,15 @@ def test_a_folder_with_only_pickled_weights_says_how_to_fix_it(
 def test_trust_skips_the_manifest(bert_repo: Path) -> None:
     runtime = _load(bert_repo / "bert-corrupt" / "1", trusted=True)
     assert runtime.predict(np.asarray([[TEXTS[0]]], dtype=object)).predictions[0] in LABELS
+
+
+def test_threads_from_the_card_set_torchs_threads(bert_repo: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _load(bert_repo / "bert" / "1", threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

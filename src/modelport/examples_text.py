@@ -161,7 +161,7 @@ def _train_tiny_bert(
             f"(2 layers, 32 wide, word/character vocabulary of {len(tokenizer)}) trained from "
             f"scratch for seconds on {len(train_x)} of the sentences shipped with modelport. "
             f"Accuracy {accuracy:.2f} on the {len(test_x)} held-out sentences" + _verdict(accuracy),
-            {"max_length": 64, "truncation": True},
+            {"max_length": 64, "truncation": True, "threads": 1},
         )
         return add_folder_version(repo, name, folder / "out", card, version)
 
@@ -222,7 +222,7 @@ def _train_minilm_head(repo: Path, name: str, version: int | None, source: Path)
     from modelport.runtimes import LoadContext
     from modelport.runtimes.transformers import TransformersRuntime
 
-    parameters: dict[str, Any] = {"task": "feature-extraction", "max_length": 128}
+    parameters: dict[str, Any] = {"task": "feature-extraction", "max_length": 128, "threads": 1}
     embedder = TransformersRuntime()
     embedder.load(LoadContext(source, ModelCard(parameters=parameters), trusted=True))
     train_x, test_x, train_y, test_y = _split()
@@ -256,7 +256,7 @@ def train_embeddings_minilm(
             "Sentence embeddings: all-MiniLM-L6-v2 (384 floats per text, mean-pooled and "
             "normalised, so a dot product is the cosine similarity). English; other languages "
             "embed poorly.",
-            {"task": "feature-extraction", "max_length": 128},
+            {"task": "feature-extraction", "max_length": 128, "threads": 1},
             what="A sentence",
         )
         card.signature = CardSignature(

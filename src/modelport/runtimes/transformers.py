@@ -14,6 +14,9 @@ Card ``parameters``:
 - ``max_length`` (default: the tokenizer's, at most 512) and ``truncation`` (default true: longer
   texts are cut to ``max_length`` tokens; false: a longer text is refused with a 422).
 - ``pooling``: ``mean`` (default) or ``cls``; ``normalize``: true (default) for embeddings.
+- ``threads``: torch's intra-op threads, set at load for the whole process (torch has one
+  setting). Default: torch's own. ``1`` suits small models under concurrent requests: measured
+  here, the tiny BERT answers one text in 3 ms on 1 thread and 67 ms on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class TransformersParameters(BaseModel):
     pooling: Literal["mean", "cls"] = "mean"
     normalize: bool = True
     head: str | None = None
+    threads: int | None = Field(None, ge=1, le=256)
 
 
 def _imports() -> tuple[Any, Any]:
@@ -106,6 +110,8 @@ class TransformersRuntime(Runtime):
             verify_manifest(folder)
         torch, transformers = _imports()
         self.torch, self.params = torch, params
+        if params.threads is not None:
+            torch.set_num_threads(params.threads)
         self.tokenizer, self.model = self._read(transformers, folder)
         limit = getattr(self.tokenizer, "model_max_length", None) or 512
         self.max_length = params.max_length or min(int(limit), 512)

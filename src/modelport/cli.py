@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except ModelportError as exc:
+        # escaped: hints like "pip install 'modelport[onnx]'" are not markup
         err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
         sys.exit(2)
     except ValidationError as exc:  # settings from the environment or flags

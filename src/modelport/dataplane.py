@@ -27,7 +27,7 @@ from modelport.observe import Observer, Timing
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
-from modelport.signature import Scalar, Signature
+from modelport.signature import Signature
 from modelport.validation import invalid_input
 
 __all__ = ["DataPlane", "InferenceResult"]
@@ -45,7 +45,9 @@ class InferenceResult:
     def output_arrays(self) -> dict[str, np.ndarray]:
         """Named output tensors: ``predict`` (labels or values), ``predict_proba`` if given."""
         labels = self.labels()
-        if self.signature.output.kind == "regression":
+        if self.signature.output.kind == "regression" and self.outputs.predictions.ndim == 2:
+            predict = np.asarray(self.outputs.predictions)  # vectors (embeddings) keep their dtype
+        elif self.signature.output.kind == "regression":
             predict = np.asarray(labels, dtype=np.float64)
         elif all(isinstance(v, str) for v in labels):
             predict = np.empty(len(labels), dtype=object)
@@ -58,9 +60,11 @@ class InferenceResult:
             arrays["predict_proba"] = np.asarray(proba, dtype=np.float64)
         return arrays
 
-    def labels(self) -> list[Scalar]:
+    def labels(self) -> list[Any]:
         """Each row's prediction as shown to users: class names or values as Python scalars."""
         predictions = self.outputs.predictions
+        if self.signature.output.kind == "regression" and predictions.ndim == 2:
+            return [row.tolist() for row in predictions]  # one vector per row (embeddings)
         if self.signature.output.kind == "regression":
             return [float(v) for v in predictions]
         return [self.signature.label(v) for v in predictions]
@@ -149,6 +153,7 @@ class DataPlane:
     def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:
         """Run the model on a batch in this thread (no batching, no deadline)."""
         with _errors(model):
+            model.runtime.check(rows)
             outputs = _checked(model, rows, model.runtime.predict(rows))
         return InferenceResult(model.name, model.version, model.signature, outputs)
 
@@ -163,6 +168,7 @@ class DataPlane:
             info.model, info.version = model.name, model.version
         try:
             with _errors(model):
+                model.runtime.check(rows)
                 outputs = await asyncio.wait_for(self._predict(model, rows), self.request_timeout)
         except asyncio.TimeoutError as exc:
             raise GatewayTimeout(

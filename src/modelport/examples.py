@@ -19,6 +19,11 @@ import numpy as np
 from modelport.card import ModelCard
 from modelport.errors import InvalidInput
 from modelport.examples_digits import train_digits
+from modelport.examples_text import (
+    train_embeddings_minilm,
+    train_sentiment_minilm,
+    train_sentiment_transformers,
+)
 from modelport.examples_trees import train_iris_lightgbm, train_iris_onnx, train_iris_xgboost
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
@@ -170,8 +175,13 @@ EXAMPLES: dict[str, dict[str, Trainer]] = {
         "onnx": train_iris_onnx,
     },
     "wine": {"sklearn": train_wine},
-    "sentiment": {"sklearn": train_sentiment},
     "digits": {"torch": train_digits},
+    "sentiment": {
+        "sklearn": train_sentiment,
+        "transformers": train_sentiment_transformers,
+        "minilm": train_sentiment_minilm,
+    },
+    "embeddings": {"minilm": train_embeddings_minilm},
 }
 
 

@@ -25,11 +25,12 @@ from modelport.errors import ConfigError
 from modelport.integrity import write_sha256
 from modelport.runtimes import runtime_for_file, runtime_reads
 
-__all__ = ["ModelSource", "add_version", "scan"]
+__all__ = ["ModelSource", "add_folder_version", "add_version", "scan"]
 
 PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _IGNORED_SUFFIXES = (".sha256", ".md", ".txt", ".yaml", ".yml")
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5")
 
 
 @dataclass
@@ -75,6 +76,11 @@ def _artifact(folder: Path, card: ModelCard) -> Path:
         return path
     candidates = sorted(p for p in folder.iterdir() if _candidate(p, card))
     known = [p for p in candidates if runtime_for_file(p) is not None]
+    if not known and any(p.name in _PICKLED_WEIGHTS for p in candidates):
+        raise ConfigError(
+            f"{folder}: only pickled weights ({', '.join(_PICKLED_WEIGHTS)}); modelport reads "
+            "model.safetensors: re-save with save_pretrained(path, safe_serialization=True)"
+        )
     if card.runtime == "auto":
         return _auto_twin(folder, known)
     if card.runtime:
@@ -178,6 +184,27 @@ def add_version(
     target = target_dir / f"model{artifact.suffix.lower()}"
     shutil.copyfile(artifact, target)
     write_sha256(target)
+    if card is not None:
+        write_card(folder / CARD_FILE, card)
+    return target
+
+
+def add_folder_version(
+    repository: Path, name: str, source: Path, card: ModelCard | None, version: int | None = None
+) -> Path:
+    """Copy a model that is a folder of files (a ``save_pretrained`` folder) into
+    ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256``, write ``card`` unless
+    it is ``None``. Returns the version folder."""
+    from modelport.manifest import copy_folder
+
+    folder = repository / check_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
+    version = version or (max(existing, default=0) + 1)
+    target = folder / str(version)
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} already exists; choose another --version")
+    copy_folder(source, target)
     if card is not None:
         write_card(folder / CARD_FILE, card)
     return target

@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import free_port, wait_until_ready
 
 # every README command, each a new process: more than the default per-test timeout on 2 cores
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

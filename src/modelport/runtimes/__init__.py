@@ -52,6 +52,7 @@ BUILTIN_SUFFIXES = {
     ".pt": "torch",
     ".pt2": "torch",
     ".ubj": "xgboost",
+    ".safetensors": "transformers",
 }
 # Suffixes other files share (a parity report, notes): such a file is a model when the card's
 # runtime names that runtime, or when its first bytes are that framework's model header.
@@ -101,6 +102,9 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def predict(self, rows: np.ndarray) -> Outputs:
         """Predict a 2-D batch whose columns are in signature order."""
+
+    def check(self, rows: np.ndarray) -> None:  # noqa: B027  (optional hook: accept by default)
+        """Refuse one request's rows before they join a batch (an error here fails only them)."""
 
     def unload(self) -> None:  # noqa: B027  (optional hook, nothing to release by default)
         """Release what ``load`` took."""

@@ -26,6 +26,8 @@ from modelport.dataplane import DataPlane
 from modelport.errors import ModelportError
 from modelport.fastpath import FastPath
 from modelport.limits import BodyLimit
+from modelport.monitor import Monitor, observers
+from modelport.observe import Observers
 from modelport.openapi import install_openapi
 from modelport.outcomes import api as outcomes_api
 from modelport.outcomes.recorder import Recorder
@@ -119,7 +121,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app = FastAPI(
         title=settings.title, version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    plane = DataPlane(registry, request_timeout=settings.request_timeout)
+    metrics, tracing = observers(settings, registry)
+    observer = Observers([metrics, tracing]) if tracing else metrics
+    plane = DataPlane(registry, request_timeout=settings.request_timeout, observer=observer)
+    app.state.metrics, app.state.tracing = metrics, tracing
     app.state.dataplane = plane
     app.state.settings = settings
     outcomes = app.state.outcomes = Outcomes(settings)
@@ -136,6 +141,13 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     if settings.inference_key is not None and settings.inference_key.get_secret_value():
         app.add_middleware(InferenceKey, key=settings.inference_key)
     app.add_middleware(Routing, router=plane.traffic)  # the versions a request holds
+    app.add_middleware(
+        Monitor,
+        metrics=metrics,
+        serve_metrics=settings.metrics_port is None,
+        log_requests=settings.access_log,
+        tracing=tracing,
+    )
     app.add_middleware(Recorder, outcomes=outcomes, registry=registry)  # records 413s too
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)

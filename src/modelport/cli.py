@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelport._version import __version__
@@ -233,7 +234,7 @@ def convert(
     to: Annotated[str, typer.Option(help="Target format.")] = "onnx",
     trust: TrustOpt = None,
 ) -> None:
-    """Write a scikit-learn model's ONNX twin next to it and check their parity."""
+    """Write a scikit-learn, XGBoost or LightGBM model's ONNX twin next to it; check parity."""
     from modelport.convert import TOLERANCE, convert_to_onnx
 
     if to != "onnx":
@@ -390,7 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except ModelportError as exc:
-        err.print(f"[red]error:[/] {exc.message}", highlight=False, markup=True)
+        # escaped: hints like "pip install 'modelport[onnx]'" are not markup
+        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
         sys.exit(2)
     except ValidationError as exc:  # settings from the environment or flags
         for item in exc.errors(include_url=False):

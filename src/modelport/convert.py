@@ -1,4 +1,5 @@
-"""``modelport convert``: write a scikit-learn model's ONNX twin next to it and check parity.
+"""``modelport convert``: write a scikit-learn, XGBoost or LightGBM model's ONNX twin next to it
+(skl2onnx; onnxmltools for boosters, :mod:`modelport.convert_trees`) and check parity.
 
 The twin (``model.onnx``, with the feature and class names in its metadata) goes into the same
 version folder, and ``parity.json`` records the check on sample inputs: the card's examples and
@@ -13,14 +14,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from modelport.convert_trees import TREE_RUNTIMES, trees_to_onnx
 from modelport.errors import ConfigError, MissingExtra
 from modelport.integrity import is_trusted, write_sha256
 from modelport.registry import Registry
 from modelport.repository import PARITY_FILE, scan
-from modelport.runtimes import LoadContext
+from modelport.runtimes import LoadContext, Runtime
 from modelport.runtimes.onnx import OnnxRuntime
 from modelport.runtimes.sklearn import SklearnRuntime
 from modelport.signature import FieldSpec, Signature
@@ -71,6 +74,16 @@ def _to_onnx(model: object, signature: Signature) -> bytes:
         proto = to_onnx(model, initial_types=initial, options=options, target_opset=15)
     except Exception as exc:
         raise ConfigError(f"skl2onnx cannot convert {type(model).__name__}: {exc}") from exc
+    return _with_metadata(proto, signature)
+
+
+def _twin(runtime: Runtime, signature: Signature) -> bytes:
+    if isinstance(runtime, SklearnRuntime):
+        return _to_onnx(runtime.model, signature)
+    return _with_metadata(trees_to_onnx(runtime, len(signature.inputs)), signature)
+
+
+def _with_metadata(proto: Any, signature: Signature) -> bytes:
     meta = {"modelport.feature_names": json.dumps(signature.names)}
     if signature.classes is not None:
         meta["modelport.classes"] = json.dumps(signature.classes)
@@ -82,7 +95,7 @@ def _to_onnx(model: object, signature: Signature) -> bytes:
 
 
 def _compare(
-    signature: Signature, sk: SklearnRuntime, ox: OnnxRuntime, rows: np.ndarray
+    signature: Signature, sk: Runtime, ox: OnnxRuntime, rows: np.ndarray
 ) -> tuple[float, float]:
     a, b = sk.predict(rows), ox.predict(rows)
     if signature.output.kind == "regression":
@@ -105,16 +118,17 @@ def convert_to_onnx(
     number = version or max(entry.versions)
     mv = entry.versions.get(number)
     if mv is None or mv.artifact.suffix == ".onnx" or mv.artifact.is_dir():
-        raise ConfigError(f"model {entry.name!r} has no scikit-learn version {number} to convert")
+        raise ConfigError(f"model {entry.name!r} has no version {number} to convert")
     mv.load(registry.trusted)
-    if mv.loaded is None or not isinstance(mv.loaded.runtime, SklearnRuntime):
+    if mv.loaded is None or not isinstance(mv.loaded.runtime, (SklearnRuntime, *TREE_RUNTIMES)):
         raise ConfigError(
-            f"cannot convert {entry.name!r} v{number}: {mv.error or 'not scikit-learn'}"
+            f"cannot convert {entry.name!r} v{number}: "
+            f"{mv.error or 'not scikit-learn, XGBoost or LightGBM'}"
         )
     signature = mv.loaded.signature
     rows = sample_rows(signature)  # refuses text inputs before converting anything
     twin = mv.artifact.with_name("model.onnx")
-    twin.write_bytes(_to_onnx(mv.loaded.runtime.model, signature))
+    twin.write_bytes(_twin(mv.loaded.runtime, signature))
     write_sha256(twin)
     onnx_runtime = OnnxRuntime()
     onnx_runtime.load(LoadContext(twin, mv.card, is_trusted(twin, trusted)))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -22,11 +23,12 @@ from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.images import image_rows
+from modelport.observe import Observer, Timing
 from modelport.outcomes import capture
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
-from modelport.signature import Scalar, Signature
+from modelport.signature import Signature
 from modelport.validation import invalid_input
 
 __all__ = ["DataPlane", "InferenceResult"]
@@ -44,7 +46,9 @@ class InferenceResult:
     def output_arrays(self) -> dict[str, np.ndarray]:
         """Named output tensors: ``predict`` (labels or values), ``predict_proba`` if given."""
         labels = self.labels()
-        if self.signature.output.kind == "regression":
+        if self.signature.output.kind == "regression" and self.outputs.predictions.ndim == 2:
+            predict = np.asarray(self.outputs.predictions)  # vectors (embeddings) keep their dtype
+        elif self.signature.output.kind == "regression":
             predict = np.asarray(labels, dtype=np.float64)
         elif all(isinstance(v, str) for v in labels):
             predict = np.empty(len(labels), dtype=object)
@@ -57,9 +61,11 @@ class InferenceResult:
             arrays["predict_proba"] = np.asarray(proba, dtype=np.float64)
         return arrays
 
-    def labels(self) -> list[Scalar]:
+    def labels(self) -> list[Any]:
         """Each row's prediction as shown to users: class names or values as Python scalars."""
         predictions = self.outputs.predictions
+        if self.signature.output.kind == "regression" and predictions.ndim == 2:
+            return [row.tolist() for row in predictions]  # one vector per row (embeddings)
         if self.signature.output.kind == "regression":
             return [float(v) for v in predictions]
         return [self.signature.label(v) for v in predictions]
@@ -72,10 +78,16 @@ def _numeric(signature: Signature) -> bool:
 class DataPlane:
     """Health, metadata and inference over a :class:`Registry`."""
 
-    def __init__(self, registry: Registry, request_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        request_timeout: float | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.registry = registry
         self.request_timeout = request_timeout
         self.traffic = TrafficRouter(registry, self)
+        self.observer = observer or Observer()
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -142,6 +154,7 @@ class DataPlane:
     def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:
         """Run the model on a batch in this thread (no batching, no deadline)."""
         with _errors(model):
+            model.runtime.check(rows)
             outputs = _checked(model, rows, model.runtime.predict(rows))
         return InferenceResult(model.name, model.version, model.signature, outputs)
 
@@ -156,6 +169,7 @@ class DataPlane:
             info.model, info.version = model.name, model.version
         try:
             with _errors(model):
+                model.runtime.check(rows)
                 outputs = await asyncio.wait_for(self._predict(model, rows), self.request_timeout)
         except asyncio.TimeoutError as exc:
             raise GatewayTimeout(
@@ -168,19 +182,37 @@ class DataPlane:
 
     async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
         batcher = self._batcher(model)
+        job = _Job(rows, time.perf_counter())
         if batcher is None:
-            return await _run(model, rows)
-        key = (rows.dtype.kind, rows.shape[1:])
-        return await batcher.submit(rows, size=len(rows), key=key)
+            self.observer.batch(model.name, model.version, len(rows))
+            job.started = job.queued
+            outputs = await _run(model, rows)
+        else:
+            key = (rows.dtype.kind, rows.shape[1:])
+            self.observer.queued(model.name, model.version, batcher.depth + 1)
+            outputs = await batcher.submit(job, size=len(rows), key=key)
+        finished = time.perf_counter()
+        self.observer.prediction(
+            Timing(model.name, model.version, job.queued, job.started, finished)
+        )
+        return outputs
 
-    def _batcher(self, model: LoadedModel) -> Batcher[np.ndarray, Outputs] | None:
+    def _batcher(self, model: LoadedModel) -> Batcher[_Job, Outputs] | None:
         policy = model.card.batching
         if not (policy.enabled and model.runtime.batchable):
             return None
         if model.batcher is None:
+            observer = self.observer
 
-            async def process(batches: list[np.ndarray]) -> list[Outputs]:
+            async def process(jobs: list[_Job]) -> list[Outputs]:
+                started = time.perf_counter()
+                batches = [job.rows for job in jobs]
+                for job in jobs:
+                    job.started = started
                 rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
+                observer.batch(model.name, model.version, len(rows))
+                if model.batcher is not None:
+                    observer.queued(model.name, model.version, model.batcher.depth)
                 return _split(await _run(model, rows), [len(b) for b in batches])
 
             model.batcher = Batcher(
@@ -195,6 +227,15 @@ class DataPlane:
             for version in entry.versions.values():
                 if version.loaded is not None and version.loaded.batcher is not None:
                     await version.loaded.batcher.close()
+
+
+@dataclass(slots=True)
+class _Job:
+    """Rows waiting in a batcher, with when they arrived and when their batch started."""
+
+    rows: np.ndarray = field(repr=False)
+    queued: float
+    started: float = 0.0
 
 
 async def _run(model: LoadedModel, rows: np.ndarray) -> Outputs:

@@ -19,6 +19,12 @@ import numpy as np
 from modelport.card import ModelCard
 from modelport.errors import InvalidInput
 from modelport.examples_digits import train_digits
+from modelport.examples_text import (
+    train_embeddings_minilm,
+    train_sentiment_minilm,
+    train_sentiment_transformers,
+)
+from modelport.examples_trees import train_iris_lightgbm, train_iris_onnx, train_iris_xgboost
 from modelport.repository import add_version
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
@@ -58,17 +64,23 @@ def train_iris(
 
     data = load_iris()
     model = _estimator(estimator).fit(data.data, data.target)
-    card = ModelCard(
+    return _save(repo, name, model, iris_card("sklearn"), version)
+
+
+def iris_card(runtime: str) -> ModelCard:
+    """The Iris card: the tutorial's field names and bounds, the species as class names."""
+    return ModelCard(
         description="Iris species from sepal and petal measurements (sklearn's load_iris).",
-        runtime="sklearn",
+        runtime=runtime,
         signature=CardSignature(
             inputs=[
                 FieldSpec(name=n, description=d, gt=0, le=10, example=e) for n, d, e in _IRIS_FIELDS
             ],
-            output=OutputSpec(kind="classification", class_names=list(data.target_names)),
+            output=OutputSpec(
+                kind="classification", class_names=["setosa", "versicolor", "virginica"]
+            ),
         ),
     )
-    return _save(repo, name, model, card, version)
 
 
 def train_wine(
@@ -153,12 +165,23 @@ def train_sentiment(
 Trainer = Callable[..., Path]
 
 #: example -> framework -> trainer; the first framework listed is the example's default.
-#: A trainer takes ``(repo, *, name, estimator, version)`` and returns the written artifact.
+#: A trainer takes ``(repo, *, name, estimator, version)`` and returns the written artifact; it
+#: names the model itself (``iris-xgboost``, say) when no name is given.
 EXAMPLES: dict[str, dict[str, Trainer]] = {
-    "iris": {"sklearn": train_iris},
+    "iris": {
+        "sklearn": train_iris,
+        "xgboost": train_iris_xgboost,
+        "lightgbm": train_iris_lightgbm,
+        "onnx": train_iris_onnx,
+    },
     "wine": {"sklearn": train_wine},
-    "sentiment": {"sklearn": train_sentiment},
     "digits": {"torch": train_digits},
+    "sentiment": {
+        "sklearn": train_sentiment,
+        "transformers": train_sentiment_transformers,
+        "minilm": train_sentiment_minilm,
+    },
+    "embeddings": {"minilm": train_embeddings_minilm},
 }
 
 
@@ -189,4 +212,5 @@ def train_example(
             f"example {example!r} has no {framework!r} version; choose from {', '.join(choices)}"
         )
     trainer = EXAMPLES[example][framework]
-    return trainer(repo, name=name or example, estimator=estimator, version=version)
+    named = {"name": name} if name else {}
+    return trainer(repo, **named, estimator=estimator, version=version)

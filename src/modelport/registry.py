@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from modelport.batching import Batcher
@@ -61,7 +61,7 @@ class LoadedModel:
     signature: Signature
     request: type[BaseModel]
     field_names: tuple[str, ...]
-    batcher: Batcher[np.ndarray, Outputs] | None = None
+    batcher: Batcher[Any, Outputs] | None = None  # Any: the data plane's queued job
     inflight: int = 0  # requests holding this version (counted by modelport.routing)
 
 

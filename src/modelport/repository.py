@@ -23,13 +23,14 @@ from pathlib import Path
 from modelport.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.errors import ConfigError
 from modelport.integrity import write_sha256
-from modelport.runtimes import runtime_for_file
+from modelport.runtimes import runtime_for_file, runtime_reads
 
-__all__ = ["ModelSource", "add_version", "scan"]
+__all__ = ["ModelSource", "add_folder_version", "add_version", "scan"]
 
 PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _IGNORED_SUFFIXES = (".sha256", ".md", ".txt", ".yaml", ".yml")
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5")
 
 
 @dataclass
@@ -55,26 +56,39 @@ def check_name(name: str) -> str:
     return name
 
 
+def _candidate(path: Path, card: ModelCard) -> bool:
+    """Whether ``path`` may be a version's model file: not a hash, note or parity report, unless
+    its content says it is a model (``.txt``, ``.json``) or the card's runtime reads its suffix."""
+    if not path.is_file() or path.name.startswith(".") or path.name == PARITY_FILE:
+        return False
+    if not path.name.endswith(_IGNORED_SUFFIXES):
+        return True
+    if card.runtime and card.runtime != "auto" and runtime_reads(card.runtime, path):
+        return True
+    return runtime_for_file(path) is not None
+
+
 def _artifact(folder: Path, card: ModelCard) -> Path:
     if card.artifact:
         path = folder / card.artifact
         if not path.is_file():
             raise ConfigError(f"{folder}: the card names artifact {card.artifact!r}, not found")
         return path
-    candidates = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and not p.name.endswith(_IGNORED_SUFFIXES)
-        and p.name != PARITY_FILE
-    )
+    candidates = sorted(p for p in folder.iterdir() if _candidate(p, card))
     known = [p for p in candidates if runtime_for_file(p) is not None]
+    if not known and any(p.name in _PICKLED_WEIGHTS for p in candidates):
+        raise ConfigError(
+            f"{folder}: only pickled weights ({', '.join(_PICKLED_WEIGHTS)}); modelport reads "
+            "model.safetensors: re-save with save_pretrained(path, safe_serialization=True)"
+        )
     if card.runtime == "auto":
         return _auto_twin(folder, known)
     if card.runtime:
-        matching = [p for p in known if runtime_for_file(p) == card.runtime]
+        matching = [p for p in candidates if runtime_reads(card.runtime, p)]
         known = matching or known or candidates
+    else:  # a twin `modelport convert` wrote is served only with `runtime: auto`
+        twins = [p for p in known if p.suffix == ".onnx" and p.with_name(PARITY_FILE).is_file()]
+        known = [p for p in known if p not in twins] or known
     if len(known) == 1:
         return known[0]
     if not known:
@@ -170,6 +184,27 @@ def add_version(
     target = target_dir / f"model{artifact.suffix.lower()}"
     shutil.copyfile(artifact, target)
     write_sha256(target)
+    if card is not None:
+        write_card(folder / CARD_FILE, card)
+    return target
+
+
+def add_folder_version(
+    repository: Path, name: str, source: Path, card: ModelCard | None, version: int | None = None
+) -> Path:
+    """Copy a model that is a folder of files (a ``save_pretrained`` folder) into
+    ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256``, write ``card`` unless
+    it is ``None``. Returns the version folder."""
+    from modelport.manifest import copy_folder
+
+    folder = repository / check_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
+    version = version or (max(existing, default=0) + 1)
+    target = folder / str(version)
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} already exists; choose another --version")
+    copy_folder(source, target)
     if card is not None:
         write_card(folder / CARD_FILE, card)
     return target

@@ -95,8 +95,14 @@ class RegressionAnswer(BaseModel):
     prediction: float = Field(description="The predicted value.")
 
 
+class VectorAnswer(BaseModel):
+    prediction: list[float] = Field(description="The predicted vector (an embedding).")
+
+
 def response_model(signature: Signature) -> type[BaseModel]:
     """The tutorial-shaped answer for a model of this signature."""
+    if signature.output.width is not None:
+        return VectorAnswer
     if signature.output.kind == "regression":
         return RegressionAnswer
     if signature.image is not None and signature.output.probabilities:

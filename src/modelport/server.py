@@ -9,21 +9,37 @@ from typing import Any
 
 import uvicorn
 
+from modelport import multiproc
 from modelport.app import create_app, loaded_app
 from modelport.integrity import check_trusted
+from modelport.logs import configure_logging, gunicorn_logger
 from modelport.repository import scan
 from modelport.settings import Settings
 
 __all__ = ["serve"]
 
 
+def _metrics_server(settings: Settings, app: Any) -> None:
+    """Serve the app's metrics on ``settings.metrics_port`` from a thread of this process."""
+    if settings.metrics_port is None:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(
+        settings.metrics_port, settings.host, registry=app.state.metrics.exposition_registry
+    )
+
+
 def _serve_uvicorn(settings: Settings) -> None:
+    app = create_app(settings)
+    _metrics_server(settings, app)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        log_config=None,  # configure_logging did it
+        access_log=False,  # modelport.access logs each request, with its id and model
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
     )
@@ -43,7 +59,10 @@ def _serve_gunicorn(settings: Settings) -> None:
                 "preload_app": True,
                 "timeout": 120,
                 "loglevel": settings.log_level,
-                "accesslog": "-" if settings.access_log else None,
+                "accesslog": None,  # modelport.access logs each request, with its id and model
+                "logger_class": gunicorn_logger(settings),
+                "child_exit": multiproc.child_exit,
+                "when_ready": lambda server: _metrics_server(settings, server.app.callable),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)
@@ -61,7 +80,12 @@ def serve(settings: Settings) -> None:
     # Fail fast, before any worker starts, on a repository that is wrong or a pickle not trusted.
     sources = scan(settings.models)
     check_trusted((p for s in sources for p in s.versions.values()), settings.trust)
+    configure_logging(settings)
     if settings.workers > 1:
-        _serve_gunicorn(settings)
+        directory, created = multiproc.prepare()  # before prometheus_client is imported
+        try:
+            _serve_gunicorn(settings)
+        finally:
+            multiproc.cleanup(directory, created)
     else:
         _serve_uvicorn(settings)

@@ -94,4 +94,18 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "info"
     access_log: bool = True
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as one JSON object per line."
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on this port only (default: on the main port).",
+    )
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans per request (pip install 'modelport[otel]'); exported "
+        "over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT when set.",
+    )
     title: str = "modelport"

@@ -82,6 +82,9 @@ class OutputSpec(BaseModel):
     class_names: list[str] | None = None
     probabilities: bool = True
     description: str | None = None
+    width: int | None = Field(
+        None, ge=1, description="Values in each prediction, for vector outputs (embeddings)."
+    )
 
 
 class Signature(BaseModel):
@@ -135,6 +138,9 @@ class ModelFacts(BaseModel):
     )
     input_shape: list[int | None] | None = Field(
         None, description="An image model's input tensor shape without the batch axis."
+    )
+    output_width: int | None = Field(
+        None, description="Values in each prediction when the model answers vectors (embeddings)."
     )
 
 
@@ -241,7 +247,11 @@ def _resolve_output(card: OutputSpec | None, facts: ModelFacts) -> OutputSpec:
     probabilities = facts.has_probabilities and (card.probabilities if card else True)
     description = card.description if card else None
     return OutputSpec(
-        kind=kind, class_names=names, probabilities=probabilities, description=description
+        kind=kind,
+        class_names=names,
+        probabilities=probabilities,
+        description=description,
+        width=facts.output_width if kind == "regression" else None,
     )
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from tests.helpers import free_port, wait_until_ready
 
-pytestmark = pytest.mark.e2e
+# every README command, each a new process: more than the default per-test timeout on 2 cores
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -102,7 +103,6 @@ class Session:
         self.server = None
 
 
-@pytest.mark.timeout(300)  # every command of a README that keeps growing, on a shared machine
 @pytest.mark.parametrize("name", ["README.md", "README.zh-TW.md"])
 def test_every_readme_command_runs(name: str, tmp_path: Path) -> None:
     found = blocks(ROOT / name)

@@ -75,6 +75,8 @@ def _output_metadata(model: LoadedModel) -> list[dict[str, Any]]:
     else:
         label = "INT64"
     outputs = [{"name": "predict", "datatype": label, "shape": [-1]}]
+    if signature.output.width is not None:  # vectors (embeddings) come back as float32
+        outputs = [{"name": "predict", "datatype": "FP32", "shape": [-1, signature.output.width]}]
     if signature.output.probabilities and signature.classes is not None:
         outputs.append(
             {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(signature.classes)]}

@@ -26,6 +26,7 @@ __all__ = [
     "available_runtimes",
     "get_runtime",
     "runtime_for_file",
+    "runtime_reads",
 ]
 
 ENTRY_POINT_GROUP = "modelport.runtimes"
@@ -50,8 +51,14 @@ BUILTIN_SUFFIXES = {
     ".onnx": "onnx",
     ".pt": "torch",
     ".pt2": "torch",
+    ".ubj": "xgboost",
+    ".safetensors": "transformers",
 }
-BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *EXTRAS}
+# Suffixes other files share (a parity report, notes): such a file is a model when the card's
+# runtime names that runtime, or when its first bytes are that framework's model header.
+SNIFFED_SUFFIXES = {".json": "xgboost", ".txt": "lightgbm"}
+_HEADERS = {"xgboost": b'{"learner":', "lightgbm": b"treeversion="}  # whitespace removed
+BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *SNIFFED_SUFFIXES.values(), *EXTRAS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,9 @@ class Runtime(abc.ABC):
     def predict(self, rows: np.ndarray) -> Outputs:
         """Predict a 2-D batch whose columns are in signature order."""
 
+    def check(self, rows: np.ndarray) -> None:  # noqa: B027  (optional hook: accept by default)
+        """Refuse one request's rows before they join a batch (an error here fails only them)."""
+
     def unload(self) -> None:  # noqa: B027  (optional hook, nothing to release by default)
         """Release what ``load`` took."""
 
@@ -132,15 +142,26 @@ def get_runtime(name: str) -> type[Runtime]:
     return loaded
 
 
+def _sniff(path: Path, runtime: str) -> bool:
+    try:
+        with path.open("rb") as file:
+            head = file.read(64)
+    except OSError:
+        return False
+    return b"".join(head.split()).startswith(_HEADERS[runtime])
+
+
 def runtime_for_file(path: Path) -> str | None:
     """The name of the runtime that reads files like ``path``, if any.
 
-    Built-in runtimes are matched by suffix without importing their framework; third-party ones
-    are imported to read their ``suffixes``.
+    Built-in runtimes are matched by suffix without importing their framework (``.json`` and
+    ``.txt`` by their first bytes too); third-party ones are imported to read their ``suffixes``.
     """
     suffix = path.suffix.lower()
     if suffix in BUILTIN_SUFFIXES:
         return BUILTIN_SUFFIXES[suffix]
+    if suffix in SNIFFED_SUFFIXES and _sniff(path, SNIFFED_SUFFIXES[suffix]):
+        return SNIFFED_SUFFIXES[suffix]
     for name in available_runtimes():
         if name in BUILTIN_NAMES:
             continue
@@ -151,3 +172,16 @@ def runtime_for_file(path: Path) -> str | None:
         if suffix in runtime.suffixes:
             return name
     return None
+
+
+def runtime_reads(runtime: str, path: Path) -> bool:
+    """Whether ``runtime`` reads files with the suffix of ``path`` (whatever their content)."""
+    suffix = path.suffix.lower()
+    if BUILTIN_SUFFIXES.get(suffix) == runtime or SNIFFED_SUFFIXES.get(suffix) == runtime:
+        return True
+    if runtime in BUILTIN_NAMES:
+        return False
+    try:
+        return suffix in get_runtime(runtime).suffixes
+    except ConfigError:
+        return False

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 from sklearn import base
 
-from modelport.errors import ModelLoadError, UntrustedArtifact
+from modelport.errors import MissingExtra, ModelLoadError, ModelportError, UntrustedArtifact
 from modelport.integrity import read_verified
-from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
 from modelport.signature import FieldType, ModelFacts
 
 __all__ = ["SklearnRuntime"]
@@ -79,6 +80,17 @@ def _final_step(model: Any) -> Any:
     return steps[-1][1] if steps else model
 
 
+def _missing(path: Path, exc: ModuleNotFoundError) -> ModelportError:
+    """A pickle of a framework that is not installed (an ``XGBClassifier``, say): the hint."""
+    package = (exc.name or "").partition(".")[0]
+    if package in EXTRAS:
+        return MissingExtra(
+            f"{path}: it pickles a {package} model and {package} is not installed: "
+            f"pip install 'modelport[{EXTRAS[package]}]'"
+        )
+    return ModelLoadError(f"{path}: unpickling it needs the module {exc.name!r}, not installed")
+
+
 class SklearnRuntime(Runtime):
     name = "sklearn"
     suffixes = (".joblib", ".pkl", ".pickle", ".skops")
@@ -98,6 +110,8 @@ class SklearnRuntime(Runtime):
             data = read_verified(path, trusted=context.trusted)
             try:
                 model = joblib.load(io.BytesIO(data))
+            except ModuleNotFoundError as exc:
+                raise _missing(path, exc) from exc
             except Exception as exc:
                 raise ModelLoadError(
                     f"{path}: not a readable joblib/pickle file ({type(exc).__name__}: {exc})"

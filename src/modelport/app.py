@@ -29,6 +29,9 @@ from modelport.limits import BodyLimit
 from modelport.monitor import Monitor, observers
 from modelport.observe import Observers
 from modelport.openapi import install_openapi
+from modelport.outcomes import api as outcomes_api
+from modelport.outcomes.recorder import Recorder
+from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, tutorial, v1, v2, v2_repository
 from modelport.protocols._http import json_response
 from modelport.registry import Registry
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry.loaded:
             await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        async with watcher.watching(settings.watch_interval):
+        async with watcher.watching(settings.watch_interval), outcomes.running():
             yield
         if loading is not None:
             await loading
@@ -124,6 +127,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.metrics, app.state.tracing = metrics, tracing
     app.state.dataplane = plane
     app.state.settings = settings
+    outcomes = app.state.outcomes = Outcomes(settings)
+    app.include_router(outcomes_api.router)
     watcher = app.state.state_watcher = StateWatcher(plane)
     plane.traffic.on_change = watcher.publish  # automatic canary steps reach every worker
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
@@ -143,6 +148,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         log_requests=settings.access_log,
         tracing=tracing,
     )
+    app.add_middleware(Recorder, outcomes=outcomes, registry=registry)  # records 413s too
     app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
     install_openapi(app, registry, settings.max_batch_instances)
     return app

@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 examples_app = typer.Typer(help="Example models trained offline from bundled datasets.")
 app.add_typer(examples_app, name="examples")
+experiments_app = typer.Typer(help="A/B test outcomes recorded by the server.")
+app.add_typer(experiments_app, name="experiments")
 
 err = Console(stderr=True)
 out = Console()
@@ -308,6 +310,43 @@ def deploy(
     folder = out or Path("deploy") / target
     for written in write_target(target, repo, folder, spec):
         err.print(f"wrote {written}")
+
+
+@experiments_app.command("report")
+def experiments_report(
+    model: Annotated[str, typer.Argument(help="The model whose variants to compare.")],
+    db: Annotated[
+        Optional[Path],
+        typer.Option(help="SQLite outcome store (default: <models>/.modelport/outcomes.db)."),
+    ] = None,
+    url: Annotated[
+        Optional[str], typer.Option(help="postgresql://... outcome store instead of SQLite.")
+    ] = None,
+    models: Annotated[
+        Optional[Path], typer.Option(help="Model repository (default ./models).")
+    ] = None,
+    min_samples: Annotated[int, typer.Option(help="Feedback per variant before a verdict.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Print an A/B test's report: per variant, the difference, its p-value and a verdict."""
+    from modelport.outcomes.report import experiment_report
+    from modelport.outcomes.service import default_db
+    from modelport.outcomes.store import open_store
+    from modelport.outcomes.table import report_tables
+
+    settings = _settings(models=models, outcomes_db=db, outcomes_url=url)
+    path = settings.outcomes_db or default_db(settings.models)
+    if not settings.outcomes_url and not path.is_file():
+        raise typer.BadParameter(f"no outcome store at {path}: pass --db or --url")
+    store = open_store(settings.outcomes_url, path)
+    try:
+        report = experiment_report(store, model, min_samples)
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        out.print(report_tables(report))
 
 
 @app.command()

@@ -8,11 +8,13 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── Unauthorized (401)            a protected route without the right key
     ├── Forbidden (403)               the admin API when no admin key is configured
     ├── ModelNotFound (404)           no such model or version
+    ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
     ├── Conflict (409)                a rollout that failed or cannot apply; the old version serves
     ├── PayloadTooLarge (413)
     ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
+    ├── OutcomesUnavailable (503)     predictions are not being recorded (no outcome store)
     └── ConfigError (500)             a problem found before serving: cards, artifacts, extras
         ├── CardError                 a model card that does not parse or validate
         ├── SignatureError            a card that contradicts its model
@@ -41,10 +43,12 @@ __all__ = [
     "ModelNotFound",
     "ModelNotReady",
     "ModelportError",
+    "OutcomesUnavailable",
     "Overloaded",
     "PayloadTooLarge",
     "SignatureError",
     "Unauthorized",
+    "UnknownRequest",
     "UntrustedArtifact",
 ]
 
@@ -108,6 +112,16 @@ class Conflict(ModelportError):
 class ModelNotFound(ModelportError):
     status = HTTPStatus.NOT_FOUND
     code = "model_not_found"
+
+
+class UnknownRequest(ModelportError):
+    status = HTTPStatus.NOT_FOUND
+    code = "unknown_request"
+
+
+class OutcomesUnavailable(ModelportError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "outcomes_unavailable"
 
 
 class PayloadTooLarge(ModelportError):

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
         description="Accept connections while models load (liveness answers, predictions 503 "
         "until ready). Default: a worker takes traffic only once its models are loaded.",
     )
+    outcomes: bool = Field(
+        True, description="Record every prediction and its feedback (A/B test outcomes)."
+    )
+    outcomes_db: Path | None = Field(
+        None,
+        description="SQLite file of the outcome store; default <models>/.modelport/outcomes.db.",
+    )
+    outcomes_url: str | None = Field(
+        None, description="postgresql://user:pass@host/db: keep outcomes in PostgreSQL instead."
+    )
+    outcomes_queue: int = Field(
+        10_000, ge=1, description="Records waiting for the writer; past it new ones are dropped."
+    )
     admin_key: SecretStr | None = Field(
         None, description="Key of the admin API (rollout, traffic); without it the API is off."
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from modelport import context
 from modelport.answers import answers
 from modelport.dataplane import DataPlane
 from modelport.errors import InvalidInput, PayloadTooLarge
@@ -84,6 +85,9 @@ async def predict_batch(call: Call) -> Reply:
         "model_version": result.version,
         "predictions": answers(result, [_top_k(i) for i in instances]),
     }
+    info = context.current()
+    if info is not None:
+        body["request_id"] = info.request_id  # for POST /feedback with "row"
     return Reply(body, headers)
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from modelport import context
 from modelport._version import __version__
 from modelport.dataplane import DataPlane, InferenceResult
 from modelport.errors import BadRequest, InvalidInput
@@ -238,7 +239,9 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc
-    return _response(result, parsed, parsed.id or str(uuid.uuid4()))
+    info = context.current()
+    request_id = info.request_id if info is not None else str(uuid.uuid4())
+    return _response(result, parsed, parsed.id or request_id)
 
 
 @router.post("/models/{name}/infer")

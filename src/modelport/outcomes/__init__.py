@@ -1,0 +1,13 @@
+"""Outcomes of A/B tests: every prediction recorded, feedback, and the experiment's report.
+
+| module | what |
+|---|---|
+| :mod:`.recorder` | ASGI middleware: each answered prediction request to the writer |
+| :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
+| :mod:`.store` | SQLite (default, WAL) or PostgreSQL, one schema |
+| :mod:`.feedback` | ``POST /feedback`` rules |
+| :mod:`.stats`, :mod:`.report` | z-test / Welch, the per-variant report and the verdict |
+| :mod:`.api` | the HTTP routes; :mod:`.table` the CLI's rich table |
+
+Submodules are imported where they are used: the data plane imports only :mod:`.capture`.
+"""

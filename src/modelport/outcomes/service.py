@@ -1,0 +1,89 @@
+"""The outcome service of one server process: the store, its background writer, the settings.
+
+Opened in the app's lifespan (in each worker process, after a fork) and closed at shutdown, which
+commits every queued record. A store that cannot be opened disables recording with a warning;
+serving never depends on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio.to_thread
+
+from modelport.errors import OutcomesUnavailable
+from modelport.outcomes.records import Served
+from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.writer import Writer
+from modelport.settings import Settings
+
+__all__ = ["DB_FILE", "Outcomes", "default_db"]
+
+log = logging.getLogger("modelport.outcomes")
+DB_FILE = Path(".modelport") / "outcomes.db"
+
+
+def default_db(models: Path) -> Path:
+    """``<repository>/.modelport/outcomes.db`` (beside a single model file)."""
+    base = models.parent if models.is_file() else models
+    return base / DB_FILE
+
+
+class Outcomes:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store | None = None
+        self.writer: Writer | None = None
+
+    @property
+    def recording(self) -> bool:
+        return self.writer is not None
+
+    def open(self) -> None:
+        """Open the store and start the writer; on failure log why and serve without them."""
+        if not self.settings.outcomes or self.store is not None:
+            return
+        path = self.settings.outcomes_db or default_db(self.settings.models)
+        try:
+            self.store = open_store(self.settings.outcomes_url, path)
+        except Exception as exc:
+            log.warning("predictions will not be recorded: %s: %s", type(exc).__name__, exc)
+            return
+        self.writer = Writer(self.store, max_queue=self.settings.outcomes_queue)
+        log.info("recording predictions and feedback in %s", self.store.where)
+
+    def require(self) -> Store:
+        """The store, or 503 when predictions are not being recorded."""
+        if self.store is None:
+            raise OutcomesUnavailable(
+                "predictions are not being recorded: outcomes are off or the store failed to open"
+            )
+        return self.store
+
+    def record(self, served: Served) -> None:
+        if self.writer is not None:
+            self.writer.submit(served)
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Outcomes]:
+        """Open for the block (in a worker thread), then commit what is queued and close."""
+        await anyio.to_thread.run_sync(self.open)
+        try:
+            yield self
+        finally:
+            await anyio.to_thread.run_sync(self.close)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None

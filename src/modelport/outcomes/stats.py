@@ -1,0 +1,130 @@
+"""The statistics of an A/B test, as pure functions over plain numbers.
+
+* Classifiers: accuracy per variant; the difference between two variants with a 95 % Wald
+  confidence interval, and the two-sided p-value of the pooled two-proportion z-test.
+* Regressors: mean absolute error per variant; the difference with a 95 % Welch interval and
+  the two-sided p-value of Welch's t-test on the absolute errors.
+
+Below ``min_samples`` feedback rows in either variant the verdict is "not enough data yet".
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+__all__ = [
+    "ALPHA",
+    "MIN_SAMPLES",
+    "Comparison",
+    "compare_errors",
+    "compare_proportions",
+    "percentile",
+    "verdict",
+]
+
+ALPHA = 0.05
+MIN_SAMPLES = 30  # feedback rows per variant before any verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Variant ``b`` against variant ``a``: ``difference`` is ``b - a`` of the metric."""
+
+    a: str
+    b: str
+    metric: str
+    difference: float
+    ci95: tuple[float, float]
+    p_value: float
+    verdict: str
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (linear interpolation, numpy's default); ``None`` when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _stats() -> ModuleType:
+    """``scipy.stats``, imported when a report is computed, not when the server starts."""
+    from scipy import stats
+
+    module: ModuleType = stats
+    return module
+
+
+def _z_critical() -> float:
+    return float(_stats().norm.ppf(1 - ALPHA / 2))
+
+
+def compare_proportions(
+    a: str, hits_a: int, n_a: int, b: str, hits_b: int, n_b: int, min_samples: int = MIN_SAMPLES
+) -> Comparison:
+    """Accuracy of ``b`` minus accuracy of ``a``, with a CI and the two-proportion z-test."""
+    if min(n_a, n_b) < max(min_samples, 1):
+        return _too_early(a, n_a, b, n_b, "accuracy", min_samples)
+    p_a, p_b = hits_a / n_a, hits_b / n_b
+    diff = p_b - p_a
+    margin = _z_critical() * math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    p_value = 1.0 if se == 0 else float(2 * _stats().norm.sf(abs(diff) / se))
+    return Comparison(
+        a, b, "accuracy", diff, (diff - margin, diff + margin), p_value,
+        verdict(a, b, diff, p_value, higher_is_better=True),
+    )  # fmt: skip
+
+
+def compare_errors(
+    a: str,
+    errors_a: Sequence[float],
+    b: str,
+    errors_b: Sequence[float],
+    min_samples: int = MIN_SAMPLES,
+) -> Comparison:
+    """Mean absolute error of ``b`` minus that of ``a``, with Welch's CI and t-test."""
+    n_a, n_b = len(errors_a), len(errors_b)
+    if min(n_a, n_b) < max(min_samples, 2):
+        return _too_early(a, n_a, b, n_b, "mae", max(min_samples, 2))
+    mean_a, mean_b = sum(errors_a) / n_a, sum(errors_b) / n_b
+    diff = mean_b - mean_a
+    var_a = statistics.variance(errors_a) / n_a if n_a > 1 else 0.0
+    var_b = statistics.variance(errors_b) / n_b if n_b > 1 else 0.0
+    se = math.sqrt(var_a + var_b)
+    if se == 0:
+        p_value, margin = (1.0 if diff == 0 else 0.0), 0.0
+    else:
+        dof = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
+        p_value = float(2 * _stats().t.sf(abs(diff) / se, dof))
+        margin = float(_stats().t.ppf(1 - ALPHA / 2, dof)) * se
+    return Comparison(
+        a, b, "mae", diff, (diff - margin, diff + margin), p_value,
+        verdict(a, b, diff, p_value, higher_is_better=False),
+    )  # fmt: skip
+
+
+def _too_early(a: str, n_a: int, b: str, n_b: int, metric: str, needed: int) -> Comparison:
+    nan = float("nan")
+    text = f"not enough data yet ({a}: {n_a}, {b}: {n_b} of {needed} feedback each)"
+    return Comparison(a, b, metric, nan, (nan, nan), nan, text)
+
+
+def _p(p_value: float) -> str:
+    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+
+
+def verdict(a: str, b: str, difference: float, p_value: float, *, higher_is_better: bool) -> str:
+    """A plain-language verdict: ``"v2 better, p=0.003"`` or ``"no significant difference"``."""
+    if p_value >= ALPHA or difference == 0:
+        return f"no significant difference, {_p(p_value)}"
+    b_wins = (difference > 0) == higher_is_better
+    return f"{b if b_wins else a} better, {_p(p_value)}"

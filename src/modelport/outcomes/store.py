@@ -1,0 +1,241 @@
+"""The outcome store: a thin DB-API layer over SQLite (stdlib ``sqlite3``) or PostgreSQL
+(``psycopg``, the ``postgres`` extra), one schema, the same SQL for both.
+
+Tables: ``mp_requests`` (one row per answered prediction request, errors included),
+``mp_predictions`` (one row per predicted row: ``request_id`` + ``row_index``) and
+``mp_feedback`` (the true label or value of a predicted row; the latest feedback wins).
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash of
+the process and of the machine. Several processes (gunicorn workers) may share one file.
+A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
+A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
+the drop fails (the writer counts its batch as failed, feedback answers 503 once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import ConfigError, MissingExtra
+from modelport.outcomes.records import Served, StoredRequest
+
+__all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
+
+CONNECT_TIMEOUT_S = 10
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS mp_requests (
+        request_id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, model TEXT NOT NULL,
+        version INTEGER, variant TEXT NOT NULL, kind TEXT, n_rows INTEGER NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL, status INTEGER NOT NULL, error TEXT)""",
+    "CREATE INDEX IF NOT EXISTS mp_requests_model ON mp_requests (model, variant)",
+    """CREATE TABLE IF NOT EXISTS mp_predictions (
+        request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
+        value DOUBLE PRECISION, PRIMARY KEY (request_id, row_index))""",
+    """CREATE TABLE IF NOT EXISTS mp_feedback (
+        request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
+        value DOUBLE PRECISION, ts DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (request_id, row_index))""",
+]
+_INSERT_REQUEST = (
+    "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
+    " status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_INSERT_ROW = (
+    "INSERT INTO mp_predictions (request_id, row_index, label, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+_UPSERT_FEEDBACK = (
+    "INSERT INTO mp_feedback (request_id, row_index, label, value, ts) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (request_id, row_index) DO UPDATE SET label = excluded.label,"
+    " value = excluded.value, ts = excluded.ts"
+)
+_REQUEST = (
+    "SELECT request_id, model, version, variant, kind, n_rows, status FROM mp_requests"
+    " WHERE request_id = ?"
+)
+_TRAFFIC = "SELECT variant, version, status, latency_ms, kind FROM mp_requests WHERE model = ?"
+_OUTCOMES = (
+    "SELECT r.variant, p.label, p.value, f.label, f.value FROM mp_feedback f"
+    " JOIN mp_predictions p ON p.request_id = f.request_id AND p.row_index = f.row_index"
+    " JOIN mp_requests r ON r.request_id = f.request_id WHERE r.model = ?"
+)
+
+
+class Store:
+    """One connection, used by one thread at a time (the writer, or a request's worker thread)."""
+
+    placeholder = "?"
+
+    def __init__(self, connection: Any, where: str) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+        self.where = where
+        with self._transaction() as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement)
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self.placeholder)
+
+    def _reconnect_if_lost(self) -> None:
+        """Replace a connection the server dropped (a database restart); SQLite never does."""
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock:
+            self._reconnect_if_lost()
+            cursor = self._connection.cursor()
+            try:
+                yield cursor
+                self._connection.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # a lost connection cannot roll back
+                    self._connection.rollback()
+                raise
+            finally:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+
+    def write(self, records: Sequence[Served]) -> None:
+        """Insert answered requests and their rows in one transaction."""
+        requests: list[tuple[object, ...]] = []
+        rows: list[tuple[object, ...]] = []
+        for r in records:
+            predicted = r.rows()
+            requests.append(
+                (r.request_id, r.time, r.model, r.version, r.variant, r.kind, len(predicted),
+                 r.latency_ms, r.status, r.error)
+            )  # fmt: skip
+            rows.extend((r.request_id, p.index, p.label, p.value) for p in predicted)
+        with self._transaction() as cursor:
+            cursor.executemany(self._sql(_INSERT_REQUEST), requests)
+            if rows:
+                cursor.executemany(self._sql(_INSERT_ROW), rows)
+
+    def request(self, request_id: str) -> StoredRequest | None:
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(_REQUEST), (request_id,))
+            found = cursor.fetchone()
+        return None if found is None else StoredRequest(*found)
+
+    def put_feedback(
+        self, request_id: str, row: int, label: str | None, value: float | None
+    ) -> bool:
+        """Record the truth for one row; ``True`` when it replaced earlier feedback."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql("SELECT 1 FROM mp_feedback WHERE request_id = ? AND row_index = ?"),
+                (request_id, row),
+            )
+            replaced = cursor.fetchone() is not None
+            cursor.execute(
+                self._sql(_UPSERT_FEEDBACK), (request_id, row, label, value, time.time())
+            )
+        return replaced
+
+    def prediction(self, request_id: str, row: int) -> tuple[str | None, float | None] | None:
+        """The predicted label and value of one row, if it was recorded."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT label, value FROM mp_predictions WHERE request_id = ? AND row_index = ?"
+                ),
+                (request_id, row),
+            )
+            found = cursor.fetchone()
+        return None if found is None else (found[0], found[1])
+
+    def traffic(self, model: str) -> list[tuple[str, int | None, int, float, str | None]]:
+        """``(variant, version, status, latency_ms, kind)`` of every request of ``model``."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(_TRAFFIC), (model,))
+            return [tuple(r) for r in cursor.fetchall()]
+
+    def outcomes(
+        self, model: str
+    ) -> list[tuple[str, str | None, float | None, str | None, float | None]]:
+        """``(variant, predicted label, predicted value, true label, true value)`` per feedback."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(_OUTCOMES), (model,))
+            return [tuple(r) for r in cursor.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class SqliteStore(Store):
+    """An embedded SQLite file in WAL mode; created with its folder on first use."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            super().__init__(connection, str(path))
+        except BaseException:
+            connection.close()
+            raise
+
+
+class PostgresStore(Store):
+    """PostgreSQL through psycopg 3: one database shared by every replica."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtra(
+                "PostgreSQL outcomes need psycopg: pip install 'modelport[postgres]'"
+            ) from exc
+        self._url = url
+        connection = self._connect()
+        try:
+            super().__init__(connection, _redacted(url))
+        except BaseException:
+            connection.close()
+            raise
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
+
+    def _reconnect_if_lost(self) -> None:
+        if self._connection.broken or self._connection.closed:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = self._connect()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs and reports."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def open_store(url: str | None = None, path: Path | None = None) -> Store:
+    """PostgreSQL for a ``postgresql://`` URL, SQLite for ``sqlite:///file`` or ``path``."""
+    if url:
+        if url.startswith(("postgresql://", "postgres://")):
+            return PostgresStore(url)
+        if url.startswith("sqlite:///"):
+            return SqliteStore(Path(url.removeprefix("sqlite:///")))
+        raise ConfigError(f"outcomes URL {_redacted(url)!r}: use postgresql://... or sqlite:///...")
+    if path is None:
+        raise ConfigError("give the outcome store a database URL or a SQLite file")
+    return SqliteStore(path)

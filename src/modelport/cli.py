@@ -196,7 +196,7 @@ def predict(
 
 @examples_app.command("train")
 def examples_train(
-    example: Annotated[str, typer.Argument(help="iris, wine or sentiment")],
+    example: Annotated[str, typer.Argument(help="iris, wine, digits, sentiment or embeddings")],
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
     framework: Annotated[
         Optional[str], typer.Option(help="Framework to train with (default: the example's first).")

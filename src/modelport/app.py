@@ -93,6 +93,32 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+def _install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelportError, _modelport_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _install_middleware(
+    app: FastAPI, settings: Settings, plane: DataPlane, outcomes: Outcomes
+) -> None:
+    """The pure ASGI layers, innermost first (the last added runs first)."""
+    app.add_middleware(FastPath, plane=plane, settings=settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
+    if settings.inference_key is not None and settings.inference_key.get_secret_value():
+        app.add_middleware(InferenceKey, key=settings.inference_key)
+    app.add_middleware(Routing, router=plane.traffic)  # the versions a request holds
+    app.add_middleware(
+        Monitor,
+        metrics=app.state.metrics,
+        serve_metrics=settings.metrics_port is None,
+        log_requests=settings.access_log,
+        tracing=app.state.tracing,
+    )
+    app.add_middleware(Recorder, outcomes=outcomes, registry=plane.registry)  # records 413s too
+    app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
     """Build the app. Pass a ``registry`` that is already loaded to skip loading at start."""
     settings = settings or Settings()
@@ -133,23 +159,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     plane.traffic.on_change = watcher.publish  # automatic canary steps reach every worker
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
-    app.add_exception_handler(ModelportError, _modelport_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
-    app.add_middleware(FastPath, plane=plane, settings=settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
-    if settings.inference_key is not None and settings.inference_key.get_secret_value():
-        app.add_middleware(InferenceKey, key=settings.inference_key)
-    app.add_middleware(Routing, router=plane.traffic)  # the versions a request holds
-    app.add_middleware(
-        Monitor,
-        metrics=metrics,
-        serve_metrics=settings.metrics_port is None,
-        log_requests=settings.access_log,
-        tracing=tracing,
-    )
-    app.add_middleware(Recorder, outcomes=outcomes, registry=registry)  # records 413s too
-    app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
+    _install_handlers(app)
+    _install_middleware(app, settings, plane, outcomes)
     install_openapi(app, registry, settings.max_batch_instances)
     return app
 

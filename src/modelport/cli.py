@@ -329,20 +329,11 @@ def experiments_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Print an A/B test's report: per variant, the difference, its p-value and a verdict."""
-    from modelport.outcomes.report import experiment_report
-    from modelport.outcomes.service import default_db
-    from modelport.outcomes.store import open_store
+    from modelport.outcomes.service import stored_report
     from modelport.outcomes.table import report_tables
 
     settings = _settings(models=models, outcomes_db=db, outcomes_url=url)
-    path = settings.outcomes_db or default_db(settings.models)
-    if not settings.outcomes_url and not path.is_file():
-        raise typer.BadParameter(f"no outcome store at {path}: pass --db or --url")
-    store = open_store(settings.outcomes_url, path)
-    try:
-        report = experiment_report(store, model, min_samples)
-    finally:
-        store.close()
+    report = stored_report(settings, model, min_samples)
     if as_json:
         out.print_json(report.model_dump_json())
     else:

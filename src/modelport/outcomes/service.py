@@ -14,13 +14,14 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from modelport.errors import OutcomesUnavailable
+from modelport.errors import ConfigError, OutcomesUnavailable
 from modelport.outcomes.records import Served
+from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.store import Store, open_store
 from modelport.outcomes.writer import Writer
 from modelport.settings import Settings
 
-__all__ = ["DB_FILE", "Outcomes", "default_db"]
+__all__ = ["DB_FILE", "Outcomes", "default_db", "stored_report"]
 
 log = logging.getLogger("modelport.outcomes")
 DB_FILE = Path(".modelport") / "outcomes.db"
@@ -30,6 +31,18 @@ def default_db(models: Path) -> Path:
     """``<repository>/.modelport/outcomes.db`` (beside a single model file)."""
     base = models.parent if models.is_file() else models
     return base / DB_FILE
+
+
+def stored_report(settings: Settings, model: str, min_samples: int) -> ExperimentReport:
+    """The experiment report of ``model`` from the outcome store ``settings`` name."""
+    path = settings.outcomes_db or default_db(settings.models)
+    if not settings.outcomes_url and not path.is_file():
+        raise ConfigError(f"no outcome store at {path}: pass --db or --url")
+    store = open_store(settings.outcomes_url, path)
+    try:
+        return experiment_report(store, model, min_samples)
+    finally:
+        store.close()
 
 
 class Outcomes:

@@ -39,18 +39,21 @@ def _table(results: list[Result], ceiling: Result) -> list[str]:
 
 
 WHY = {
-    "rf-ratio": "RandomForest throughput is bound by scikit-learn itself: its `predict_proba` "
-    "costs about 130 µs per row even in batches of 64 (`shared/facts.md`), so one core tops out "
-    "near 7,500 rows/s and this machine's two cores are shared with wrk. The target allows the "
-    "model's ONNX twin (`runtime: auto`, about 1 µs per row in ONNX Runtime); that runtime is "
-    "the framework issue's work and is not built yet.",
+    "rf-ratio": "With the ONNX twin the model costs microseconds, so the per-request work is "
+    "the limit: besides validation, batching and JSON, every request now gets an id, Prometheus "
+    "metrics and a record in the outcome store (a SQLite insert on a background thread that "
+    "shares the two cores with the server and wrk). Measured here with wrk on LR at 64 "
+    "connections, 1 worker: recording outcomes costs about a quarter of the throughput "
+    "(`MODELPORT_OUTCOMES=false` gives it back); metrics, request ids and routing about 15 %.",
     "rf-c": "RandomForest's share of the ceiling: the same cause, the model is the limit.",
-    "lr-c": "LogisticRegression's share of the ceiling: validation, batching and the answer's "
-    "JSON cost more than a constant; the HTTP layer is the limit.",
+    "lr-c": "LogisticRegression's share of the ceiling: validation, batching, the answer's "
+    "JSON, metrics and outcome recording cost more than a constant; the per-request work is the "
+    "limit.",
     "p50": "At one connection modelport hands each prediction to a worker thread so the event "
     "loop keeps answering; that hop costs some tens of microseconds, which is the difference.",
     "rss": "modelport imports more than the tutorial app (its CLI, YAML, orjson, uvloop).",
-    "lr": "LogisticRegression costs microseconds; the HTTP layer is the limit.",
+    "lr": "LogisticRegression costs microseconds; the per-request work is the limit (see the "
+    "RandomForest ONNX line: outcome recording, metrics, request ids).",
     "overload": "Overload: an admitted request waits for at most max_queue / max_batch_size "
     "batches; past 2x, the event loop itself (reading 256 connections) is the wait.",
 }

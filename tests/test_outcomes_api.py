@@ -119,6 +119,11 @@ def test_feedback_rules(ab_repo: Path, make_client: ClientFactory) -> None:
         assert answer.status_code == 422
         assert "answered with HTTP 422" in answer.json()["error"]
 
+        scraped = client.get("/metrics").text  # only accepted feedback is counted
+        for recorded in ("new", "replaced"):
+            labels = f'model="ab",recorded="{recorded}",variant="v1",version="1"'
+            assert f"modelport_feedback_total{{{labels}}} 1.0" in scraped
+
 
 def test_regressors_take_values_and_report_mae(ab_repo: Path, make_client: ClientFactory) -> None:
     with make_client(ab_repo) as client:

@@ -14,6 +14,7 @@
 | ``modelport_model_load_duration_seconds`` | gauge | model, version | how long the version took to load |
 | ``modelport_model_load_failures`` | gauge | model | versions that failed to load |
 | ``modelport_models_loaded`` | gauge | | model versions ready to serve |
+| ``modelport_feedback_total`` | counter | model, version, variant, recorded | feedback received (``new`` or ``replaced``) |
 
 ``endpoint`` is the route template (``/v2/models/{model_name}/infer``), never the raw path;
 unknown paths are ``<unmatched>``. ``variant`` is the traffic variant (``""`` when none).
@@ -98,6 +99,12 @@ class Metrics(Observer):
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.feedback_count = Counter(
+            "modelport_feedback_total",
+            "Feedback received on answered predictions (recorded: new or replaced).",
+            ("model", "version", "variant", "recorded"),
+            registry=own,
+        )
         self._model_metrics(own)
         self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
         self._model_children: dict[tuple[str, int], _ModelChildren] = {}
@@ -140,6 +147,11 @@ class Metrics(Observer):
             registry=own,
             multiprocess_mode="livemax",
         )
+
+    def feedback(self, model: str, version: int | None, variant: str | None, recorded: str) -> None:
+        """Count one stored feedback."""
+        version_label = "" if version is None else str(version)
+        self.feedback_count.labels(model, version_label, variant or "", recorded).inc()
 
     def exposition(self) -> bytes:
         if self.directory is not None:

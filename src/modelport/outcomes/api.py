@@ -64,7 +64,11 @@ async def feedback(request: Request) -> dict[str, Any]:
         raise invalid_input(exc) from exc
     registry = plane_of(request).registry
     outcomes = _outcomes(request)
-    return await _in_thread(lambda: record_feedback(outcomes, registry, body))
+    answer = await _in_thread(lambda: record_feedback(outcomes, registry, body))
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.feedback(answer["model"], answer["version"], answer["variant"], answer["recorded"])
+    return answer
 
 
 @router.get("/experiments/{model}", summary="An A/B test's report: per variant and the verdict")

@@ -128,12 +128,16 @@ def test_huggingface_space() -> None:
     assert "PORT=7860" in files["Dockerfile"]
 
 
-def test_generated_dockerfile_is_hadolint_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extras", [[], ["lightgbm", "onnx"]])
+def test_generated_dockerfile_is_hadolint_clean(tmp_path: Path, extras: list[str]) -> None:
     path = tmp_path / "Dockerfile"
-    path.write_text(render_target("docker", SPEC)["Dockerfile"])
+    dockerfile = render_target("docker", SPEC.model_copy(update={"extras": extras}))["Dockerfile"]
+    path.write_text(dockerfile)
     tool = shutil.which("hadolint") or str(BIN / "hadolint")
     done = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
+    # LightGBM needs the OpenMP runtime in the image; nothing else needs apt
+    assert ("libgomp1" in dockerfile) is ("lightgbm" in extras)
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,17 @@ class DeploySpec(BaseModel):
         data["model_list"] = ", ".join(self.models) or "no models"
         data["model_hashes"] = ",".join(f"{n}={h[:16]}" for n, h in self.models.items())
         data["extras"] = f"[{','.join(self.extras)}]" if self.extras else ""
+        data["system_packages"] = _OPENMP if "lightgbm" in self.extras else ""
         return data
+
+
+# LightGBM's wheel links the system's OpenMP runtime, which slim Python images lack.
+_OPENMP = """\
+# hadolint ignore=DL3008
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends libgomp1 \\
+    && rm -rf /var/lib/apt/lists/*
+"""
 
 
 def _template(name: str) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,12 +27,28 @@ _TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
 
 @dataclass(slots=True)
 class RequestInfo:
-    """What one request is and what answered it; mutable so inner layers can fill it in."""
+    """What one request is and what answered it; mutable so inner layers can fill it in.
+
+    ``started`` is when the request arrived, ``status`` and ``answered`` (both
+    ``time.perf_counter()`` seconds) are set by :class:`RequestIds` when the answer starts, so
+    the layers inside it read the outcome here instead of each wrapping ``send``.
+    """
 
     request_id: str
     model: str | None = None
     version: int | None = None
     variant: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    status: int | None = None
+    answered: float | None = None
+
+    def answer_status(self) -> int:
+        """The answer's status; 500 when the app failed before answering."""
+        return 500 if self.status is None else self.status
+
+    def seconds_to_answer(self) -> float:
+        """Seconds from arrival to the answer's start (to now, while there is none)."""
+        return (self.answered or time.perf_counter()) - self.started
 
 
 _current: ContextVar[RequestInfo | None] = ContextVar("modelport_request", default=None)
@@ -64,7 +81,11 @@ def _given_id(scope: Scope) -> str | None:
 
 
 class RequestIds:
-    """Give each request an id, answer it as ``X-Request-Id``, expose it via :func:`current`."""
+    """Give each request an id, answer it as ``X-Request-Id``, expose it via :func:`current`.
+
+    When the answer starts it records its status and time in the :class:`RequestInfo` and, for
+    a prediction a traffic policy routed, adds ``X-Model-Variant``.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -78,8 +99,12 @@ class RequestIds:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                info.status, info.answered = message["status"], time.perf_counter()
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                message = {**message, "headers": [*headers, header]}
+                headers.append(header)
+                if info.variant:
+                    headers.append((b"x-model-variant", info.variant.encode("latin-1")))
+                message = {**message, "headers": headers}
             await send(message)
 
         with use(info):

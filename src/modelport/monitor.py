@@ -19,7 +19,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import context
 from modelport.protocols import predict
@@ -91,24 +91,16 @@ class Monitor:
             await self._expose(scope, send)
             return
         started = time.perf_counter()
-        status = 500  # what the server answers if the app fails before answering
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         span = self.tracing.request(scope) if self.tracing else contextlib.nullcontext()
         self.metrics.in_flight.inc()
         try:
             with span as recorder:
-                await self.app(scope, receive, send_status)
+                await self.app(scope, receive, send)
                 if recorder is not None:
-                    recorder.finish(endpoint_of(scope), status)
+                    recorder.finish(endpoint_of(scope), _status())
         finally:
             self.metrics.in_flight.dec()
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, _status(), time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         endpoint = endpoint_of(scope)
@@ -122,6 +114,12 @@ class Monitor:
             return
         body = self.metrics.exposition()
         await _answer(send, 200, body, self.metrics.content_type, [])
+
+
+def _status() -> int:
+    """The answer's status, as :class:`~modelport.context.RequestIds` (outside) recorded it."""
+    info = context.current()
+    return info.answer_status() if info is not None else 500
 
 
 def observers(settings: Settings, registry: Registry) -> tuple[Metrics, Tracing | None]:

@@ -3,7 +3,8 @@
 :class:`Routing` is pure ASGI middleware: it gives each HTTP request a small :class:`_Request`
 (its headers, the versions it holds, a pending shadow copy) in a contextvar, and when the request
 ends it releases the versions it held, so an unload can wait for requests in flight. Answers
-to routed predictions carry ``X-Model-Variant``, the variant that served them.
+to routed predictions carry ``X-Model-Variant`` (added by :class:`~modelport.context.RequestIds`
+from the variant recorded here).
 
 :class:`TrafficRouter` picks the version for an unversioned prediction (``/predict``,
 ``/models/{m}/predict``, V1, V2 without a version) with :func:`modelport.traffic.choose`, and
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import context
 from modelport.canary import CanaryMonitor, Verdict
@@ -52,8 +53,9 @@ _request: ContextVar[_Request | None] = ContextVar("modelport_routing", default=
 
 
 class Routing:
-    """Per-request routing state; releases the versions a request held when it ends, labels
-    the answer with its variant, and reports canary answers to the automatic canary."""
+    """Per-request routing state; releases the versions a request held when it ends and reports
+    canary answers to the automatic canary. Sits inside :class:`~modelport.context.RequestIds`,
+    which labels answers with their variant."""
 
     def __init__(self, app: ASGIApp, router: TrafficRouter | None = None) -> None:
         self.app = app
@@ -65,29 +67,17 @@ class Routing:
             return
         state = _Request(scope["headers"])
         token = _request.set(state)
-        started, status = time.perf_counter(), 500
-
-        async def send_variant(message: Message) -> None:
-            nonlocal status
-            info = context.current()
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if info and info.variant:
-                    variant = (b"x-model-variant", info.variant.encode("latin-1"))
-                    message = {**message, "headers": [*message.get("headers", []), variant]}
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_variant)
+            await self.app(scope, receive, send)
         finally:
             _request.reset(token)
             for model in state.held:
                 model.inflight -= 1
             info = context.current()
             if self.router is not None and info and info.variant == "canary" and info.model:
-                elapsed_ms = (time.perf_counter() - started) * 1000
+                elapsed_ms = info.seconds_to_answer() * 1000
                 try:
-                    self.router.monitor.observe(info.model, status, elapsed_ms)
+                    self.router.monitor.observe(info.model, info.answer_status(), elapsed_ms)
                 except Exception:  # the answer is sent: a failed canary step must not raise
                     logging.getLogger("modelport.canary").exception("canary step failed")
 

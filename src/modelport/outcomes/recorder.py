@@ -14,7 +14,7 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import context
 from modelport.errors import ModelportError
@@ -72,23 +72,13 @@ class Recorder:
             await self.app(scope, receive, send)
             return
         capture = Capture(info)
-        started = time.perf_counter()
-        answered: list[float] = []
-        status = [500]
-
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                answered.append(time.perf_counter())
-            await send(message)
-
         token = current_capture.set(capture)
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, receive, send)
         finally:
             current_capture.reset(token)
-            latency = ((answered[0] if answered else time.perf_counter()) - started) * 1000
-            self._record(capture, name, version, status[0], latency)
+            ms = info.seconds_to_answer() * 1000  # the status and time RequestIds recorded
+            self._record(capture, name, version, info.answer_status(), ms)
 
     def _record(
         self, capture: Capture, name: str | None, version: int | None, status: int, ms: float

@@ -15,6 +15,7 @@ places, as the tutorial does), regressors ``{"prediction"}``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
 ]
 
 
+@functools.lru_cache(maxsize=1024)  # asked by the fast path and the recorder for every request
 def match(path: str) -> tuple[Handler, str | None, int | None] | None:
     """The handler and path parameters for ``path``, if it is a prediction route."""
     for pattern, handler in ROUTES:

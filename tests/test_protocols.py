@@ -280,7 +280,13 @@ def test_v2_repository_index_load_unload(make_client: ClientFactory, tmp_path: P
         assert answer.json()["model_version"] == "2"
         index = client.post("/v2/repository/index", json={"ready": True}).json()
         assert {(e["name"], e["version"]) for e in index} == {("a", "1"), ("b", "1"), ("b", "2")}
+        registry = client.app.state.dataplane.registry  # type: ignore[attr-defined]
+        first = registry.model("b").versions[2]
+        assert client.post("/v2/repository/models/b/load").status_code == 200  # a reload
+        assert (first.loaded, registry.model("b").versions[2].state.value) == (None, "ready")
+        second = registry.model("b").versions[2]
         assert client.post("/v2/repository/models/b/unload").status_code == 200
+        assert second.loaded is None  # the unloaded versions are freed, not only unlisted
         assert (
             client.post(
                 "/v2/models/b/infer", json={"inputs": [v2_tensor([[1.0, 2.0]])]}

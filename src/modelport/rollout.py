@@ -22,7 +22,15 @@ from modelport.errors import Conflict, ModelNotFound, ModelportError
 from modelport.registry import LoadedModel, ModelState, ModelVersion, Registry, RegistryModel
 from modelport.repository import scan
 
-__all__ = ["RolloutResult", "drain_and_unload", "prepare", "rollout_sync", "switch", "warm"]
+__all__ = [
+    "RolloutResult",
+    "drain_and_unload",
+    "prepare",
+    "retire",
+    "rollout_sync",
+    "switch",
+    "warm",
+]
 
 log = logging.getLogger("modelport.rollout")
 _lock = threading.Lock()
@@ -143,8 +151,14 @@ async def drain_and_unload(
         raise ModelNotFound(f"model {name!r} has no version {version}")
     if version == model.default_version:
         raise Conflict(f"v{version} is the version {name!r} serves by default; roll out another")
-    loaded = mv.loaded
     model.versions = {v: m for v, m in model.versions.items() if v != version}
+    return await retire(mv, timeout_s)
+
+
+async def retire(mv: ModelVersion, timeout_s: float = 30.0) -> bool:
+    """Unload a version nothing routes to any more, once the requests holding it are done (up
+    to ``timeout_s``); its batcher is closed first. Returns whether it drained in time."""
+    loaded = mv.loaded
     if loaded is None:
         return True
     deadline = time.monotonic() + timeout_s
@@ -154,5 +168,5 @@ async def drain_and_unload(
     if loaded.batcher is not None:
         await loaded.batcher.close()
     mv.unload()
-    log.info("unloaded %s v%d (%s)", name, version, "drained" if drained else "timed out")
+    log.info("unloaded %s v%d (%s)", mv.name, mv.version, "drained" if drained else "timed out")
     return drained

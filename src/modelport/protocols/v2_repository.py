@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from modelport.auth import check_admin
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
+from modelport.rollout import retire
 
 __all__ = ["router"]
 
@@ -59,15 +60,23 @@ def _guard(request: Request) -> None:
 async def load(request: Request, name: str) -> Response:
     _guard(request)
     registry = plane_of(request).registry
+    old = registry.models.get(name)
     try:
         await anyio.to_thread.run_sync(registry.reload, name)
     except ConfigError as exc:  # the model's files are wrong: Triton answers 400 too
         raise BadRequest(exc.message) from exc
+    if old is not None:  # the fresh versions serve now: free the old ones once they are done
+        for mv in old.versions.values():
+            await retire(mv)
     return json_response({})
 
 
 @router.post("/models/{name}/unload")
 async def unload(request: Request, name: str) -> Response:
     _guard(request)
-    plane_of(request).registry.unload(name)
+    registry = plane_of(request).registry
+    old = registry.model(name)  # 404 when unknown
+    registry.unload(name)
+    for mv in old.versions.values():
+        await retire(mv)
     return json_response({})

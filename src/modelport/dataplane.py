@@ -101,10 +101,6 @@ class DataPlane:
         traffic policy picks for this request (else its default version)."""
         return self.traffic.route(name, version)
 
-    def parse_json(self, model: LoadedModel, body: bytes) -> np.ndarray:
-        """Validate one JSON object against the model's request model; return a 1-row batch."""
-        return self._rows(model, [self.parse_record(model, body)])
-
     @staticmethod
     def parse_record(model: LoadedModel, body: bytes) -> BaseModel:
         """Validate one JSON object against the model's request model."""

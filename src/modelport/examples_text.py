@@ -26,6 +26,7 @@ import numpy as np
 from modelport.card import ModelCard
 from modelport.errors import MissingExtra
 from modelport.repository import add_folder_version
+from modelport.runtimes.transformers import _imports as _runtime_imports
 from modelport.signature import CardSignature, FieldSpec, OutputSpec
 
 __all__ = ["train_embeddings_minilm", "train_sentiment_minilm", "train_sentiment_transformers"]
@@ -33,18 +34,6 @@ __all__ = ["train_embeddings_minilm", "train_sentiment_minilm", "train_sentiment
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _LABELS = ["negative", "positive"]
 _WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-
-
-def _imports() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        name = exc.name or "transformers"
-        raise MissingExtra(
-            f"this example needs {name}: pip install 'modelport[transformers]'"
-        ) from exc
-    return torch, transformers
 
 
 def _split() -> tuple[list[str], list[str], list[int], list[int]]:
@@ -122,7 +111,7 @@ def train_sentiment_transformers(
 ) -> Path:
     """A tiny BERT (2 layers, 32 wide) trained from scratch on three quarters of the shipped
     sentences; the card gives its accuracy on the other quarter."""
-    torch, transformers = _imports()
+    torch, transformers = _runtime_imports()
     with _quiet_single_thread(torch, transformers):
         return _train_tiny_bert(torch, transformers, repo, name, version)
 
@@ -210,7 +199,7 @@ def train_sentiment_minilm(
     quarters of the shipped sentences, served as one model; the card gives its accuracy on the
     other quarter."""
     source = minilm_folder()
-    torch, transformers = _imports()
+    torch, transformers = _runtime_imports()
     with _quiet_single_thread(torch, transformers):
         return _train_minilm_head(repo, name, version, source)
 

@@ -65,9 +65,9 @@ async def feedback(request: Request) -> dict[str, Any]:
     registry = plane_of(request).registry
     outcomes = _outcomes(request)
     answer = await _in_thread(lambda: record_feedback(outcomes, registry, body))
-    metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        metrics.feedback(answer["model"], answer["version"], answer["variant"], answer["recorded"])
+    request.app.state.metrics.feedback(
+        answer["model"], answer["version"], answer["variant"], answer["recorded"]
+    )
     return answer
 
 

@@ -9,7 +9,6 @@ feature named after it (Triton's); a one-feature model (text) takes ``[batch]``.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import numpy as np
@@ -240,7 +239,7 @@ async def _infer(request: Request, name: str, version: int | None) -> Response:
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc
     info = context.current()
-    request_id = info.request_id if info is not None else str(uuid.uuid4())
+    request_id = info.request_id if info is not None else context.new_request_id()
     return _response(result, parsed, parsed.id or request_id)
 
 

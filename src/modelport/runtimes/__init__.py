@@ -38,7 +38,6 @@ EXTRAS = {
     "lightgbm": "lightgbm",
     "torch": "torch",
     "transformers": "transformers",
-    "mlflow": "mlflow",
 }
 
 

@@ -90,17 +90,18 @@ class Monitor:
         if self.serve_metrics and scope["path"] == METRICS_PATH:
             await self._expose(scope, send)
             return
-        started = time.perf_counter()
+        info = context.current()  # RequestIds (outside) records the answer's status in it
+        started = info.started if info is not None else time.perf_counter()
         span = self.tracing.request(scope) if self.tracing else contextlib.nullcontext()
         self.metrics.in_flight.inc()
         try:
             with span as recorder:
                 await self.app(scope, receive, send)
                 if recorder is not None:
-                    recorder.finish(endpoint_of(scope), _status())
+                    recorder.finish(endpoint_of(scope), _status(info))
         finally:
             self.metrics.in_flight.dec()
-            self._record(scope, _status(), time.perf_counter() - started)
+            self._record(scope, _status(info), time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         endpoint = endpoint_of(scope)
@@ -116,9 +117,7 @@ class Monitor:
         await _answer(send, 200, body, self.metrics.content_type, [])
 
 
-def _status() -> int:
-    """The answer's status, as :class:`~modelport.context.RequestIds` (outside) recorded it."""
-    info = context.current()
+def _status(info: context.RequestInfo | None) -> int:
     return info.answer_status() if info is not None else 500
 
 

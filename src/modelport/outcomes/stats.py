@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
+import numpy as np
+
 __all__ = [
     "ALPHA",
     "MIN_SAMPLES",
@@ -44,14 +46,8 @@ class Comparison:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile (linear interpolation, numpy's default); ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    """numpy's ``q``-th percentile of ``values``; ``None`` when there are none."""
+    return float(np.percentile(values, q)) if values else None
 
 
 def _stats() -> ModuleType:

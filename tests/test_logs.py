@@ -32,6 +32,19 @@ def test_one_access_record_per_request_with_id_model_status_latency(
     assert len(records[1].request_id) == 32  # type: ignore[attr-defined]
 
 
+def test_access_log_off_writes_no_access_records(
+    make_client,  # type: ignore[no-untyped-def]
+    repo: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with (
+        make_client(repo, access_log=False) as client,
+        caplog.at_level(logging.INFO, "modelport.access"),
+    ):
+        assert client.post("/predict", json=IRIS_ROW).status_code == 200
+    assert not [r for r in caplog.records if r.name == "modelport.access"]
+
+
 def _record(**extra: object) -> logging.LogRecord:
     record = logging.LogRecord(
         "modelport.access", logging.INFO, __file__, 1, "%s done", ("x",), None

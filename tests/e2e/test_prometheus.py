@@ -150,6 +150,7 @@ def test_prometheus_loaded_and_evaluates_the_rules(traffic: tuple[str, str]) -> 
         "ModelportLatencyP99High",
         "ModelportModelNotReady",
         "ModelportQueueSaturated",
+        "ModelportDown",
     }
     assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
     firing = [r["name"] for r in rules if r["type"] == "alerting" and r["state"] != "inactive"]

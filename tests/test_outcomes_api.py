@@ -6,16 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from modelport import context
-from modelport.dataplane import InferenceResult
-from modelport.outcomes import capture
 from modelport.outcomes.stats import compare_proportions
-from modelport.runtimes import Outputs
-from modelport.signature import FieldSpec, OutputSpec, Signature
 from tests.conftest import ClientFactory
 from tests.helpers import write_fake_model
 
@@ -175,25 +169,6 @@ def test_serving_goes_on_without_a_store(
             answer = feedback(client, request_id=request_id, label="yes")
             assert (answer.status_code, answer.json()["code"]) == (503, "outcomes_unavailable")
             assert client.get("/experiments/ab").status_code == 503
-
-
-def test_a_shadow_prediction_is_never_taken_for_the_callers_answer() -> None:
-    signature = Signature(
-        inputs=[FieldSpec(name="x")], output=OutputSpec(kind="classification"), classes=CLASSES
-    )
-    result = InferenceResult("ab", 2, signature, Outputs(np.asarray(["yes"], dtype=object)))
-    caller = context.RequestInfo("caller")
-    with context.use(caller):
-        pending = capture.Capture(caller)
-        token = capture.current_capture.set(pending)
-        try:
-            with context.use(context.RequestInfo("shadow")):
-                capture.note(result)
-            assert pending.result is None
-            capture.note(result)
-            assert pending.result is result
-        finally:
-            capture.current_capture.reset(token)
 
 
 def test_a_failing_store_answers_503_not_500(ab_repo: Path, make_client: ClientFactory) -> None:

@@ -244,7 +244,13 @@ def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path)
         await plane.traffic.wait_shadows()  # the shadow has run to the end
         info = context.current()
         assert info is not None
-        seen.update(model=info.model, version=info.version, variant=info.variant)
+        assert info.result is not None  # the caller's answer, not the shadow's (v2)
+        seen.update(
+            model=info.model,
+            version=info.version,
+            variant=info.variant,
+            answered=info.result.version,
+        )
 
     async def main() -> None:
         caller = context.RequestInfo("caller-1")
@@ -252,7 +258,7 @@ def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path)
             await Routing(app)({"type": "http", "headers": []}, None, None)  # type: ignore[arg-type]
 
     asyncio.run(main())
-    assert seen == {"model": "m", "version": 1, "variant": "v1"}
+    assert seen == {"model": "m", "version": 1, "variant": "v1", "answered": 1}
     stats = plane.traffic.shadows["m"]
     assert (stats.version, stats.requests, stats.errors) == (2, 1, 0)
     assert stats.recent[-1]["request_id"] == "caller-1"

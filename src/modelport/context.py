@@ -17,8 +17,12 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from modelport.dataplane import InferenceResult
 
 __all__ = ["RequestIds", "RequestInfo", "current", "new_request_id", "use"]
 
@@ -38,6 +42,7 @@ class RequestInfo:
     model: str | None = None
     version: int | None = None
     variant: str | None = None
+    result: InferenceResult | None = None  # the prediction that answered (for the recorder)
     started: float = field(default_factory=time.perf_counter)
     status: int | None = None
     answered: float | None = None

@@ -24,7 +24,6 @@ from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.images import image_rows
 from modelport.observe import Observer, Timing
-from modelport.outcomes import capture
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
 from modelport.runtimes import Outputs
@@ -172,7 +171,8 @@ class DataPlane:
                 f"model {model.name!r} did not answer within {self.request_timeout:g} s"
             ) from exc
         result = InferenceResult(model.name, model.version, model.signature, outputs)
-        capture.note(result)  # for the outcome recorder
+        if info is not None:
+            info.result = result  # what the outcome recorder records
         self.traffic.after(rows, result)  # a shadow copy, when the policy asks for one
         return result
 

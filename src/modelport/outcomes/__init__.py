@@ -9,5 +9,6 @@
 | :mod:`.stats`, :mod:`.report` | z-test / Welch, the per-variant report and the verdict |
 | :mod:`.api` | the HTTP routes; :mod:`.table` the CLI's rich table |
 
-Submodules are imported where they are used: the data plane imports only :mod:`.capture`.
+Submodules are imported where they are used. The recorder reads the answering prediction from
+the request context (:attr:`modelport.context.RequestInfo.result`), which the data plane fills.
 """

@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport import context
 from modelport.errors import ModelportError
-from modelport.outcomes.capture import Capture, current_capture
 from modelport.outcomes.records import Served
 from modelport.protocols import predict
 from modelport.protocols._http import parse_version
@@ -71,19 +70,21 @@ class Recorder:
         if not is_prediction:
             await self.app(scope, receive, send)
             return
-        capture = Capture(info)
-        token = current_capture.set(capture)
         try:
             await self.app(scope, receive, send)
         finally:
-            current_capture.reset(token)
             ms = info.seconds_to_answer() * 1000  # the status and time RequestIds recorded
-            self._record(capture, name, version, info.answer_status(), ms)
+            self._record(info, name, version, info.answer_status(), ms)
 
     def _record(
-        self, capture: Capture, name: str | None, version: int | None, status: int, ms: float
+        self,
+        info: context.RequestInfo,
+        name: str | None,
+        version: int | None,
+        status: int,
+        ms: float,
     ) -> None:
-        info, result = capture.info, capture.result
+        result = info.result
         model = info.model or name or self.registry.default_model
         entry = self.registry.models.get(model or "")
         if model is None or entry is None:

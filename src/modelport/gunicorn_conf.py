@@ -15,10 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from modelport import multiproc
+from modelport.errors import ConfigError
 from modelport.logs import configure_logging, gunicorn_logger
 from modelport.settings import Settings
 
 _settings = Settings()
+if _settings.metrics_port is not None:  # only `modelport serve` opens it: fail, never go silent
+    raise ConfigError(
+        "MODELPORT_METRICS_PORT works with `modelport serve --workers N`; with a gunicorn "
+        "command of your own, leave it unset and scrape /metrics on the app's port"
+    )
 configure_logging(_settings)
 _directory, _created = multiproc.prepare()
 

@@ -153,3 +153,16 @@ def test_a_gunicorn_command_of_your_own_with_the_config_module(repo: Path, tmp_p
         process.terminate()
         process.wait(30)
     assert not list(tmp_path.glob("modelport-metrics-*")), "the run's folder is removed at exit"
+
+
+def test_own_gunicorn_config_refuses_a_metrics_port_it_cannot_open() -> None:
+    env = {**os.environ, "MODELPORT_METRICS_PORT": "9999"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import modelport.gunicorn_conf"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "MODELPORT_METRICS_PORT works with `modelport serve --workers N`" in done.stderr

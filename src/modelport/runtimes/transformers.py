@@ -90,6 +90,11 @@ def _load_head(path: Path, trusted: bool) -> Any:
     return head
 
 
+def _text_facts(**facts: Any) -> ModelFacts:
+    """What every text model is: one ``str`` input."""
+    return ModelFacts(n_features=1, input_type="str", **facts)
+
+
 class TransformersRuntime(Runtime):
     name = "transformers"
     suffixes = (".safetensors",)
@@ -102,6 +107,9 @@ class TransformersRuntime(Runtime):
         self.labels: list[str] = []
         self.params = TransformersParameters()
         self.max_length = 512
+
+    def _classifier_facts(self) -> ModelFacts:
+        return _text_facts(kind="classification", classes=list(self.labels), has_probabilities=True)
 
     def load(self, context: LoadContext) -> ModelFacts:
         folder = context.artifact.parent if context.artifact.is_file() else context.artifact
@@ -119,13 +127,7 @@ class TransformersRuntime(Runtime):
             return self._embedding_facts(folder, context.trusted)
         id2label = getattr(self.model.config, "id2label", None) or {}
         self.labels = [str(id2label.get(i, i)) for i in range(self.model.config.num_labels)]
-        return ModelFacts(
-            n_features=1,
-            input_type="str",
-            kind="classification",
-            classes=list(self.labels),
-            has_probabilities=True,
-        )
+        return self._classifier_facts()
 
     def _read(self, transformers: Any, folder: Path) -> tuple[Any, Any]:
         auto = (
@@ -149,7 +151,7 @@ class TransformersRuntime(Runtime):
     def _embedding_facts(self, folder: Path, trusted: bool) -> ModelFacts:
         if self.params.head is None:
             width = getattr(self.model.config, "hidden_size", None)
-            return ModelFacts(n_features=1, input_type="str", kind="regression", output_width=width)
+            return _text_facts(kind="regression", output_width=width)
         self.head = _load_head(folder / self.params.head, trusted)
         width = getattr(self.head, "n_features_in_", None)
         hidden = getattr(self.model.config, "hidden_size", None)
@@ -158,13 +160,7 @@ class TransformersRuntime(Runtime):
                 f"{folder}: the head takes {width} features but the embeddings have {hidden}"
             )
         self.labels = [str(c) for c in self.head.classes_]
-        return ModelFacts(
-            n_features=1,
-            input_type="str",
-            kind="classification",
-            classes=list(self.labels),
-            has_probabilities=True,
-        )
+        return self._classifier_facts()
 
     def check(self, rows: np.ndarray) -> None:
         """Refuse empty texts, and texts over ``max_length`` tokens when truncation is off."""

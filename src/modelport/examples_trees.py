@@ -30,6 +30,16 @@ def _add(repo: Path, name: str, path: Path, runtime: str, version: int | None) -
     return add_version(repo, name, path, iris_card(runtime), version)
 
 
+def _save_booster(
+    repo: Path, name: str, booster: Any, filename: str, runtime: str, version: int | None
+) -> Path:
+    """Write a booster with its own ``save_model`` and add it to the repository."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        booster.save_model(str(path))
+        return _add(repo, name, path, runtime, version)
+
+
 def train_iris_xgboost(
     repo: Path, name: str = "iris-xgboost", estimator: str = "", version: int | None = None
 ) -> Path:
@@ -45,10 +55,7 @@ def train_iris_xgboost(
         xgboost.DMatrix(x, label=y, feature_names=names),
         num_boost_round=20,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.json"
-        booster.save_model(str(path))
-        return _add(repo, name, path, "xgboost", version)
+    return _save_booster(repo, name, booster, "model.json", "xgboost", version)
 
 
 def train_iris_lightgbm(
@@ -66,10 +73,7 @@ def train_iris_lightgbm(
         lightgbm.Dataset(x, label=y, feature_name=names),
         num_boost_round=20,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.txt"
-        booster.save_model(str(path))
-        return _add(repo, name, path, "lightgbm", version)
+    return _save_booster(repo, name, booster, "model.txt", "lightgbm", version)
 
 
 def train_iris_onnx(

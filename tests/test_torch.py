@@ -35,6 +35,7 @@ from modelport.runtimes.onnx import OnnxRuntime
 from modelport.runtimes.torch import JIT_DEPRECATED, TorchRuntime
 from modelport.settings import Settings
 from tests.helpers import running_server
+from tests.test_rollout import ADMIN, KEY
 
 
 @pytest.fixture(scope="session")
@@ -525,3 +526,14 @@ def test_import_pins_a_torchscript_file_under_an_existing_card(
     registry = Registry(scan(repo))
     registry.load_all()
     assert registry.models["cnn"].versions[1].state is ModelState.READY
+
+
+def test_a_rollout_warms_image_versions(digits_repo: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "models"
+    shutil.copytree(digits_repo, repo)
+    app = create_app(Settings(models=repo, admin_key=KEY))  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as admin:
+        for version in (2, 1):  # the ONNX export, then TorchScript: each warmed with an image
+            answer = admin.post(f"/admin/models/digits/rollout/{version}", headers=ADMIN)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["version"] == version

@@ -22,7 +22,6 @@ from modelport import context
 from modelport.batching import Batcher, BatchPolicy
 from modelport.checks import check_rows
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
-from modelport.images import image_rows
 from modelport.observe import Observer, Timing
 from modelport.registry import LoadedModel, Registry
 from modelport.routing import TrafficRouter
@@ -70,10 +69,6 @@ class InferenceResult:
         return [self.signature.label(v) for v in predictions]
 
 
-def _numeric(signature: Signature) -> bool:
-    return all(f.type != "str" for f in signature.inputs)
-
-
 class DataPlane:
     """Health, metadata and inference over a :class:`Registry`."""
 
@@ -110,7 +105,7 @@ class DataPlane:
 
     def record_rows(self, model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
         """Validated request records as a batch."""
-        return self._rows(model, records)
+        return model.rows(records)
 
     def records_to_rows(
         self,
@@ -131,15 +126,7 @@ class DataPlane:
                 raise invalid_input(
                     exc, [*prefix, start + index], model.signature.example()
                 ) from exc
-        return self._rows(model, parsed)
-
-    @staticmethod
-    def _rows(model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
-        if model.signature.image is not None:
-            return image_rows(records)
-        table = [[getattr(r, name) for name in model.field_names] for r in records]
-        dtype = np.float64 if _numeric(model.signature) else object
-        return np.asarray(table, dtype=dtype).reshape(len(records), len(model.field_names))
+        return model.rows(parsed)
 
     def check_rows(self, model: LoadedModel, rows: np.ndarray) -> np.ndarray:
         """Check a decoded ``(batch, n_inputs)`` array against the model's signature."""

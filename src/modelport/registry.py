@@ -10,11 +10,12 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from modelport.batching import Batcher
@@ -27,7 +28,7 @@ from modelport.errors import (
     ModelNotReady,
     ModelportError,
 )
-from modelport.images import image_request_model
+from modelport.images import image_request_model, image_rows
 from modelport.integrity import is_trusted
 from modelport.repository import ModelSource, scan
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
@@ -63,6 +64,18 @@ class LoadedModel:
     field_names: tuple[str, ...]
     batcher: Batcher[Any, Outputs] | None = None  # Any: the data plane's queued job
     inflight: int = 0  # requests holding this version (counted by modelport.routing)
+    row_dtype: Any = field(init=False)  # float64 for numbers only, object when text is in
+
+    def __post_init__(self) -> None:
+        numeric = all(f.type != "str" for f in self.signature.inputs)
+        self.row_dtype = np.float64 if numeric else object
+
+    def rows(self, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated request records as one batch: ``(batch, n_inputs)`` rows, or images."""
+        if self.signature.image is not None:
+            return image_rows(records)
+        table = [[getattr(r, name) for name in self.field_names] for r in records]
+        return np.asarray(table, dtype=self.row_dtype).reshape(len(records), len(self.field_names))
 
 
 @dataclass

@@ -16,8 +16,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from modelport.errors import Conflict, ModelNotFound, ModelportError
 from modelport.registry import LoadedModel, ModelState, ModelVersion, Registry, RegistryModel
 from modelport.repository import scan
@@ -49,11 +47,7 @@ class RolloutResult:
 def warm(loaded: LoadedModel) -> None:
     """One prediction of the signature's example, in this thread; raises on any failure."""
     record = loaded.request.model_validate(loaded.signature.example())
-    numeric = all(f.type != "str" for f in loaded.signature.inputs)
-    rows = np.asarray(
-        [[getattr(record, n) for n in loaded.field_names]], dtype=np.float64 if numeric else object
-    )
-    outputs = loaded.runtime.predict(rows)
+    outputs = loaded.runtime.predict(loaded.rows([record]))
     if len(outputs.predictions) != 1:
         raise ModelportError(f"answered {len(outputs.predictions)} rows for 1")
 

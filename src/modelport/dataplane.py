@@ -101,7 +101,7 @@ class DataPlane:
         try:
             return model.request.model_validate_json(body)
         except ValidationError as exc:
-            raise invalid_input(exc, example=model.signature.example()) from exc
+            raise invalid_input(exc, example=model.signature.example) from exc
 
     def record_rows(self, model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
         """Validated request records as a batch."""
@@ -123,9 +123,7 @@ class DataPlane:
             try:
                 parsed.append(model.request.model_validate(record))
             except ValidationError as exc:
-                raise invalid_input(
-                    exc, [*prefix, start + index], model.signature.example()
-                ) from exc
+                raise invalid_input(exc, [*prefix, start + index], model.signature.example) from exc
         return model.rows(parsed)
 
     def check_rows(self, model: LoadedModel, rows: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,12 +35,14 @@ def _message(loc: Sequence[Any], msg: str) -> str:
 
 
 def invalid_input(
-    error: ValidationError, prefix: Sequence[str | int] = ("body",), example: Any = None
+    error: ValidationError,
+    prefix: Sequence[str | int] = ("body",),
+    example: Callable[[], Any] | None = None,
 ) -> InvalidInput:
     """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape.
 
     When the body as a whole is wrong (not JSON, not an object) and ``example`` is given, the
-    message shows a body that works.
+    message shows a body that works (``example()`` is built only then).
     """
     items = []
     for item in error.errors(include_url=False):
@@ -54,5 +56,5 @@ def invalid_input(
         items.append(entry)
     summary = "; ".join(_message(i["loc"], i["msg"]) for i in items)
     if example is not None and any(len(i["loc"]) <= len(prefix) for i in items):
-        summary += f"; send a JSON object of field values, for example {json.dumps(example)}"
+        summary += f"; send a JSON object of field values, for example {json.dumps(example())}"
     return InvalidInput(summary or "invalid input", items)

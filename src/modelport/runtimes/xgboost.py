@@ -21,6 +21,7 @@ import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
 from modelport.runtimes import LoadContext, Outputs, Runtime
+from modelport.runtimes._scores import classify
 from modelport.signature import ModelFacts
 
 __all__ = ["XGBoostRuntime"]
@@ -50,11 +51,6 @@ def _objective(booster: Any) -> tuple[str, int]:
     learner = json.loads(booster.save_config())["learner"]
     classes = int(float(learner["learner_model_param"].get("num_class", 0)))
     return str(learner["objective"]["name"]), classes
-
-
-def _softmax(margin: np.ndarray) -> np.ndarray:
-    shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
-    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
 class XGBoostRuntime(Runtime):
@@ -107,11 +103,8 @@ class XGBoostRuntime(Runtime):
             positive = raw.reshape(len(rows))
             if kind == "margin":
                 positive = 1.0 / (1.0 + np.exp(-positive))
-            proba = np.stack([1.0 - positive, positive], axis=1)
-        else:
-            proba = raw.reshape(len(rows), -1)
-            proba = _softmax(proba) if kind == "margin" else proba
-        return Outputs(predictions=proba.argmax(axis=1), probabilities=proba)
+            return classify(np.stack([1.0 - positive, positive], axis=1), softmax=False)
+        return classify(raw.reshape(len(rows), -1), softmax=kind == "margin")
 
     def unload(self) -> None:
         self.booster = None

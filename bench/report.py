@@ -44,7 +44,8 @@ WHY = {
     "metrics and a record in the outcome store (a SQLite insert on a background thread that "
     "shares the two cores with the server and wrk). Measured here with wrk on LR at 64 "
     "connections, 1 worker: recording outcomes costs about a quarter of the throughput "
-    "(`MODELPORT_OUTCOMES=false` recovers most of it); metrics, request ids and routing about 15 %.",
+    "(`MODELPORT_OUTCOMES=false` recovers most of it); metrics, request ids and routing "
+    "about 15 %.",
     "rf-c": "RandomForest's share of the ceiling: the same cause, the model is the limit.",
     "lr-c": "LogisticRegression's share of the ceiling: validation, batching, the answer's "
     "JSON, metrics and outcome recording cost more than a constant; the per-request work is the "

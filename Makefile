@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test check lint typecheck format install install-dev clean coverage-batching bench
+.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ test: check
 
 ## The batching scheduler keeps 100% branch coverage
 coverage-batching: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q tests/test_batching.py --cov=modelport --cov-branch --cov-report=
-	$(BIN)/python -m coverage report --include='*/modelport/batching.py' --show-missing --fail-under=100
+	$(BIN)/python -m pytest -q tests/batching/test_scheduler.py --cov=modelport --cov-branch --cov-report=
+	$(BIN)/python -m coverage report --include='*/modelport/batching/*' --show-missing --fail-under=100
 
-check: lint typecheck
+check: lint typecheck imports
+
+## import-linter: the layers, independent runtimes, no cycles
+imports: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from modelport.app import create_app
-from modelport.examples import train_example
+from modelport.cli.examples import train_example
+from modelport.server.app import create_app
 from modelport.settings import Settings
 
 ClientFactory = Callable[..., contextlib.AbstractContextManager[TestClient]]

@@ -35,7 +35,7 @@ def test_all_is_the_public_api() -> None:
 def test_import_has_no_side_effects() -> None:
     code = (
         "import logging, os, sys; before = dict(os.environ); import modelport, modelport.asgi, "
-        "modelport.cli; assert dict(os.environ) == before; "
+        "modelport.cli.main; assert dict(os.environ) == before; "
         "assert not logging.getLogger().handlers; assert 'app' not in vars(modelport.asgi)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={"PORT": "not-read-at-import"})

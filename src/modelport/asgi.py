@@ -16,7 +16,7 @@ __all__ = ["app"]  # noqa: F822  (built on first access by __getattr__)
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from modelport.app import loaded_app
+        from modelport.server.app import loaded_app
         from modelport.settings import Settings
 
         application = loaded_app(Settings())

@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.helpers import IRIS_ROW, free_port, running_server, wait_until_ready
-from tests.test_metrics import samples, total
+from tests.observability.test_metrics import samples, total
 
 pytestmark = pytest.mark.e2e
 
@@ -137,7 +137,7 @@ def test_a_gunicorn_command_of_your_own_with_the_config_module(repo: Path, tmp_p
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
-        *(str(gunicorn), "-c", "python:modelport.gunicorn_conf", "modelport.asgi:app"),
+        *(str(gunicorn), "-c", "python:modelport.server.gunicorn_conf", "modelport.asgi:app"),
         *("-w", "2", "-k", "uvicorn_worker.UvicornWorker", "--bind", f"127.0.0.1:{port}"),
     ]
     log = tmp_path / "log"
@@ -158,7 +158,7 @@ def test_a_gunicorn_command_of_your_own_with_the_config_module(repo: Path, tmp_p
 def test_own_gunicorn_config_refuses_a_metrics_port_it_cannot_open() -> None:
     env = {**os.environ, "MODELPORT_METRICS_PORT": "9999"}
     done = subprocess.run(
-        [sys.executable, "-c", "import modelport.gunicorn_conf"],
+        [sys.executable, "-c", "import modelport.server.gunicorn_conf"],
         env=env,
         capture_output=True,
         text=True,

@@ -15,9 +15,9 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from modelport import dashboard
+from modelport.observability import dashboard
 from tests.helpers import IRIS_ROW, free_port, running_server
-from tests.test_monitoring import RULES
+from tests.observability.test_monitoring import RULES
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from modelport.examples import train_example
+from modelport.cli.examples import train_example
 from tests.helpers import running_server
 
 pytestmark = pytest.mark.e2e

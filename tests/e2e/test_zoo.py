@@ -13,9 +13,9 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from modelport.convert import convert_to_onnx
-from modelport.examples import train_example
-from modelport.validate import validate_repository
+from modelport.cli.convert import convert_to_onnx
+from modelport.cli.examples import train_example
+from modelport.cli.validate import validate_repository
 from tests.helpers import IRIS_ROW, running_server
 
 pytestmark = pytest.mark.e2e

@@ -10,11 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelport.card import CARD_FILE
+from modelport.core.repository import ModelSource, scan
 from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, render_target
 from modelport.errors import ConfigError
-from modelport.integrity import pinned_sha256, sidecar
-from modelport.repository import ModelSource, scan
+from modelport.model.card import CARD_FILE
+from modelport.model.integrity import pinned_sha256, sidecar
 from modelport.runtimes import EXTRAS, runtime_for_file
 
 __all__ = ["spec_for", "write_target"]

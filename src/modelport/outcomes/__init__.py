@@ -10,5 +10,5 @@
 | :mod:`.api` | the HTTP routes; :mod:`.table` the CLI's rich table |
 
 Submodules are imported where they are used. The recorder reads the answering prediction from
-the request context (:attr:`modelport.context.RequestInfo.result`), which the data plane fills.
+the request context (:attr:`modelport.core.context.RequestInfo.result`), which the data plane fills.
 """

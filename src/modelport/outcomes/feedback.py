@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from modelport.core.registry import Registry
 from modelport.errors import InvalidInput, UnknownRequest
 from modelport.outcomes.records import StoredRequest
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.store import Store
-from modelport.registry import Registry
 
 __all__ = ["OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from modelport.dataplane import InferenceResult
+    from modelport.core.result import InferenceResult
 
 __all__ = ["Row", "Served", "StoredRequest"]
 

@@ -11,15 +11,22 @@ from fastapi.responses import Response
 from modelport.errors import ModelNotFound
 
 if TYPE_CHECKING:
-    from modelport.dataplane import DataPlane
+    from modelport.core.dataplane import DataPlane
+    from modelport.traffic.router import TrafficRouter
 
-__all__ = ["json_response", "parse_version", "plane_of", "read_body"]
+__all__ = ["json_response", "parse_version", "plane_of", "read_body", "traffic_of"]
 
 
 def plane_of(request: Request) -> DataPlane:
     """The app's data plane."""
     plane: DataPlane = request.app.state.dataplane
     return plane
+
+
+def traffic_of(request: Request) -> TrafficRouter:
+    """The app's live traffic policies."""
+    router: TrafficRouter = request.app.state.traffic
+    return router
 
 
 def parse_version(version: str) -> int:
@@ -38,5 +45,6 @@ def json_response(
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body; the size limit is enforced by :class:`modelport.limits.BodyLimit`."""
+    """The request body; the size limit is enforced by
+    :class:`modelport.server.limits.BodyLimit`."""
     return await request.body()

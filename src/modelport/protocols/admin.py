@@ -15,7 +15,7 @@ or ``X-Admin-Key``); without one configured the API answers 403 ``admin API disa
 | POST | ``/admin/models/{m}/canary/abort`` | all traffic back to the baseline |
 
 Changes are also written to the model's rollout state file, which every worker applies
-(:mod:`modelport.state`).
+(:mod:`modelport.traffic.state`).
 """
 
 from __future__ import annotations
@@ -28,15 +28,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from modelport import rollout
-from modelport.auth import check_admin
-from modelport.dataplane import DataPlane
+from modelport.core.validation import invalid_input
 from modelport.errors import BadRequest, Conflict
-from modelport.protocols._http import json_response, parse_version, plane_of, read_body
+from modelport.model.policy import TrafficPolicy
+from modelport.protocols._http import (
+    json_response,
+    parse_version,
+    plane_of,
+    read_body,
+    traffic_of,
+)
+from modelport.protocols.auth import check_admin
 from modelport.protocols.tutorial import model_info
-from modelport.state import StateWatcher
-from modelport.traffic import TrafficPolicy
-from modelport.validation import invalid_input
+from modelport.traffic import rollout
+from modelport.traffic.state import StateWatcher
 
 __all__ = ["router"]
 
@@ -54,22 +59,23 @@ def _publish(request: Request, name: str, **changes: object) -> None:
     watcher.publish(name, changes)
 
 
-def _status(plane: DataPlane, name: str) -> dict[str, Any]:
+def _status(request: Request, name: str) -> dict[str, Any]:
+    plane, traffic = plane_of(request), traffic_of(request)
     model = plane.registry.model(name)
-    policy = plane.traffic.policy(name)
-    shadow = plane.traffic.shadows.get(name)
+    policy = traffic.policy(name)
+    shadow = traffic.shadows.get(name)
     return {
         **model_info(plane.registry, model),
         "previous_version": model.previous,
         "traffic": policy.model_dump(mode="json") if policy else None,
         "shadow": shadow.as_dict() if shadow else None,
-        "canary_events": [e for e in plane.traffic.monitor.events if e["model"] == name],
+        "canary_events": [e for e in traffic.monitor.events if e["model"] == name],
     }
 
 
 @router.get("/models/{name}")
 async def status(request: Request, name: str) -> dict[str, Any]:
-    return _status(plane_of(request), name)
+    return _status(request, name)
 
 
 async def _rollout(request: Request, name: str, version: int) -> Response:
@@ -101,7 +107,7 @@ async def load_version(request: Request, name: str, version: str) -> Response:
 async def unload_version(request: Request, name: str, version: str) -> Response:
     plane = plane_of(request)
     number = parse_version(version)
-    policy = plane.traffic.policy(name)
+    policy = traffic_of(request).policy(name)
     if policy is not None and number in policy.versions():
         raise Conflict(f"the traffic policy of {name!r} routes to v{number}; change it first")
     timeout = request.app.state.settings.graceful_timeout
@@ -123,10 +129,9 @@ def _policy(body: bytes) -> TrafficPolicy | None:
 
 
 def _set_policy(request: Request, name: str, policy: TrafficPolicy | None) -> Response:
-    plane = plane_of(request)
-    plane.traffic.set_policy(name, policy)
+    traffic_of(request).set_policy(name, policy)
     _publish(request, name, traffic=policy)
-    return json_response(_status(plane, name))
+    return json_response(_status(request, name))
 
 
 @router.put("/models/{name}/traffic")
@@ -136,13 +141,11 @@ async def set_traffic(request: Request, name: str) -> Response:
 
 @router.post("/models/{name}/canary/advance")
 async def advance_canary(request: Request, name: str) -> Response:
-    plane = plane_of(request)
-    _publish(request, name, **plane.traffic.advance(name))
-    return json_response(_status(plane, name))
+    _publish(request, name, **traffic_of(request).advance(name))
+    return json_response(_status(request, name))
 
 
 @router.post("/models/{name}/canary/abort")
 async def abort_canary(request: Request, name: str) -> Response:
-    plane = plane_of(request)
-    _publish(request, name, **plane.traffic.abort(name))
-    return json_response(_status(plane, name))
+    _publish(request, name, **traffic_of(request).abort(name))
+    return json_response(_status(request, name))

@@ -23,11 +23,11 @@ from typing import Any
 
 import orjson
 
-from modelport import context
-from modelport.answers import answers
-from modelport.dataplane import DataPlane
+from modelport.core import context
+from modelport.core.dataplane import DataPlane
 from modelport.errors import InvalidInput, PayloadTooLarge
 from modelport.protocols._http import parse_version
+from modelport.protocols.answers import answers
 from modelport.settings import Settings
 
 __all__ = ["ROUTES", "Call", "Reply", "predict_batch", "predict_one"]

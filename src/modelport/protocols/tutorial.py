@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from modelport._version import __version__
+from modelport.core.registry import ModelVersion, Registry, RegistryModel
 from modelport.protocols._http import json_response, plane_of
-from modelport.registry import ModelVersion, Registry, RegistryModel
 
 __all__ = ["model_info", "router"]
 

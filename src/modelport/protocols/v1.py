@@ -14,10 +14,10 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from modelport.dataplane import DataPlane
+from modelport.core.dataplane import DataPlane
+from modelport.core.registry import LoadedModel
 from modelport.errors import BadRequest, InvalidInput
 from modelport.protocols._http import json_response, plane_of, read_body
-from modelport.registry import LoadedModel
 
 __all__ = ["router"]
 

@@ -17,11 +17,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from modelport import context
 from modelport._version import __version__
-from modelport.dataplane import DataPlane, InferenceResult
+from modelport.core import context
+from modelport.core.dataplane import DataPlane
+from modelport.core.registry import LoadedModel
+from modelport.core.result import InferenceResult
 from modelport.errors import BadRequest, InvalidInput
-from modelport.images import tensor_rows
+from modelport.model.images import tensor_rows
 from modelport.protocols._http import json_response, parse_version, plane_of, read_body
 from modelport.protocols.v2_codec import (
     InferenceRequest,
@@ -30,7 +32,6 @@ from modelport.protocols.v2_codec import (
     decode_input,
     encode_output,
 )
-from modelport.registry import LoadedModel
 
 __all__ = ["model_metadata", "router"]
 

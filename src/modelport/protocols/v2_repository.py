@@ -16,10 +16,10 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from modelport.auth import check_admin
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
-from modelport.rollout import retire
+from modelport.protocols.auth import check_admin
+from modelport.traffic.rollout import retire
 
 __all__ = ["router"]
 

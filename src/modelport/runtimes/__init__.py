@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from modelport.card import ModelCard
 from modelport.errors import ConfigError, MissingExtra
-from modelport.signature import ModelFacts
+from modelport.model.card import ModelCard
+from modelport.model.signature import ModelFacts
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from modelport.card import ModelCard
 from modelport.errors import ConfigError, ModelLoadError
+from modelport.model.card import ModelCard
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import Outputs
-from modelport.signature import ModelFacts
 
 __all__ = ["classify", "image_shape", "probe"]
 

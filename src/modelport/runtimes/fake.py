@@ -24,8 +24,8 @@ import numpy as np
 import yaml
 
 from modelport.errors import ModelLoadError
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
-from modelport.signature import ModelFacts
 
 __all__ = ["FakeRuntime"]
 

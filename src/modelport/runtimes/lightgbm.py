@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
-from modelport.signature import ModelFacts
 
 __all__ = ["LightGBMRuntime"]
 

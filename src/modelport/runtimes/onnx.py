@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify, image_shape, probe
-from modelport.signature import ModelFacts
 
 __all__ = ["OnnxRuntime"]
 

@@ -1,7 +1,7 @@
 """scikit-learn runtime: any estimator or Pipeline with ``predict`` (and ``predict_proba``).
 
 Pickle and joblib files load only when their sha256 is pinned or the path is trusted
-(:mod:`modelport.integrity`); ``.skops`` files load through skops' trusted-type check.
+(:mod:`modelport.model.integrity`); ``.skops`` files load through skops' trusted-type check.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 from sklearn import base
 
 from modelport.errors import MissingExtra, ModelLoadError, ModelportError, UntrustedArtifact
-from modelport.integrity import read_verified
+from modelport.model.integrity import read_verified
+from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
-from modelport.signature import FieldType, ModelFacts
 
 __all__ = ["SklearnRuntime"]
 

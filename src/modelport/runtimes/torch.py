@@ -8,7 +8,7 @@ under ``torch.inference_mode()``; ``parameters.threads`` (default 1) sets torch'
 threads, which are per process (the server already runs requests concurrently).
 Both formats hold pickles (``torch.export.load`` unpickles with ``weights_only=False``), so like
 joblib files they load only when their sha256 is pinned or their path is trusted
-(:mod:`modelport.integrity`). A plain ``torch.save`` pickle of a module is refused.
+(:mod:`modelport.model.integrity`). A plain ``torch.save`` pickle of a module is refused.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
-from modelport.integrity import read_verified
+from modelport.model.integrity import read_verified
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify, probe
-from modelport.signature import ModelFacts
 
 __all__ = ["JIT_DEPRECATED", "TorchRuntime"]
 

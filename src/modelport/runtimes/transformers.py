@@ -3,7 +3,7 @@
 The version folder holds the model (``model.safetensors`` + ``config.json``) and its tokenizer
 files. Only safetensors weights are read (``use_safetensors=True``; a pickled ``.bin`` is never
 loaded) and no code from the folder runs. When the folder has a ``MANIFEST.sha256``
-(:mod:`modelport.manifest`), every file must still have its pinned hash.
+(:mod:`modelport.model.manifest`), every file must still have its pinned hash.
 
 Card ``parameters``:
 
@@ -28,9 +28,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import InvalidInput, MissingExtra, ModelLoadError, UntrustedArtifact
-from modelport.manifest import verify_manifest
+from modelport.model.manifest import verify_manifest
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
-from modelport.signature import ModelFacts
 
 __all__ = ["TransformersParameters", "TransformersRuntime"]
 

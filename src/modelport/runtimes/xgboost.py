@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify
-from modelport.signature import ModelFacts
 
 __all__ = ["XGBoostRuntime"]
 

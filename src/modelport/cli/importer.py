@@ -1,0 +1,63 @@
+"""``modelport import``: copy a model file into the repository, pin its hash, write its card.
+
+Importing is the user's statement that the file is trusted: it is loaded once here (which runs any
+code a pickle carries) to check it and derive its signature, and from then on it loads only while
+its bytes keep the pinned hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelport.core.repository import add_version, check_name
+from modelport.errors import ConfigError
+from modelport.model.card import CARD_FILE, ModelCard, read_card
+from modelport.model.signature import CardSignature, OutputSpec, resolve_signature
+from modelport.runtimes import LoadContext, get_runtime, runtime_for_file
+
+__all__ = ["import_model"]
+
+
+def _generated_card(
+    runtime: str, description: str | None, class_names: list[str] | None
+) -> ModelCard:
+    output = OutputSpec(class_names=class_names) if class_names else None
+    return ModelCard(
+        runtime=runtime,
+        description=description,
+        signature=CardSignature(output=output) if output else None,
+    )
+
+
+def import_model(
+    file: Path,
+    repository: Path,
+    name: str,
+    *,
+    version: int | None = None,
+    description: str | None = None,
+    class_names: list[str] | None = None,
+) -> Path:
+    """Import ``file`` as a new version of model ``name``; returns the artifact's new path.
+
+    A model that already has a card keeps it; otherwise a card is generated from the model.
+    """
+    check_name(name)
+    if not file.is_file():
+        raise ConfigError(f"{file}: no such file")
+    runtime_name = runtime_for_file(file)
+    if runtime_name is None:
+        raise ConfigError(f"{file}: no installed runtime reads {file.suffix or 'such'} files")
+    existing = repository / name / CARD_FILE
+    card = read_card(existing) if existing.is_file() else None
+    check = card or _generated_card(runtime_name, description, class_names)
+    runtime = get_runtime(check.runtime or runtime_name)()
+    facts = runtime.load(LoadContext(file, check, trusted=True))
+    signature = resolve_signature(check.signature, facts)  # refuses a card the model contradicts
+    runtime.unload()
+    if card is None:
+        inputs = signature.inputs
+        check = check.model_copy(
+            update={"signature": CardSignature(inputs=inputs, output=signature.output)}
+        )
+    return add_version(repository, name, file, None if card else check, version)

@@ -1,0 +1,395 @@
+"""The ``modelport`` command. Parsing happens here only; each command calls a library function."""
+
+# typer reads the annotations at run time and needs Optional[...] on Python 3.10:
+# ruff: noqa: UP045
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from modelport._version import __version__
+from modelport.errors import InvalidInput, ModelportError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="modelport",
+    rich_markup_mode=None,
+    help="Serve any trained model as a validated, documented HTTP API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+examples_app = typer.Typer(help="Example models trained offline from bundled datasets.")
+app.add_typer(examples_app, name="examples")
+experiments_app = typer.Typer(help="A/B test outcomes recorded by the server.")
+app.add_typer(experiments_app, name="experiments")
+
+err = Console(stderr=True)
+out = Console()
+
+PathArg = Annotated[
+    Optional[Path],
+    typer.Argument(help="Model repository, one model's folder, or a model file. Default: ./models"),
+]
+TrustOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option(
+        "--trust",
+        help="Load this pickle/joblib file (or every file under this folder) "
+        "even without a pinned sha256. Repeatable.",
+    ),
+]
+
+
+def _settings(**overrides: Any) -> Any:
+    from modelport.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None and v != []})
+
+
+def _ensure_default_repository(path: Path, explicit: bool) -> None:
+    """Train the Iris example into ``path`` the first time ``serve`` runs without a model."""
+    if explicit or (path.exists() and any(path.iterdir())):
+        return
+    from modelport.cli.examples import train_example
+
+    err.print(
+        f"[bold]No model repository at {path}/[/]: training the Iris example "
+        "(scikit-learn load_iris, LogisticRegression) ..."
+    )
+    artifact = train_example("iris", path)
+    err.print(f"Trained and saved {artifact} (sha256 pinned). Serving it.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"modelport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Serve any trained model as a validated, documented HTTP API."""
+
+
+@app.command()
+def serve(
+    path: PathArg = None,
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default 0.0.0.0).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: $PORT or 8000).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Worker processes, gunicorn when > 1 (default 1).")
+    ] = None,
+    default_model: Annotated[
+        Optional[str], typer.Option(help="Model answering the bare /predict.")
+    ] = None,
+    trust: TrustOpt = None,
+    log_level: Annotated[Optional[str], typer.Option(help="info, debug, warning ...")] = None,
+) -> None:
+    """Serve a model file or a model repository over HTTP."""
+    from modelport.server.run import serve as run_server
+
+    settings = _settings(
+        models=path,
+        host=host,
+        port=port,
+        workers=workers,
+        default_model=default_model,
+        trust=trust,
+        log_level=log_level,
+    )
+    _ensure_default_repository(settings.models, explicit=path is not None)
+    run_server(settings)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
+    name: Annotated[str, typer.Option(help="Model name in the repository.")],
+    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    version: Annotated[Optional[int], typer.Option(help="Version (default: the next one).")] = None,
+    description: Annotated[Optional[str], typer.Option()] = None,
+    class_names: Annotated[
+        Optional[str], typer.Option(help="Comma-separated class names, in class order.")
+    ] = None,
+) -> None:
+    """Copy a model into the repository, pin its sha256 and write its card."""
+    from modelport.cli.importer import import_model
+
+    names = [c.strip() for c in class_names.split(",")] if class_names else None
+    target = import_model(
+        file, repo, name, version=version, description=description, class_names=names
+    )
+    out.print(f"Imported {file} as {target} (sha256 pinned in {target.name}.sha256)")
+
+
+@app.command()
+def validate(path: PathArg = None, trust: TrustOpt = None) -> None:
+    """Load every model and run a sample prediction on each; exit 1 if any fails."""
+    from modelport.cli.validate import validate_repository
+
+    settings = _settings(models=path, trust=trust)
+    rows = validate_repository(settings.models, settings.trust)
+    table = Table(title=f"modelport validate {settings.models}")
+    for column in ("model", "version", "runtime", "status", "load", "sample answer"):
+        table.add_column(column)
+    for row in rows:
+        status = "[green]ready[/]" if row.ok else "[red]failed[/]"
+        load = f"{row.load_seconds * 1000:.0f} ms" if row.load_seconds is not None else "-"
+        detail = json.dumps(row.answer) if row.answer else (row.error or "")
+        table.add_row(row.model, str(row.version), row.runtime or "-", status, load, detail)
+    out.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    path: PathArg = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="Model name (default: the default model).")
+    ] = None,
+    version: Annotated[Optional[int], typer.Option()] = None,
+    data: Annotated[Optional[str], typer.Option(help="One JSON object of field values.")] = None,
+    input: Annotated[
+        Optional[Path], typer.Option(help="A .csv, .json or .jsonl file of records.")
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option(help="Write answers here, .csv or .jsonl (default: stdout).")
+    ] = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Predict offline, without a server: one record (--data) or a file of them (--input)."""
+    from modelport.cli.predict import load_for_predict, predict_file, predict_one
+
+    if (data is None) == (input is None):
+        raise typer.BadParameter("give exactly one of --data or --input")
+    plane, loaded = load_for_predict(_settings(models=path, trust=trust), model, version)
+    if data is not None:
+        print(json.dumps(predict_one(plane, loaded, data), ensure_ascii=False))
+        return
+    if input is not None:
+        count = predict_file(plane, loaded, input, output, err)
+        if output is not None:
+            err.print(f"Wrote {count} predictions to {output}")
+
+
+@examples_app.command("train")
+def examples_train(
+    example: Annotated[str, typer.Argument(help="iris, wine, digits, sentiment or embeddings")],
+    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    framework: Annotated[
+        Optional[str], typer.Option(help="Framework to train with (default: the example's first).")
+    ] = None,
+    estimator: Annotated[str, typer.Option(help="logistic or forest (scikit-learn)")] = "logistic",
+    name: Annotated[
+        Optional[str], typer.Option(help="Model name (default: the example's).")
+    ] = None,
+) -> None:
+    """Train an example model into the repository (deterministic, offline)."""
+    from modelport.cli.examples import frameworks, train_example
+
+    if estimator not in ("logistic", "forest"):
+        raise typer.BadParameter("estimator is logistic or forest")
+    try:
+        framework = framework or frameworks(example)[0]
+        target = train_example(
+            example,
+            repo,
+            framework=framework,
+            name=name,
+            estimator=estimator,  # type: ignore[arg-type]
+        )
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message) from exc
+    what = estimator if framework == "sklearn" else framework
+    out.print(f"Trained {example} ({what}) into {target}")
+
+
+@app.command()
+def convert(
+    path: PathArg = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (default: the first).")] = None,
+    version: Annotated[Optional[int], typer.Option(help="Version (default: the highest).")] = None,
+    to: Annotated[str, typer.Option(help="Target format.")] = "onnx",
+    trust: TrustOpt = None,
+) -> None:
+    """Write a scikit-learn, XGBoost or LightGBM model's ONNX twin next to it; check parity."""
+    from modelport.cli.convert import TOLERANCE, convert_to_onnx
+
+    if to != "onnx":
+        raise typer.BadParameter("only --to onnx is supported")
+    settings = _settings(models=path, trust=trust)
+    parity = convert_to_onnx(settings.models, model, version, list(settings.trust))
+    table = Table(title=f"parity of {parity.twin}")
+    for column in ("sample rows", "same answer", "max |Δ probability|", "verdict"):
+        table.add_column(column)
+    verdict = "passed" if parity.passed else f"failed (needs 100 % and ≤ {TOLERANCE:g})"
+    table.add_row(
+        str(parity.rows), f"{parity.agreement:.2%}", f"{parity.max_abs_diff:.2e}", verdict
+    )
+    out.print(table)
+    if parity.passed:
+        out.print("With `runtime: auto` in the model card, modelport serves the ONNX twin.")
+    else:
+        raise typer.Exit(1)
+
+
+@app.command()
+def build(
+    path: PathArg = None,
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Image name[:tag].")] = "",
+    out: Annotated[
+        Optional[Path], typer.Option(help="Build context folder (default: build/<name>).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the Dockerfile; build nothing.")] = False,
+) -> None:
+    """Write a Docker build context for a model repository and build it with Docker."""
+    from modelport.deploy import render_target
+    from modelport.deploy.context import spec_for, write_target
+
+    repo = _settings(models=path).models
+    spec = spec_for(repo, image=tag or None, name=tag.split(":")[0].rsplit("/", 1)[-1] or None)
+    if dry_run:
+        print(render_target("docker", spec)["Dockerfile"], end="")
+        return
+    context = out or Path("build") / spec.name
+    write_target("docker", repo, context, spec)
+    err.print(f"Wrote the build context {context} (models: {', '.join(spec.models)})")
+    if shutil.which("docker") is None:
+        err.print(f"No docker here: build it with  docker build -t {spec.image} {context}")
+        return
+    done = subprocess.run(["docker", "build", "--network", "host", "-t", spec.image, str(context)])
+    if done.returncode != 0:
+        raise typer.Exit(done.returncode)
+    err.print(f"Built {spec.image}: docker run --rm -p {spec.port}:{spec.port} {spec.image}")
+
+
+@app.command()
+def deploy(
+    target: Annotated[
+        str, typer.Argument(help="render, railway, huggingface, kubernetes, kserve or docker")
+    ],
+    path: PathArg = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Folder for the files (default: deploy/<target>).")
+    ] = None,
+    name: Annotated[Optional[str], typer.Option(help="Service name (a DNS label).")] = None,
+    image: Annotated[Optional[str], typer.Option(help="Image the cluster pulls.")] = None,
+    replicas: Annotated[int, typer.Option(help="Replicas (the autoscaler's minimum).")] = 2,
+    workers: Annotated[int, typer.Option(help="Worker processes per container.")] = 2,
+) -> None:
+    """Write the files that deploy a model repository to a platform."""
+    from modelport.deploy import TARGETS
+    from modelport.deploy.context import spec_for, write_target
+
+    if target not in TARGETS:
+        raise typer.BadParameter(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    repo = _settings(models=path).models
+    spec = spec_for(repo, name=name, image=image, replicas=replicas, workers=workers)
+    folder = out or Path("deploy") / target
+    for written in write_target(target, repo, folder, spec):
+        err.print(f"wrote {written}")
+
+
+@experiments_app.command("report")
+def experiments_report(
+    model: Annotated[str, typer.Argument(help="The model whose variants to compare.")],
+    db: Annotated[
+        Optional[Path],
+        typer.Option(help="SQLite outcome store (default: <models>/.modelport/outcomes.db)."),
+    ] = None,
+    url: Annotated[
+        Optional[str], typer.Option(help="postgresql://... outcome store instead of SQLite.")
+    ] = None,
+    models: Annotated[
+        Optional[Path], typer.Option(help="Model repository (default ./models).")
+    ] = None,
+    min_samples: Annotated[int, typer.Option(help="Feedback per variant before a verdict.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Print an A/B test's report: per variant, the difference, its p-value and a verdict."""
+    from modelport.outcomes.service import stored_report
+    from modelport.outcomes.table import report_tables
+
+    settings = _settings(models=models, outcomes_db=db, outcomes_url=url)
+    report = stored_report(settings, model, min_samples)
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        out.print(report_tables(report))
+
+
+@app.command()
+def rollout(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[int, typer.Argument(help="The version to serve.", min=1)],
+    path: PathArg = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Serve VERSION of NAME on every server of this repository, once it loads and warms."""
+    from modelport.traffic.state import request_rollout
+
+    settings = _settings(models=path, trust=trust)
+    state = request_rollout(settings.models, name, version, tuple(settings.trust))
+    target = f"v{state.previous}" if state.previous is not None else "none"
+    err.print(f"{name} v{version} rolled out (rollback target: {target}).")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    path: PathArg = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Serve again the version of NAME that served before its last rollout."""
+    from modelport.traffic.state import request_rollback
+
+    settings = _settings(models=path, trust=trust)
+    state = request_rollback(settings.models, name, tuple(settings.trust))
+    err.print(f"{name} rolled back to v{state.active}.")
+
+
+@app.command()
+def version() -> None:
+    """Print modelport's version."""
+    out.print(f"modelport {__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``modelport`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=True)
+    except ModelportError as exc:
+        # escaped: hints like "pip install 'modelport[onnx]'" are not markup
+        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
+        sys.exit(2)
+    except ValidationError as exc:  # settings from the environment or flags
+        for item in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in item["loc"]).lower()
+            err.print(
+                f"[red]invalid setting[/] {where}: {item['msg']} (got {item.get('input')!r})",
+                highlight=False,
+            )
+        sys.exit(2)

@@ -1,0 +1,246 @@
+"""The data plane: the one protocol-neutral API every protocol adapter calls.
+
+Adapters parse their wire format, call :meth:`DataPlane.records_to_rows` (or build rows themselves),
+:meth:`DataPlane.infer`, and format the :class:`InferenceResult` back into their wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio.to_thread
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from modelport.batching import Batcher, BatchPolicy
+from modelport.core import context
+from modelport.core.checks import check_rows
+from modelport.core.observe import Observer, Timing
+from modelport.core.registry import LoadedModel, Registry
+from modelport.core.result import InferenceResult
+from modelport.core.validation import invalid_input
+from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
+from modelport.runtimes import Outputs
+
+__all__ = ["DataPlane", "DirectRouter", "InferenceResult", "Router"]
+
+
+class Router(Protocol):
+    """Picks the version that serves a prediction (a traffic policy lives above the core)."""
+
+    def route(self, name: str | None, version: int | None = None) -> LoadedModel: ...
+
+    def after(self, rows: np.ndarray, result: InferenceResult) -> None:
+        """Called once the answer is known (a shadow copy may follow)."""
+
+
+class DirectRouter:
+    """No traffic policy: the version asked for, else the model's default version."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def route(self, name: str | None, version: int | None = None) -> LoadedModel:
+        return self.registry.get(name, version)
+
+    def after(self, rows: np.ndarray, result: InferenceResult) -> None:
+        return None
+
+
+class DataPlane:
+    """Health, metadata and inference over a :class:`Registry`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        request_timeout: float | None = None,
+        observer: Observer | None = None,
+        router: Router | None = None,
+    ) -> None:
+        self.registry = registry
+        self.request_timeout = request_timeout
+        self.router: Router = router or DirectRouter(registry)
+        self.observer = observer or Observer()
+
+    def ready(self) -> bool:
+        return self.registry.ready
+
+    def version(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The ready model version (404 unknown, 503 not loaded)."""
+        return self.registry.get(name, version)
+
+    def route(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The version serving a prediction: ``version`` when given, else the one the model's
+        traffic policy picks for this request (else its default version)."""
+        return self.router.route(name, version)
+
+    @staticmethod
+    def parse_record(model: LoadedModel, body: bytes) -> BaseModel:
+        """Validate one JSON object against the model's request model."""
+        try:
+            return model.request.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_input(exc, example=model.signature.example) from exc
+
+    def record_rows(self, model: LoadedModel, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated request records as a batch."""
+        return model.rows(records)
+
+    def records_to_rows(
+        self,
+        model: LoadedModel,
+        records: Sequence[Any],
+        prefix: Sequence[str | int] = ("body",),
+        start: int = 0,
+    ) -> np.ndarray:
+        """Validate decoded records (mappings of field name to value) into a batch.
+
+        Errors name the record as ``prefix + [start + index]``.
+        """
+        parsed = []
+        for index, record in enumerate(records):
+            try:
+                parsed.append(model.request.model_validate(record))
+            except ValidationError as exc:
+                raise invalid_input(exc, [*prefix, start + index], model.signature.example) from exc
+        return model.rows(parsed)
+
+    def check_rows(self, model: LoadedModel, rows: np.ndarray) -> np.ndarray:
+        """Check a decoded ``(batch, n_inputs)`` array against the model's signature."""
+        return check_rows(model.signature, rows)
+
+    @staticmethod
+    def infer_sync(model: LoadedModel, rows: np.ndarray) -> InferenceResult:
+        """Run the model on a batch in this thread (no batching, no deadline)."""
+        with _errors(model):
+            model.runtime.check(rows)
+            outputs = _checked(model, rows, model.runtime.predict(rows))
+        return InferenceResult(model.name, model.version, model.signature, outputs)
+
+    async def infer(self, model: LoadedModel, rows: np.ndarray) -> InferenceResult:
+        """Predict a batch: micro-batched with concurrent requests where the model allows it,
+        off the event loop when its runtime blocks, within the request deadline (504).
+
+        The request's :class:`~modelport.core.context.RequestInfo` records the version that served.
+        """
+        info = context.current()
+        if info is not None:
+            info.model, info.version = model.name, model.version
+        try:
+            with _errors(model):
+                model.runtime.check(rows)
+                outputs = await asyncio.wait_for(self._predict(model, rows), self.request_timeout)
+        except asyncio.TimeoutError as exc:
+            raise GatewayTimeout(
+                f"model {model.name!r} did not answer within {self.request_timeout:g} s"
+            ) from exc
+        result = InferenceResult(model.name, model.version, model.signature, outputs)
+        if info is not None:
+            info.result = result  # what the outcome recorder records
+        self.router.after(rows, result)  # a shadow copy, when the policy asks for one
+        return result
+
+    async def _predict(self, model: LoadedModel, rows: np.ndarray) -> Outputs:
+        batcher = self._batcher(model)
+        job = _Job(rows, time.perf_counter())
+        if batcher is None:
+            self.observer.batch(model.name, model.version, len(rows))
+            job.started = job.queued
+            outputs = await _run(model, rows)
+        else:
+            key = (rows.dtype.kind, rows.shape[1:])
+            self.observer.queued(model.name, model.version, batcher.depth + 1)
+            outputs = await batcher.submit(job, size=len(rows), key=key)
+        finished = time.perf_counter()
+        self.observer.prediction(
+            Timing(model.name, model.version, job.queued, job.started, finished)
+        )
+        return outputs
+
+    def _batcher(self, model: LoadedModel) -> Batcher[_Job, Outputs] | None:
+        policy = model.card.batching
+        if not (policy.enabled and model.runtime.batchable):
+            return None
+        if model.batcher is None:
+            observer = self.observer
+
+            async def process(jobs: list[_Job]) -> list[Outputs]:
+                started = time.perf_counter()
+                batches = [job.rows for job in jobs]
+                for job in jobs:
+                    job.started = started
+                rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
+                observer.batch(model.name, model.version, len(rows))
+                if model.batcher is not None:
+                    observer.queued(model.name, model.version, model.batcher.depth)
+                return _split(await _run(model, rows), [len(b) for b in batches])
+
+            model.batcher = Batcher(
+                process,
+                BatchPolicy(policy.max_batch_size, policy.max_latency_ms / 1000, policy.max_queue),
+            )
+        return model.batcher
+
+    async def close(self) -> None:
+        """Stop every batcher; requests still queued get an error answer."""
+        for entry in list(self.registry.models.values()):
+            for version in entry.versions.values():
+                if version.loaded is not None and version.loaded.batcher is not None:
+                    await version.loaded.batcher.close()
+
+
+@dataclass(slots=True)
+class _Job:
+    """Rows waiting in a batcher, with when they arrived and when their batch started."""
+
+    rows: np.ndarray = field(repr=False)
+    queued: float
+    started: float = 0.0
+
+
+async def _run(model: LoadedModel, rows: np.ndarray) -> Outputs:
+    if model.runtime.blocking:
+        outputs = await anyio.to_thread.run_sync(model.runtime.predict, rows)
+    else:
+        outputs = model.runtime.predict(rows)
+    return _checked(model, rows, outputs)
+
+
+def _checked(model: LoadedModel, rows: np.ndarray, outputs: Outputs) -> Outputs:
+    if len(outputs.predictions) != len(rows):
+        raise ModelportError(
+            f"model {model.name!r} answered {len(outputs.predictions)} rows for {len(rows)}"
+        )
+    return outputs
+
+
+def _split(outputs: Outputs, sizes: list[int]) -> list[Outputs]:
+    if len(sizes) == 1:
+        return [outputs]
+    bounds = np.cumsum([0, *sizes])
+    proba = outputs.probabilities
+    return [
+        Outputs(outputs.predictions[a:b], None if proba is None else proba[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+@contextlib.contextmanager
+def _errors(model: LoadedModel) -> Iterator[None]:
+    """Runtime failures as modelport errors: bad values 422, anything else 500 with the cause."""
+    try:
+        yield
+    except ModelportError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"model {model.name!r} rejected the input: {exc}") from exc
+    except asyncio.TimeoutError:
+        raise
+    except Exception as exc:
+        raise ModelportError(f"model {model.name!r} failed: {type(exc).__name__}: {exc}") from exc

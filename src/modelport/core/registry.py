@@ -1,0 +1,292 @@
+"""The registry: ``(name, version) -> loaded model``, each model's default version, loading.
+
+Loading never raises for one bad model: its versions are marked ``failed`` with the reason, and
+the other models keep loading and serving.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from modelport.batching import Batcher
+from modelport.core.repository import ModelSource, scan
+from modelport.core.schemas import request_model
+from modelport.errors import (
+    BadRequest,
+    ConfigError,
+    ModelLoadError,
+    ModelNotFound,
+    ModelNotReady,
+    ModelportError,
+)
+from modelport.model.card import ModelCard
+from modelport.model.images import image_request_model, image_rows
+from modelport.model.integrity import is_trusted
+from modelport.model.signature import Signature, resolve_signature
+from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
+
+__all__ = ["LoadedModel", "ModelState", "ModelVersion", "Registry", "RegistryModel"]
+
+log = logging.getLogger("modelport.core.registry")
+
+
+class ModelState(str, enum.Enum):
+    PENDING = "pending"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A model version ready to serve: its runtime, signature and derived request model.
+
+    ``batcher`` is created by the data plane on first use, inside the serving event loop.
+    """
+
+    name: str
+    version: int
+    card: ModelCard
+    runtime_name: str
+    runtime: Runtime
+    signature: Signature
+    request: type[BaseModel]
+    field_names: tuple[str, ...]
+    batcher: Batcher[Any, Outputs] | None = None  # Any: the data plane's queued job
+    inflight: int = 0  # requests holding this version (counted by modelport.traffic.router)
+    row_dtype: Any = field(init=False)  # float64 for numbers only, object when text is in
+
+    def __post_init__(self) -> None:
+        numeric = all(f.type != "str" for f in self.signature.inputs)
+        self.row_dtype = np.float64 if numeric else object
+
+    def rows(self, records: Sequence[BaseModel]) -> np.ndarray:
+        """Validated request records as one batch: ``(batch, n_inputs)`` rows, or images."""
+        if self.signature.image is not None:
+            return image_rows(records)
+        table = [[getattr(r, name) for name in self.field_names] for r in records]
+        return np.asarray(table, dtype=self.row_dtype).reshape(len(records), len(self.field_names))
+
+
+@dataclass
+class ModelVersion:
+    """One version of one model, loaded or not."""
+
+    name: str
+    version: int
+    card: ModelCard
+    artifact: Path
+    state: ModelState = ModelState.PENDING
+    error: str | None = None
+    loaded: LoadedModel | None = None
+    load_seconds: float | None = None
+
+    def load(self, trusted: Iterable[Path]) -> None:
+        """Load the artifact through its runtime and derive the signature and request model."""
+        self.state = ModelState.LOADING
+        started = time.perf_counter()
+        try:
+            chosen = self.card.runtime if self.card.runtime != "auto" else None
+            name = chosen or runtime_for_file(self.artifact)
+            if name is None:
+                raise ConfigError(
+                    f"{self.artifact}: no runtime reads {self.artifact.suffix or 'this'} files; "
+                    "set `runtime` in the model card"
+                )
+            runtime = get_runtime(name)()
+            context = LoadContext(self.artifact, self.card, is_trusted(self.artifact, trusted))
+            facts = runtime.load(context)
+            signature = resolve_signature(self.card.signature, facts)
+            if signature.image is not None:
+                request = image_request_model(self.name, signature.image, strict=self.card.strict)
+            else:
+                request = request_model(self.name, signature, strict=self.card.strict)
+        except ModelportError as exc:
+            self._fail(exc.message)
+            return
+        except Exception as exc:  # a runtime's own failure: report it, keep serving the rest
+            self._fail(f"{type(exc).__name__}: {exc}")
+            return
+        self.loaded = LoadedModel(
+            self.name,
+            self.version,
+            self.card,
+            name,
+            runtime,
+            signature,
+            request,
+            tuple(request.model_fields),
+        )
+        self.load_seconds = time.perf_counter() - started
+        self.state = ModelState.READY
+        log.info("loaded %s v%d (%s) in %.2fs", self.name, self.version, name, self.load_seconds)
+
+    def _fail(self, message: str) -> None:
+        self.state, self.error = ModelState.FAILED, message
+        log.error("failed to load %s v%d: %s", self.name, self.version, message)
+
+    def unload(self) -> None:
+        if self.loaded is not None:
+            self.loaded.runtime.unload()
+        self.loaded, self.state = None, ModelState.PENDING
+
+
+@dataclass
+class RegistryModel:
+    """A model name with its versions."""
+
+    name: str
+    card: ModelCard
+    versions: dict[int, ModelVersion] = field(default_factory=dict)
+    folder: Path | None = None
+    active: int | None = None  # set by a rollout; beats the card's pin
+    previous: int | None = None  # what served before the last rollout: the rollback target
+
+    @property
+    def default_version(self) -> int:
+        """The rolled-out version, else the card's pinned version, else the highest ready
+        version, else the highest."""
+        if self.active is not None:
+            return self.active
+        if self.card.default_version is not None:
+            return self.card.default_version
+        ready = [v for v, mv in self.versions.items() if mv.state is ModelState.READY]
+        return max(ready or self.versions)
+
+    @property
+    def ready(self) -> bool:
+        version = self.versions.get(self.default_version)
+        return version is not None and version.state is ModelState.READY
+
+
+def _model_of(source: ModelSource) -> RegistryModel:
+    model = RegistryModel(source.name, source.card, folder=source.folder)
+    served = set(source.card.version_policy.select(source.versions))
+    if source.card.default_version is not None:
+        served.add(source.card.default_version)
+    for version, artifact in sorted(source.versions.items()):
+        if version not in served:
+            continue
+        mv = ModelVersion(source.name, version, source.card, artifact)
+        if version in source.problems:
+            mv.state, mv.error = ModelState.FAILED, source.problems[version]
+        model.versions[version] = mv
+    return model
+
+
+class Registry:
+    """All models of one server."""
+
+    def __init__(
+        self,
+        sources: Iterable[ModelSource],
+        *,
+        default_model: str | None = None,
+        trusted: Iterable[Path] = (),
+        origin: Path | None = None,
+    ) -> None:
+        self.models: dict[str, RegistryModel] = {}
+        self.trusted = tuple(trusted)
+        self.origin = origin
+        for source in sources:
+            if source.name in self.models:
+                raise ConfigError(f"two models are named {source.name!r}")
+            self.models[source.name] = _model_of(source)
+        if default_model is not None and default_model not in self.models:
+            raise ConfigError(
+                f"default model {default_model!r} is not in the repository: {sorted(self.models)}"
+            )
+        self.default_model = default_model or (min(self.models) if self.models else None)
+        self._loaded = threading.Event()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether loading has finished (successfully or not) for every version."""
+        return self._loaded.is_set()
+
+    def wait_loaded(self, timeout_s: float | None = None) -> bool:
+        """Block until loading has finished; False on timeout."""
+        return self._loaded.wait(timeout_s)
+
+    @property
+    def ready(self) -> bool:
+        """Whether every version loaded and is ready to serve."""
+        return self.loaded and all(
+            mv.state is ModelState.READY for m in self.models.values() for mv in m.versions.values()
+        )
+
+    def load_model(self, name: str) -> None:
+        """Load every pending version of one model."""
+        for mv in self.model(name).versions.values():
+            if mv.state is ModelState.PENDING:
+                mv.load(self.trusted)
+
+    def load_all(self) -> None:
+        for name in self.models:
+            self.load_model(name)
+        self._loaded.set()
+
+    def reload(self, name: str) -> RegistryModel:
+        """Load model ``name`` afresh from the repository on disk and swap it in atomically.
+
+        The old versions keep serving until the new ones are loaded; if none of the new versions
+        loads, nothing is swapped and the load errors are raised.
+        """
+        if self.origin is None:
+            raise BadRequest("this server was not started from a model repository")
+        sources = [s for s in scan(self.origin) if s.name == name]
+        if not sources:
+            raise ModelNotFound(f"model {name!r} is not in the repository {self.origin}")
+        model = _model_of(sources[0])
+        for mv in model.versions.values():
+            if mv.state is ModelState.PENDING:
+                mv.load(self.trusted)
+        if not any(mv.loaded for mv in model.versions.values()):
+            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in model.versions.values())
+            raise ModelLoadError(f"failed to load {name!r}: {errors}")
+        old = self.models.get(name)
+        if old is not None and old.active in model.versions:  # a rollout outlives a reload
+            model.active, model.previous = old.active, old.previous
+        self.models[name] = model  # in-flight requests keep the versions they already hold
+        return model
+
+    def unload(self, name: str) -> None:
+        """Stop serving ``name``; requests in flight finish on the versions they hold."""
+        self.model(name)  # 404 when unknown
+        del self.models[name]
+
+    def unload_all(self) -> None:
+        for model in self.models.values():
+            for mv in model.versions.values():
+                mv.unload()
+
+    def model(self, name: str | None) -> RegistryModel:
+        key = self.default_model if name is None else name
+        if key is None or key not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            what = f"model {name!r}" if name is not None else f"the default model {key!r}"
+            raise ModelNotFound(f"{what} not found; models served here: {known}")
+        return self.models[key]
+
+    def get(self, name: str | None, version: int | None = None) -> LoadedModel:
+        """The ready version asked for (default: the model's default); 404 or 503 otherwise."""
+        model = self.model(name)
+        number = model.default_version if version is None else version
+        mv = model.versions.get(number)
+        if mv is None:
+            known = ", ".join(str(v) for v in sorted(model.versions))
+            raise ModelNotFound(f"model {model.name!r} has no version {number}; versions: {known}")
+        if mv.loaded is None:
+            reason = f": {mv.error}" if mv.error else " yet"
+            raise ModelNotReady(f"model {model.name!r} version {number} is not loaded{reason}")
+        return mv.loaded

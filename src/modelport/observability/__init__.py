@@ -1,0 +1,1 @@
+"""Metrics (one registry, correct across gunicorn workers), tracing and the Grafana dashboard."""

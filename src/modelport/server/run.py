@@ -1,0 +1,91 @@
+"""Running the server: uvicorn for one worker, gunicorn with uvicorn workers for more.
+
+Both finish in-flight requests on SIGTERM before exiting (``settings.graceful_timeout``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from modelport.core.repository import scan
+from modelport.model.integrity import check_trusted
+from modelport.observability import multiproc
+from modelport.server.app import create_app, loaded_app
+from modelport.server.logs import configure_logging, gunicorn_logger
+from modelport.settings import Settings
+
+__all__ = ["serve"]
+
+
+def _metrics_server(settings: Settings, app: Any) -> None:
+    """Serve the app's metrics on ``settings.metrics_port`` from a thread of this process."""
+    if settings.metrics_port is None:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(
+        settings.metrics_port, settings.host, registry=app.state.metrics.exposition_registry
+    )
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    app = create_app(settings)
+    _metrics_server(settings, app)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # configure_logging did it
+        access_log=False,  # modelport.access logs each request, with its id and model
+        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _serve_gunicorn(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": settings.workers,
+                "worker_class": "uvicorn_worker.UvicornWorker",
+                "graceful_timeout": int(settings.graceful_timeout),
+                "preload_app": True,
+                "timeout": 120,
+                "loglevel": settings.log_level,
+                "accesslog": None,  # modelport.access logs each request, with its id and model
+                "logger_class": gunicorn_logger(settings),
+                "child_exit": multiproc.child_exit,
+                "when_ready": lambda server: _metrics_server(settings, server.app.callable),
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Runs once in the master before it forks: the workers share the loaded models'
+            # memory copy-on-write instead of each loading its own copy.
+            return loaded_app(settings)
+
+    Application().run()
+
+
+def serve(settings: Settings) -> None:
+    """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
+    # Fail fast, before any worker starts, on a repository that is wrong or a pickle not trusted.
+    sources = scan(settings.models)
+    check_trusted((p for s in sources for p in s.versions.values()), settings.trust)
+    configure_logging(settings)
+    if settings.workers > 1:
+        directory, created = multiproc.prepare()  # before prometheus_client is imported
+        try:
+            _serve_gunicorn(settings)
+        finally:
+            multiproc.cleanup(directory, created)
+    else:
+        _serve_uvicorn(settings)

@@ -1,0 +1,271 @@
+"""The batching scheduler, driven by a fake clock: every branch, no real sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+
+import pytest
+
+from modelport.batching.scheduler import Batcher, BatchPolicy
+from modelport.errors import ModelportError, Overloaded
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeClock:
+    """``sleep`` that returns only when the test fires it."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[asyncio.Future[None]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sleeps.append(future)
+        await future
+
+    def fire(self) -> None:
+        for future in self.sleeps:
+            if not future.done():
+                future.set_result(None)
+
+
+class Model:
+    """Records each batch; ``gate`` holds a batch inside the model until the test opens it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.entered = asyncio.Event()
+
+    async def process(self, values: list[str]) -> list[str]:
+        self.batches.append(values)
+        self.entered.set()
+        await self.gate.wait()
+        if "bad" in values:
+            raise ValueError("bad value")
+        return [v.upper() for v in values]
+
+
+def make(policy: BatchPolicy | None = None) -> tuple[Batcher[str, str], Model, FakeClock]:
+    model, clock = Model(), FakeClock()
+    batcher: Batcher[str, str] = Batcher(model.process, policy or BatchPolicy(), clock.sleep)
+    return batcher, model, clock
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def submit(
+    batcher: Batcher[str, str], value: str, size: int = 1, key: Hashable = None
+) -> asyncio.Task[str]:
+    return asyncio.ensure_future(batcher.submit(value, size, key))
+
+
+async def test_a_lone_request_is_not_held_back() -> None:
+    batcher, model, clock = make()
+    assert await batcher.submit("a") == "A"
+    assert model.batches == [["a"]]
+    assert clock.sleeps == []
+
+
+async def test_requests_arriving_while_the_model_is_busy_form_one_batch() -> None:
+    batcher, model, clock = make()
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    rest = [submit(batcher, v) for v in "bcde"]
+    await settle()
+    assert batcher.depth == 4
+    model.gate.set()
+    assert await first == "A"
+    assert [await t for t in rest] == ["B", "C", "D", "E"]
+    assert model.batches == [["a"], ["b", "c", "d", "e"]]
+    assert clock.sleeps == []  # after a lone item the next batch goes at once
+
+
+async def test_under_load_the_window_waits_for_more() -> None:
+    batcher, model, clock = make(BatchPolicy(max_batch_size=8, max_latency_s=0.01))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    second = [submit(batcher, v) for v in "bc"]
+    await settle()
+    model.gate.set()
+    await asyncio.gather(first, *second)  # batches: [a], [b, c] -> load seen
+    late = [submit(batcher, v) for v in "de"]
+    await settle()
+    assert len(clock.sleeps) == 1  # the window is open, nothing sent yet
+    assert model.batches == [["a"], ["b", "c"]]
+    more = submit(batcher, "f")
+    await settle()
+    assert model.batches == [["a"], ["b", "c"]]
+    clock.fire()
+    assert [await t for t in [*late, more]] == ["D", "E", "F"]
+    assert model.batches[-1] == ["d", "e", "f"]
+
+
+async def test_the_window_closes_early_when_the_batch_is_full() -> None:
+    batcher, model, clock = make(BatchPolicy(max_batch_size=3, max_latency_s=10))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    burst = [submit(batcher, v) for v in "bc"]
+    await settle()
+    model.gate.set()
+    await asyncio.gather(first, *burst)
+    waiting = submit(batcher, "d")
+    await settle()
+    assert len(clock.sleeps) == 1
+    filled = [submit(batcher, v) for v in "ef"]
+    assert [await t for t in [waiting, *filled]] == ["D", "E", "F"]  # without firing the clock
+    assert model.batches[-1] == ["d", "e", "f"]
+
+
+async def test_a_full_queue_skips_the_window() -> None:
+    batcher, model, clock = make(BatchPolicy(max_batch_size=2, max_latency_s=10))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    burst = [submit(batcher, v) for v in "bcde"]
+    await settle()
+    model.gate.set()
+    await asyncio.gather(first, *burst)
+    assert model.batches == [["a"], ["b", "c"], ["d", "e"]]
+    assert clock.sleeps == []
+
+
+async def test_batches_respect_the_row_limit_and_keys() -> None:
+    batcher, model, _ = make(BatchPolicy(max_batch_size=4))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    queued = [
+        submit(batcher, "b", size=3),
+        submit(batcher, "x", key="other"),
+        submit(batcher, "c", size=2),
+        submit(batcher, "d", size=1),
+        submit(batcher, "huge", size=10),
+    ]
+    await settle()
+    model.gate.set()
+    await asyncio.gather(first, *queued)
+    assert model.batches == [["a"], ["b", "d"], ["x"], ["c"], ["huge"]]
+
+
+async def test_a_full_queue_answers_overloaded_at_once() -> None:
+    batcher, model, _ = make(BatchPolicy(max_queue=2))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    queued = [submit(batcher, v) for v in "bc"]
+    await settle()
+    with pytest.raises(Overloaded, match="queue is full"):
+        await batcher.submit("d")
+    assert Overloaded("x").headers() == {"Retry-After": "1"}
+    model.gate.set()
+    await asyncio.gather(first, *queued)
+
+
+async def test_cancelled_requests_never_reach_the_model() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    gone, kept = submit(batcher, "gone"), submit(batcher, "kept")
+    await settle()
+    gone.cancel()
+    await settle()
+    model.gate.set()
+    assert await kept == "KEPT"
+    await first
+    assert model.batches == [["a"], ["kept"]]
+    assert batcher.dropped == 1
+
+
+async def test_when_every_queued_request_was_cancelled_the_worker_stops() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    gone = submit(batcher, "gone")
+    await settle()
+    gone.cancel()
+    await settle()
+    model.gate.set()
+    await first
+    await settle()
+    assert model.batches == [["a"]]
+    assert await batcher.submit("again") == "AGAIN"  # a new worker starts on demand
+
+
+async def test_a_result_for_a_caller_that_left_is_discarded() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    leaving = submit(batcher, "a")
+    await model.entered.wait()
+    leaving.cancel()
+    await settle()
+    model.gate.set()
+    await settle()
+    assert model.batches == [["a"]]
+    assert leaving.cancelled()
+
+
+async def test_one_bad_item_does_not_fail_its_batch() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    good, bad, other = submit(batcher, "b"), submit(batcher, "bad"), submit(batcher, "c")
+    await settle()
+    model.gate.set()
+    await first
+    assert await good == "B"
+    assert await other == "C"
+    with pytest.raises(ValueError, match="bad value"):
+        await bad
+    assert model.batches[1:] == [["b", "bad", "c"], ["b"], ["bad"], ["c"]]
+
+
+async def test_close_answers_every_waiting_request() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    inside = submit(batcher, "a")
+    await model.entered.wait()
+    waiting, left = submit(batcher, "b"), submit(batcher, "c")
+    await settle()
+    left.cancel()
+    await settle()
+    await batcher.close()
+    await settle()
+    assert inside.cancelled()
+    with pytest.raises(ModelportError, match="shutting down"):
+        await waiting
+
+
+async def test_close_without_work_is_fine() -> None:
+    batcher, _, _ = make()
+    await batcher.close()
+    assert batcher.depth == 0
+
+
+async def test_a_failure_for_a_caller_that_left_is_discarded() -> None:
+    batcher, model, _ = make()
+    model.gate.clear()
+    leaving = submit(batcher, "bad")
+    await model.entered.wait()
+    leaving.cancel()
+    await settle()
+    model.gate.set()
+    await settle()
+    assert leaving.cancelled()
+    assert batcher.batches == 1

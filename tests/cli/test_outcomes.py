@@ -1,0 +1,49 @@
+"""``modelport experiments report``: the report from a store, as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelport.outcomes.store import open_store
+from tests.cli.test_cli import run
+from tests.outcomes.test_store import served
+
+
+def _store(path: Path) -> None:
+    store = open_store(path=path)
+    records = [served(f"a{i}", ["yes"]) for i in range(40)]
+    records += [served(f"b{i}", ["yes"], variant="v2", version=2) for i in range(40)]
+    store.write(records)
+    for i in range(40):
+        store.put_feedback(f"a{i}", 0, "yes" if i < 24 else "no", None)  # v1 right 60 %
+        store.put_feedback(f"b{i}", 0, "yes" if i < 36 else "no", None)  # v2 right 90 %
+    store.close()
+
+
+def test_report_as_a_table_and_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "o.db"
+    _store(db)
+    code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db))
+    assert code == 0
+    assert "Experiment: m" in out
+    assert "0.600" in out
+    assert "0.900" in out
+    assert "Verdict: v2 better, p=0.002" in out
+    code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--json")
+    report = json.loads(out)
+    assert report["verdict"] == "v2 better, p=0.002"
+    assert [v["feedback"] for v in report["variants"]] == [40, 40]
+    code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--min-samples", "50")
+    assert "Verdict: not enough data yet (v1: 40, v2: 40 of 50 feedback each)" in out
+
+
+def test_a_missing_store_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "experiments", "report", "m", "--db", str(tmp_path / "none.db"))
+    assert code == 2
+    assert "no outcome store at" in err
+    assert "Traceback" not in err

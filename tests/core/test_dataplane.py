@@ -1,0 +1,68 @@
+"""The data plane under concurrency: micro-batching, deadlines, batching switched off."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelport.core.dataplane import DataPlane
+from modelport.core.registry import Registry
+from modelport.core.repository import scan
+from modelport.errors import GatewayTimeout, InvalidInput
+from tests.helpers import write_fake_model
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def plane_for(tmp_path: Path, timeout: float = 30, **card: object) -> DataPlane:
+    write_fake_model(tmp_path, "m", **card)
+    registry = Registry(scan(tmp_path))
+    registry.load_all()
+    return DataPlane(registry, request_timeout=timeout)
+
+
+async def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
+    plane = plane_for(tmp_path, parameters={"delay_s": 0.05})
+    model = plane.version("m")
+    rows = [np.array([[float(i), 0.0]]) for i in range(16)]
+    results = await asyncio.gather(*(plane.infer(model, r) for r in rows))
+    assert [r.labels()[0] for r in results] == [i % 2 for i in range(16)]
+    assert model.batcher is not None
+    assert model.batcher.batches < 16  # requests that waited rode together
+    await plane.close()
+
+
+async def test_a_bad_request_fails_alone(tmp_path: Path) -> None:
+    plane = plane_for(tmp_path, parameters={"delay_s": 0.02})
+    model = plane.version("m")
+    good = [np.array([[1.0, 1.0]]) for _ in range(4)]
+    bad = np.array([["x", "y"]], dtype=object)
+    outcomes = await asyncio.gather(
+        *(plane.infer(model, r) for r in [good[0], good[1], bad, good[2], good[3]]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], InvalidInput)
+    assert all(not isinstance(o, Exception) for i, o in enumerate(outcomes) if i != 2)
+
+
+async def test_deadline_answers_504(tmp_path: Path) -> None:
+    plane = plane_for(tmp_path, timeout=0.05, parameters={"delay_s": 1.0})
+    model = plane.version("m")
+    with pytest.raises(GatewayTimeout, match=r"did not answer within 0\.05 s"):
+        await plane.infer(model, np.array([[1.0, 2.0]]))
+
+
+async def test_batching_can_be_switched_off(tmp_path: Path) -> None:
+    plane = plane_for(tmp_path, batching={"enabled": False})
+    model = plane.version("m")
+    result = await plane.infer(model, np.array([[1.0, 2.0], [2.0, 2.0]]))
+    assert result.labels() == [1, 0]
+    assert model.batcher is None

@@ -23,10 +23,12 @@ class FakeClock:
 
     def __init__(self) -> None:
         self.sleeps: list[asyncio.Future[None]] = []
+        self.seconds: list[float] = []
 
     async def sleep(self, seconds: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sleeps.append(future)
+        self.seconds.append(seconds)
         await future
 
     def fire(self) -> None:
@@ -64,6 +66,13 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def release(model: Model) -> None:
+    """Let the batch now inside the model finish; the next one will wait at the gate again."""
+    model.gate.set()
+    model.gate.clear()
+    await settle()
+
+
 def submit(
     batcher: Batcher[str, str], value: str, size: int = 1, key: Hashable = None
 ) -> asyncio.Task[str]:
@@ -77,69 +86,83 @@ async def test_a_lone_request_is_not_held_back() -> None:
     assert clock.sleeps == []
 
 
-async def test_requests_arriving_while_the_model_is_busy_form_one_batch() -> None:
+async def test_the_model_never_idles_while_requests_wait() -> None:
+    """Whatever queued while a batch ran goes as one batch the moment the model is free, even
+    right after a multi-item batch: no window, no sleep."""
     batcher, model, clock = make()
     model.gate.clear()
-    first = submit(batcher, "a")
-    await model.entered.wait()
-    rest = [submit(batcher, v) for v in "bcde"]
+    tasks = [submit(batcher, v) for v in "ab"]  # one tick at idle: one batch
     await settle()
-    assert batcher.depth == 4
+    tasks += [submit(batcher, v) for v in "cdefgh"]
+    await settle()
+    assert model.batches == [["a", "b"]]
+    assert batcher.depth == 6
+    await release(model)
+    assert model.batches == [["a", "b"], ["c", "d", "e", "f", "g", "h"]]  # taken at once
+    tasks += [submit(batcher, v) for v in "ij"]
+    await settle()
+    await release(model)
+    assert model.batches[-1] == ["i", "j"]
+    assert clock.sleeps == []
     model.gate.set()
-    assert await first == "A"
-    assert [await t for t in rest] == ["B", "C", "D", "E"]
-    assert model.batches == [["a"], ["b", "c", "d", "e"]]
-    assert clock.sleeps == []  # after a lone item the next batch goes at once
+    assert [await t for t in tasks] == list("ABCDEFGHIJ")
 
 
-async def test_under_load_the_window_waits_for_more() -> None:
+async def test_the_opt_in_window_holds_even_a_lone_request_at_idle() -> None:
+    batcher, model, clock = make(BatchPolicy(max_batch_size=8, max_latency_s=0.01))
+    first = submit(batcher, "a")
+    await settle()
+    assert model.batches == []
+    assert clock.seconds == [0.01]
+    second = submit(batcher, "b")
+    await settle()
+    assert model.batches == []  # the window is open until the clock fires
+    clock.fire()
+    assert [await first, await second] == ["A", "B"]
+    assert model.batches == [["a", "b"]]
+
+
+async def test_the_window_opens_again_for_what_queued_during_a_batch() -> None:
     batcher, model, clock = make(BatchPolicy(max_batch_size=8, max_latency_s=0.01))
     model.gate.clear()
     first = submit(batcher, "a")
-    await model.entered.wait()
-    second = [submit(batcher, v) for v in "bc"]
     await settle()
-    model.gate.set()
-    await asyncio.gather(first, *second)  # batches: [a], [b, c] -> load seen
-    late = [submit(batcher, v) for v in "de"]
-    await settle()
-    assert len(clock.sleeps) == 1  # the window is open, nothing sent yet
-    assert model.batches == [["a"], ["b", "c"]]
-    more = submit(batcher, "f")
-    await settle()
-    assert model.batches == [["a"], ["b", "c"]]
     clock.fire()
-    assert [await t for t in [*late, more]] == ["D", "E", "F"]
-    assert model.batches[-1] == ["d", "e", "f"]
+    await model.entered.wait()
+    queued = [submit(batcher, v) for v in "bc"]
+    await settle()
+    await release(model)
+    assert len(clock.sleeps) == 2  # [b, c] is not full: wait for more
+    assert model.batches == [["a"]]
+    late = submit(batcher, "d")
+    await settle()
+    clock.fire()
+    model.gate.set()
+    assert [await t for t in [first, *queued, late]] == ["A", "B", "C", "D"]
+    assert model.batches == [["a"], ["b", "c", "d"]]
 
 
 async def test_the_window_closes_early_when_the_batch_is_full() -> None:
     batcher, model, clock = make(BatchPolicy(max_batch_size=3, max_latency_s=10))
-    model.gate.clear()
-    first = submit(batcher, "a")
-    await model.entered.wait()
-    burst = [submit(batcher, v) for v in "bc"]
-    await settle()
-    model.gate.set()
-    await asyncio.gather(first, *burst)
-    waiting = submit(batcher, "d")
+    waiting = submit(batcher, "a")
     await settle()
     assert len(clock.sleeps) == 1
-    filled = [submit(batcher, v) for v in "ef"]
-    assert [await t for t in [waiting, *filled]] == ["D", "E", "F"]  # without firing the clock
-    assert model.batches[-1] == ["d", "e", "f"]
+    filled = [submit(batcher, v) for v in "bc"]
+    assert [await t for t in [waiting, *filled]] == ["A", "B", "C"]  # without firing the clock
+    assert model.batches == [["a", "b", "c"]]
+    assert clock.sleeps[0].cancelled()  # the timer does not outlive its window
 
 
 async def test_a_full_queue_skips_the_window() -> None:
     batcher, model, clock = make(BatchPolicy(max_batch_size=2, max_latency_s=10))
     model.gate.clear()
-    first = submit(batcher, "a")
+    tasks = [submit(batcher, v) for v in "ab"]
     await model.entered.wait()
-    burst = [submit(batcher, v) for v in "bcde"]
+    tasks += [submit(batcher, v) for v in "cdef"]
     await settle()
     model.gate.set()
-    await asyncio.gather(first, *burst)
-    assert model.batches == [["a"], ["b", "c"], ["d", "e"]]
+    await asyncio.gather(*tasks)
+    assert model.batches == [["a", "b"], ["c", "d"], ["e", "f"]]
     assert clock.sleeps == []
 
 
@@ -250,6 +273,17 @@ async def test_close_answers_every_waiting_request() -> None:
     assert inside.cancelled()
     with pytest.raises(ModelportError, match="shutting down"):
         await waiting
+
+
+async def test_close_during_a_window_answers_the_waiting_request() -> None:
+    batcher, model, clock = make(BatchPolicy(max_latency_s=10))
+    waiting = submit(batcher, "a")
+    await settle()
+    await batcher.close()
+    with pytest.raises(ModelportError, match="shutting down"):
+        await waiting
+    assert model.batches == []
+    assert clock.sleeps[0].cancelled()
 
 
 async def test_close_without_work_is_fine() -> None:

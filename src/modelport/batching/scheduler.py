@@ -1,12 +1,20 @@
-"""Adaptive micro-batching: one generic scheduler per loaded model version.
+"""Natural micro-batching: one generic scheduler per loaded model version.
 
 Callers :meth:`Batcher.submit` an item of ``size`` rows and await its result. A worker task takes
 queued items, groups those with the same ``key`` (width and dtype, say) into one batch of at most
 ``max_batch_size`` rows, and hands the batch to ``process``, which returns one result per item.
 
-- **Adaptive**: when the model is idle and traffic is light (the last batch held a single item),
-  a batch leaves at once, so a lone request is never held back. Under load, the scheduler waits
-  up to ``max_latency_s`` for a batch to fill (it would wait for the busy model anyway).
+- **Natural**: the model never idles while requests wait. When the worker is free it takes
+  everything queued at once and runs it; batches grow by themselves under load, because requests
+  pile up while the previous batch runs.
+- **Fill window, opt-in**: with ``max_latency_s > 0``, when the queue holds less than a full
+  batch, the worker waits up to that long for more rows before it takes them (for models whose
+  cost barely grows with batch size, a GPU say); a full batch ends the wait at once. The window
+  applies to every batch that is not full, a lone request at idle included, as Triton's
+  ``max_queue_delay_microseconds`` does. Why: the card opted in to trade up to the window of
+  latency for fewer, fuller model calls, and an idle model is where requests arrive one by one and
+  the window gathers them; skipping it at idle would bring back the "under load only" guess this
+  scheduler dropped, and one rule keeps the bound easy to state.
 - **Bounded**: at most ``max_queue`` items wait; past that :meth:`submit` raises
   :class:`Overloaded` at once (the server answers 503 with ``Retry-After``).
 - **Nothing lost**: every submitted item gets a result or an exception; an item whose caller gave
@@ -38,7 +46,7 @@ class BatchPolicy:
     """How a model batches. ``max_batch_size`` counts rows."""
 
     max_batch_size: int = 64
-    max_latency_s: float = 0.002
+    max_latency_s: float = 0.0  # the opt-in fill window; 0: take what is queued, no wait
     max_queue: int = 1024
 
 
@@ -63,9 +71,8 @@ class Batcher(Generic[T, R]):
         self.policy = policy
         self._sleep = sleep
         self._queue: deque[_Item[T, R]] = deque()
-        self._arrived = asyncio.Event()
+        self._filled: asyncio.Future[None] | None = None  # set while a fill window is open
         self._worker: asyncio.Task[None] | None = None
-        self._last_batch_items = 1
         self.batches = 0  # counters, for metrics and tests
         self.dropped = 0
 
@@ -81,7 +88,9 @@ class Batcher(Generic[T, R]):
             )
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(value, size, key, future))
-        self._arrived.set()
+        if self._filled is not None and self._queued_rows() >= self._limit:
+            self._filled.set_result(None)  # a full batch waits: close the window now
+            self._filled = None
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._run())
         return await future
@@ -124,24 +133,24 @@ class Batcher(Generic[T, R]):
         return sum(item.size for item in self._queue)
 
     async def _fill(self) -> None:
-        """Under load, wait up to the window for a full batch; light traffic goes at once."""
-        if self._last_batch_items <= 1 or self._queued_rows() >= self._limit:
+        """The opt-in window: wait up to ``max_latency_s`` for the queue to hold a full batch."""
+        if self.policy.max_latency_s <= 0 or self._queued_rows() >= self._limit:
             return
+        self._filled = asyncio.get_running_loop().create_future()
         timer = asyncio.ensure_future(self._sleep(self.policy.max_latency_s))
-        while not timer.done() and self._queued_rows() < self._limit:
-            self._arrived.clear()
-            arrival = asyncio.ensure_future(self._arrived.wait())
-            await asyncio.wait({timer, arrival}, return_when=asyncio.FIRST_COMPLETED)
-            arrival.cancel()
-        timer.cancel()
+        try:
+            await asyncio.wait({timer, self._filled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            self._filled = None
 
     async def _run(self) -> None:
+        """The one dequeue loop: while items wait, (fill,) take a batch and run it."""
         while self._queue:
             await self._fill()
             batch = self._take()
             if not batch:
                 break
-            self._last_batch_items = len(batch)
             self.batches += 1
             await self._deliver(batch)
 

@@ -29,7 +29,15 @@ class BatchingCard(BaseModel):
     enabled: bool = True
     max_batch_size: int = Field(64, ge=1, le=65536, description="Rows per batch at most.")
     max_latency_ms: float = Field(
-        2.0, ge=0, le=10_000, description="Longest wait for a batch to fill, under load only."
+        0.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "Fill window, opt-in. 0 (default): natural batching, the model takes whatever is"
+            " queued when it is free and never waits. Above 0: a batch that is not full (a lone"
+            " request at idle included) waits up to this long for more rows; for models whose"
+            " cost barely grows with batch size (GPU)."
+        ),
     )
     max_queue: int = Field(
         1024, ge=1, description="Requests waiting at most; past it, 503 + Retry-After."

@@ -8,6 +8,7 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── Unauthorized (401)            a protected route without the right key
     ├── Forbidden (403)               the admin API when no admin key is configured
     ├── ModelNotFound (404)           no such model or version
+    ├── MethodNotAllowed (405)        a prediction route asked with another method than POST
     ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
     ├── Conflict (409)                a rollout that failed or cannot apply; the old version serves
     ├── PayloadTooLarge (413)
@@ -38,6 +39,7 @@ __all__ = [
     "Forbidden",
     "GatewayTimeout",
     "InvalidInput",
+    "MethodNotAllowed",
     "MissingExtra",
     "ModelLoadError",
     "ModelNotFound",
@@ -122,6 +124,18 @@ class UnknownRequest(ModelportError):
 class OutcomesUnavailable(ModelportError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "outcomes_unavailable"
+
+
+class MethodNotAllowed(ModelportError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "http_405"
+
+    def __init__(self, allow: str = "POST") -> None:
+        super().__init__("Method Not Allowed")
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
 
 
 class PayloadTooLarge(ModelportError):

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "info"
     access_log: bool = True
+    metrics: bool = Field(
+        True, description="Prometheus metrics on /metrics (or on metrics_port); false: none."
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or as one JSON object per line."
     )

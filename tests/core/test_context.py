@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 
 from modelport.core import context
-from modelport.server.request_ids import RequestIds
 from tests.conftest import ClientFactory
 from tests.helpers import IRIS_ROW
 
@@ -110,32 +106,12 @@ def test_use_sets_and_restores() -> None:
     assert context.current() is None
 
 
-def test_request_ids_record_the_answer_and_label_the_variant() -> None:
-    seen: list[context.RequestInfo] = []
-    sent: list[dict[str, object]] = []
+def test_release_gives_back_every_held_version() -> None:
+    class Held:
+        inflight = 1
 
-    async def app(scope: object, receive: object, send: Any) -> None:
-        info = context.current()
-        assert info is not None
-        assert info.status is None
-        info.variant = "canary"
-        await send({"type": "http.response.start", "status": 418, "headers": []})
-        seen.append(info)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "headers": [(b"x-request-id", b"r-1")]}
-    asyncio.run(RequestIds(app)(scope, None, send))  # type: ignore[arg-type]
-    info = seen[0]
-    assert (info.status, info.answer_status()) == (418, 418)
-    assert info.answered is not None
-    assert info.answered >= info.started
-    assert info.seconds_to_answer() == info.answered - info.started
-    assert sent[0]["headers"] == [(b"x-request-id", b"r-1"), (b"x-model-variant", b"canary")]
-
-
-def test_an_unanswered_request_counts_as_a_500() -> None:
-    info = context.RequestInfo("r-2")
-    assert info.answer_status() == 500
-    assert info.seconds_to_answer() >= 0
+    info = context.RequestInfo("r-1")
+    first, second = Held(), Held()
+    info.held.extend([first, second])  # type: ignore[list-item]
+    info.release()
+    assert (first.inflight, second.inflight, info.held) == (0, 0, [])

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelport.core.context import RequestInfo, use
+from modelport.core.context import RequestInfo
 from modelport.core.registry import Registry
 from modelport.observability import multiproc
 from modelport.observability.metrics import Metrics
@@ -125,10 +125,10 @@ def test_a_failed_model_reads_not_ready(tmp_path: Path, make_client) -> None:  #
     assert samples(text, "modelport_models_loaded") == [0]
 
 
-def test_variant_and_version_come_from_the_request_context() -> None:
+def test_variant_and_version_come_from_the_request_info() -> None:
     metrics = Metrics(Registry([]))
-    with use(RequestInfo("id-1", model="iris", version=2, variant="canary")):
-        metrics.request("tutorial", "/predict", "POST", 200, 0.01)
+    info = RequestInfo("id-1", model="iris", version=2, variant="canary")
+    metrics.request("tutorial", "/predict", "POST", 200, 0.01, info)
     text = metrics.exposition().decode()
     labels = {"model": "iris", "version": "2", "variant": "canary", "code": "200"}
     assert total(text, "modelport_requests_total", **labels) == 1

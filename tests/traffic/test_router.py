@@ -229,7 +229,6 @@ def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path)
     from modelport.core.registry import Registry
     from modelport.core.repository import scan
     from modelport.model.policy import TrafficPolicy
-    from modelport.server.routing import Routing
     from modelport.traffic.router import TrafficRouter
 
     write_fake_model(tmp_path, "m", versions=(1, 2), default_version=1)
@@ -258,7 +257,9 @@ def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path)
     async def main() -> None:
         caller = context.RequestInfo("caller-1")
         with context.use(caller):
-            await Routing(app)({"type": "http", "headers": []}, None, None)  # type: ignore[arg-type]
+            await app(None, None, None)
+        caller.release()
+        assert plane.registry.get("m", 1).inflight == 0  # the request gave back what it held
 
     asyncio.run(main())
     assert seen == {"model": "m", "version": 1, "variant": "v1", "answered": 1}

@@ -12,41 +12,42 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from modelport.core.registry import LoadedModel
     from modelport.core.result import InferenceResult
 
-__all__ = ["RequestInfo", "current", "new_request_id", "use"]
+__all__ = ["RequestInfo", "bind", "current", "new_request_id", "unbind", "use"]
 
 
 @dataclass(slots=True)
 class RequestInfo:
     """What one request is and what answered it; mutable so inner layers can fill it in.
 
-    ``started`` is when the request arrived, ``status`` and ``answered`` (both
-    ``time.perf_counter()`` seconds) are set by :class:`RequestIds` when the answer starts, so
-    the layers inside it read the outcome here instead of each wrapping ``send``.
+    ``started`` is when the request arrived (``time.perf_counter()`` seconds). The traffic
+    router keeps the versions the request holds (``held``, released when it ends, so an unload
+    can wait for requests in flight) and a pending shadow copy here; the data plane records the
+    version that served and its result.
     """
 
     request_id: str
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
     model: str | None = None
     version: int | None = None
     variant: str | None = None
-    result: InferenceResult | None = None  # the prediction that answered (for the recorder)
-    started: float = field(default_factory=time.perf_counter)
-    status: int | None = None
-    answered: float | None = None
+    result: InferenceResult | None = None  # the prediction that answered
+    held: list[LoadedModel] = field(default_factory=list)
+    shadow: LoadedModel | None = None
 
-    def answer_status(self) -> int:
-        """The answer's status; 500 when the app failed before answering."""
-        return 500 if self.status is None else self.status
-
-    def seconds_to_answer(self) -> float:
-        """Seconds from arrival to the answer's start (to now, while there is none)."""
-        return (self.answered or time.perf_counter()) - self.started
+    def release(self) -> None:
+        """Give back the versions this request held."""
+        for model in self.held:
+            model.inflight -= 1
+        self.held.clear()
 
 
 _current: ContextVar[RequestInfo | None] = ContextVar("modelport_request", default=None)
@@ -69,3 +70,12 @@ def use(info: RequestInfo) -> Iterator[RequestInfo]:
         yield info
     finally:
         _current.reset(token)
+
+
+def bind(info: RequestInfo) -> Token[RequestInfo | None]:
+    """Make ``info`` the current request until :func:`unbind` (the server's pipeline)."""
+    return _current.set(info)
+
+
+def unbind(token: Token[RequestInfo | None]) -> None:
+    _current.reset(token)

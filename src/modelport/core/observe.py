@@ -1,21 +1,16 @@
-"""What the data plane reports about predictions, for metrics and traces to record.
+"""What the data plane reports about batches, for the metrics to record.
 
 The data plane calls an :class:`Observer`; the default one ignores everything, so the data plane
-never imports a metrics or tracing library. :class:`modelport.observability.metrics.Metrics` and
-:class:`modelport.observability.tracing.Tracing` implement it; :class:`Observers` fans out to
-several.
-
-Times are :func:`time.perf_counter` seconds. :meth:`Observer.prediction` runs in the caller's
-context (its :func:`modelport.core.context.current` request), :meth:`Observer.batch` in the
-batcher's.
+never imports a metrics library (:class:`modelport.observability.metrics.Metrics` implements it).
+Times are :func:`time.perf_counter` seconds; a prediction's own :class:`Timing` travels in its
+result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Observer", "Observers", "Timing"]
+__all__ = ["Observer", "Timing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,32 +33,15 @@ class Timing:
 
 
 class Observer:
-    """Receives prediction events; every method does nothing unless overridden."""
+    """Receives the data plane's batch events; every method does nothing unless overridden.
 
-    def queued(self, model: str, version: int, depth: int) -> None:
-        """``depth`` items now wait in the model version's queue."""
+    The metrics implement it. Per-request timings travel in the result
+    (:attr:`modelport.core.result.InferenceResult.timing`) instead, for the server's one
+    observing step.
+    """
 
-    def batch(self, model: str, version: int, rows: int) -> None:
-        """A batch of ``rows`` rows goes to the model."""
+    def batch(self, model: str, version: int, rows: int, seconds: float, depth: int) -> None:
+        """A batch of ``rows`` rows ran in ``seconds``; ``depth`` items still wait."""
 
-    def prediction(self, timing: Timing) -> None:
-        """One caller's prediction was answered (only successful ones are reported)."""
-
-
-class Observers(Observer):
-    """Several observers as one."""
-
-    def __init__(self, observers: Iterable[Observer]) -> None:
-        self.observers = tuple(observers)
-
-    def queued(self, model: str, version: int, depth: int) -> None:
-        for observer in self.observers:
-            observer.queued(model, version, depth)
-
-    def batch(self, model: str, version: int, rows: int) -> None:
-        for observer in self.observers:
-            observer.batch(model, version, rows)
-
-    def prediction(self, timing: Timing) -> None:
-        for observer in self.observers:
-            observer.prediction(timing)
+    def waited(self, model: str, version: int, seconds: float) -> None:
+        """One prediction waited ``seconds`` from its request's arrival to its batch's start."""

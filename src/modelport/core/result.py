@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport.core.observe import Timing
 from modelport.model.signature import Signature
 from modelport.runtimes import Outputs
 
@@ -15,12 +16,13 @@ __all__ = ["InferenceResult"]
 
 @dataclass(frozen=True, slots=True)
 class InferenceResult:
-    """Predictions of one model version for a batch of rows."""
+    """Predictions of one model version for a batch of rows, and how long they took."""
 
     model: str
     version: int
     signature: Signature
     outputs: Outputs
+    timing: Timing | None = None  # arrival, batch start and end (perf_counter seconds)
 
     def output_arrays(self) -> dict[str, np.ndarray]:
         """Named output tensors: ``predict`` (labels or values), ``predict_proba`` if given."""

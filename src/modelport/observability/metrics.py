@@ -47,8 +47,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from modelport.core import context
-from modelport.core.observe import Observer, Timing
+from modelport.core.context import RequestInfo
+from modelport.core.observe import Observer
 from modelport.core.registry import ModelState, Registry
 from modelport.observability import multiproc
 
@@ -160,10 +160,15 @@ class Metrics(Observer):
         return generate_latest(self.exposition_registry)
 
     def request(
-        self, protocol: str, endpoint: str, method: str, status: int, seconds: float
+        self,
+        protocol: str,
+        endpoint: str,
+        method: str,
+        status: int,
+        seconds: float,
+        info: RequestInfo | None = None,
     ) -> None:
-        """Count one answered request; model, version and variant come from the context."""
-        info = context.current()
+        """Count one answered request, with the model, version and variant that served it."""
         served = (None, None, None) if info is None else (info.model, info.version, info.variant)
         key = (protocol, endpoint, method, status, *served)
         children = self._request_children.get(key)
@@ -191,16 +196,14 @@ class Metrics(Observer):
             self._model_children[model, version] = children
         return children
 
-    def queued(self, model: str, version: int, depth: int) -> None:
-        self._model(model, version).queue_depth.set(depth)
+    def batch(self, model: str, version: int, rows: int, seconds: float, depth: int) -> None:
+        children = self._model(model, version)
+        children.batch_size.observe(rows)
+        children.inference.observe(seconds)
+        children.queue_depth.set(depth)
 
-    def batch(self, model: str, version: int, rows: int) -> None:
-        self._model(model, version).batch_size.observe(rows)
-
-    def prediction(self, timing: Timing) -> None:
-        children = self._model(timing.model, timing.version)
-        children.queue_wait.observe(timing.queue_wait)
-        children.inference.observe(timing.inference)
+    def waited(self, model: str, version: int, seconds: float) -> None:
+        self._model(model, version).queue_wait.observe(seconds)
 
 
 @dataclass(frozen=True, slots=True)

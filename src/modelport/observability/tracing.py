@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelport.core import context
-from modelport.core.observe import Observer, Timing
+from modelport.core.context import RequestInfo
+from modelport.core.observe import Timing
 from modelport.errors import MissingExtra
 from modelport.settings import Settings
 
@@ -25,7 +25,7 @@ try:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise MissingExtra("tracing needs OpenTelemetry: pip install 'modelport[otel]'") from exc
 
@@ -40,13 +40,16 @@ class RequestSpan:
 
     span: Span
     method: str
+    tracer: Tracer
 
-    def finish(self, endpoint: str, status: int) -> None:
+    def finish(self, endpoint: str, status: int, info: RequestInfo | None = None) -> None:
+        """Name the span, and add the prediction's queue and inference spans (from its result)."""
         self.span.update_name(f"{self.method} {endpoint}")
         self.span.set_attribute("http.route", endpoint)
         self.span.set_attribute("http.response.status_code", status)
-        info = context.current()
         if info is not None:
+            if info.result is not None and info.result.timing is not None:
+                _prediction(self.tracer, info.result.timing)
             self.span.set_attribute("modelport.request_id", info.request_id)
             for key in ("model", "version", "variant"):
                 value = getattr(info, key)
@@ -56,12 +59,35 @@ class RequestSpan:
             self.span.set_status(Status(StatusCode.ERROR))
 
 
-def _wall_ns(perf: float, now_perf: float, now_ns: int) -> int:
+def _prediction(tracer: Tracer, timing: Timing) -> None:
+    """Queue and inference child spans of the current request's prediction."""
+    attributes: dict[str, Any] = {
+        "modelport.model": timing.model,
+        "modelport.version": timing.version,
+    }
+    for name, start, end in (
+        ("queue", timing.queued, timing.started),
+        ("inference", timing.started, timing.finished),
+    ):
+        span = tracer.start_span(
+            name,
+            start_time=_wall_ns(start),
+            attributes=attributes,
+        )
+        span.end(end_time=_wall_ns(end))
+
+
+_OFFSET_NS: list[int] = []  # epoch ns minus perf_counter ns, taken once: spans line up
+
+
+def _wall_ns(perf: float) -> int:
     """A :func:`time.perf_counter` reading as epoch nanoseconds."""
-    return now_ns - int((now_perf - perf) * 1e9)
+    if not _OFFSET_NS:
+        _OFFSET_NS.append(time.time_ns() - int(time.perf_counter() * 1e9))
+    return _OFFSET_NS[0] + int(perf * 1e9)
 
 
-class Tracing(Observer):
+class Tracing:
     """A span per request and queue/inference child spans per prediction."""
 
     def __init__(self, provider: TracerProvider) -> None:
@@ -78,28 +104,15 @@ class Tracing(Observer):
         return cls(provider)
 
     @contextlib.contextmanager
-    def request(self, scope: Mapping[str, Any]) -> Iterator[RequestSpan]:
+    def request(self, scope: Mapping[str, Any], started: float) -> Iterator[RequestSpan]:
+        """The request's span, from its arrival (``started``, perf_counter seconds)."""
         method = scope["method"]
         attributes: dict[str, Any] = {"http.request.method": method, "url.path": scope["path"]}
+        start = _wall_ns(started)
         with self.tracer.start_as_current_span(
-            method, kind=SpanKind.SERVER, attributes=attributes
+            method, kind=SpanKind.SERVER, attributes=attributes, start_time=start
         ) as span:
-            yield RequestSpan(span, method)
-
-    def prediction(self, timing: Timing) -> None:
-        now_perf, now_ns = time.perf_counter(), time.time_ns()
-        attributes: dict[str, Any] = {
-            "modelport.model": timing.model,
-            "modelport.version": timing.version,
-        }
-        for name, start, end in (
-            ("queue", timing.queued, timing.started),
-            ("inference", timing.started, timing.finished),
-        ):
-            span = self.tracer.start_span(
-                name, start_time=_wall_ns(start, now_perf, now_ns), attributes=attributes
-            )
-            span.end(end_time=_wall_ns(end, now_perf, now_ns))
+            yield RequestSpan(span, method, self.tracer)
 
     def shutdown(self) -> None:
         self.provider.shutdown()

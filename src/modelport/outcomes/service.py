@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -20,6 +23,9 @@ from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.store import Store, open_store
 from modelport.outcomes.writer import Writer
 from modelport.settings import Settings
+
+if TYPE_CHECKING:
+    from modelport.core.result import InferenceResult
 
 __all__ = ["DB_FILE", "Outcomes", "default_db", "stored_report"]
 
@@ -76,8 +82,24 @@ class Outcomes:
             )
         return self.store
 
-    def record(self, served: Served) -> None:
+    def record(
+        self,
+        request_id: str,
+        started: float,
+        model: str,
+        version: int,
+        variant: str,
+        latency_ms: float,
+        status: int,
+        result: InferenceResult | None,
+    ) -> None:
         if self.writer is not None:
+            kind = result.signature.output.kind if result is not None else None
+            error = None if status < 400 else _phrase(status)
+            wall = time.time() - (time.perf_counter() - started)
+            served = Served(
+                request_id, wall, model, version, variant, kind, latency_ms, status, error, result
+            )
             self.writer.submit(served)
 
     def flush(self) -> None:
@@ -100,3 +122,10 @@ class Outcomes:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hmac
 
-import orjson
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelport.errors import Forbidden, ModelportError, Unauthorized
-from modelport.protocols import predict
+from modelport.errors import Forbidden, Unauthorized
 
-__all__ = ["InferenceKey", "check_admin", "is_prediction", "presented_key"]
+__all__ = ["check_admin", "check_inference", "presented_key"]
 
 
 def presented_key(headers: list[tuple[bytes, bytes]], own_header: bytes) -> bytes | None:
@@ -43,37 +40,7 @@ def check_admin(headers: list[tuple[bytes, bytes]], key: SecretStr | None) -> No
         raise Unauthorized("admin API: send the admin key as Authorization: Bearer <key>")
 
 
-def is_prediction(method: str, path: str) -> bool:
-    """Whether a request is a prediction on any protocol."""
-    if method != "POST" or path.startswith("/admin"):
-        return False
-    if path.endswith((":predict", "/infer")):
-        return True
-    try:
-        return predict.match(path) is not None
-    except ModelportError:  # a prediction route with a version that cannot be one
-        return True
-
-
-class InferenceKey:
-    """Pure ASGI middleware: predictions need the inference key; everything else passes."""
-
-    def __init__(self, app: ASGIApp, key: SecretStr) -> None:
-        self.app = app
-        self.key = key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_prediction(scope["method"], scope["path"]):
-            given = presented_key(scope["headers"], b"x-api-key")
-            if not _matches(given, self.key):
-                error = Unauthorized("send the inference key as Authorization: Bearer <key>")
-                body = orjson.dumps(error.to_body())
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ]
-                await send({"type": "http.response.start", "status": 401, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+def check_inference(headers: list[tuple[bytes, bytes]], key: SecretStr) -> None:
+    """Raise unless a prediction carries the inference key."""
+    if not _matches(presented_key(headers, b"x-api-key"), key):
+        raise Unauthorized("send the inference key as Authorization: Bearer <key>")

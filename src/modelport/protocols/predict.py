@@ -1,4 +1,4 @@
-"""The tutorial's prediction routes, in its exact answer shape, on the fast path.
+"""The tutorial's prediction routes, in its exact answer shape (paths: :mod:`.routes`).
 
 | method | path | body |
 |---|---|---|
@@ -15,40 +15,15 @@ places, as the tutorial does), regressors ``{"prediction"}``.
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from modelport.core import context
-from modelport.core.dataplane import DataPlane
 from modelport.errors import InvalidInput, PayloadTooLarge
-from modelport.protocols._http import parse_version
+from modelport.protocols._http import Call, Reply
 from modelport.protocols.answers import answers
-from modelport.settings import Settings
 
-__all__ = ["ROUTES", "Call", "Reply", "predict_batch", "predict_one"]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """What a fast-path handler gets: the data plane, settings, path parameters and body."""
-
-    plane: DataPlane
-    settings: Settings
-    name: str | None
-    version: int | None
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    content: Any
-    headers: dict[str, str]
-    status: int = 200
+__all__ = ["predict_batch", "predict_one"]
 
 
 async def predict_one(call: Call) -> Reply:
@@ -86,9 +61,7 @@ async def predict_batch(call: Call) -> Reply:
         "model_version": result.version,
         "predictions": answers(result, [_top_k(i) for i in instances]),
     }
-    info = context.current()
-    if info is not None:
-        body["request_id"] = info.request_id  # for POST /feedback with "row"
+    body["request_id"] = call.request_id  # for POST /feedback with "row"
     return Reply(body, headers)
 
 
@@ -96,29 +69,3 @@ def _top_k(instance: Any) -> int | None:
     """An image request's validated ``top_k``."""
     value = instance.get("top_k") if isinstance(instance, dict) else None
     return value if isinstance(value, int) else None
-
-
-Handler = Callable[[Call], Awaitable[Reply]]
-_MODEL = r"/models/(?P<name>[^/]+)"
-_VERSION = _MODEL + r"/versions/(?P<version>[^/]+)"
-
-ROUTES: list[tuple[re.Pattern[str], Handler]] = [
-    (re.compile(r"/predict"), predict_one),
-    (re.compile(r"/predict/batch"), predict_batch),
-    (re.compile(_MODEL + r"/predict"), predict_one),
-    (re.compile(_MODEL + r"/predict/batch"), predict_batch),
-    (re.compile(_VERSION + r"/predict"), predict_one),
-    (re.compile(_VERSION + r"/predict/batch"), predict_batch),
-]
-
-
-@functools.lru_cache(maxsize=1024)  # asked by the fast path and the recorder for every request
-def match(path: str) -> tuple[Handler, str | None, int | None] | None:
-    """The handler and path parameters for ``path``, if it is a prediction route."""
-    for pattern, handler in ROUTES:
-        found = pattern.fullmatch(path)
-        if found is not None:
-            params = found.groupdict()
-            version = params.get("version")
-            return handler, params.get("name"), parse_version(version) if version else None
-    return None

@@ -17,9 +17,9 @@ from fastapi.responses import Response
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
 from modelport.errors import BadRequest, InvalidInput
-from modelport.protocols._http import json_response, plane_of, read_body
+from modelport.protocols._http import Call, Reply, json_response, plane_of, serve
 
-__all__ = ["router"]
+__all__ = ["predict", "router"]
 
 router = APIRouter(prefix="/v1", tags=["KServe V1"])
 
@@ -63,17 +63,22 @@ def _rows(plane: DataPlane, model: LoadedModel, instances: list[Any]) -> np.ndar
     return plane.check_rows(model, table)
 
 
-@router.post("/models/{name}:predict")
-async def predict(request: Request, name: str) -> Response:
-    plane = plane_of(request)
-    model = plane.route(name)
+async def predict(call: Call) -> Reply:
+    """``POST /v1/models/{name}:predict`` (served by the pipeline: :mod:`.routes`)."""
+    plane = call.plane
+    model = plane.route(call.name)
     try:
-        rows = _rows(plane, model, _instances(await read_body(request)))
+        rows = _rows(plane, model, _instances(call.body))
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    return json_response({"predictions": result.labels()}, headers=headers)
+    return Reply({"predictions": result.labels()}, headers)
+
+
+@router.post("/models/{name}:predict")
+async def predict_route(request: Request, name: str) -> Response:
+    return await serve(request, predict, name, None)
 
 
 @router.get("/models")

@@ -18,13 +18,19 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from modelport._version import __version__
-from modelport.core import context
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
 from modelport.core.result import InferenceResult
 from modelport.errors import BadRequest, InvalidInput
 from modelport.model.images import tensor_rows
-from modelport.protocols._http import json_response, parse_version, plane_of, read_body
+from modelport.protocols._http import (
+    Call,
+    Reply,
+    json_response,
+    parse_version,
+    plane_of,
+    serve,
+)
 from modelport.protocols.v2_codec import (
     InferenceRequest,
     RequestInput,
@@ -33,7 +39,7 @@ from modelport.protocols.v2_codec import (
     encode_output,
 )
 
-__all__ = ["model_metadata", "router"]
+__all__ = ["infer", "model_metadata", "router"]
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 HEADER_LENGTH = "inference-header-content-length"
@@ -126,14 +132,26 @@ async def version_ready(request: Request, name: str, version: str) -> Response:
     return _readiness(plane_of(request), name, parse_version(version))
 
 
-def _parse(request: Request, body: bytes) -> tuple[InferenceRequest, dict[str, bytes]]:
+def _header_length(headers: list[tuple[bytes, bytes]], size: int) -> int | None:
+    """``Inference-Header-Content-Length``, checked against a ``size``-byte body."""
+    wanted = HEADER_LENGTH.lower().encode()
+    for key, value in headers:
+        if key == wanted:
+            if not (value.isdigit() and len(value) <= 12 and int(value) <= size):
+                shown = value[:20].decode("latin-1")
+                raise BadRequest(f"{HEADER_LENGTH} {shown!r} does not fit a {size}-byte body")
+            return int(value)
+    return None
+
+
+def _parse(
+    headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[InferenceRequest, dict[str, bytes]]:
     """The JSON header and each input's binary data (binary tensor extension)."""
-    length = request.headers.get(HEADER_LENGTH)
+    length = _header_length(headers, len(body))
     header, rest = body, b""
     if length is not None:
-        if not length.isdigit() or int(length) > len(body):
-            raise BadRequest(f"{HEADER_LENGTH} {length!r} does not fit a {len(body)}-byte body")
-        header, rest = body[: int(length)], body[int(length) :]
+        header, rest = body[:length], body[length:]
     try:
         parsed = InferenceRequest.model_validate(orjson.loads(header))
     except orjson.JSONDecodeError as exc:
@@ -198,7 +216,7 @@ def _rows(model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, byte
     return rows
 
 
-def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str) -> Response:
+def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str) -> Reply:
     arrays = result.output_arrays()
     wanted: list[RequestOutput | None] = [*parsed.outputs] if parsed.outputs else [None]
     all_binary = bool((parsed.parameters or {}).get("binary_data_output", False))
@@ -223,32 +241,29 @@ def _response(result: InferenceResult, parsed: InferenceRequest, request_id: str
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
     content = orjson.dumps(body)
     if not any(chunks):
-        return Response(content, media_type="application/json", headers=headers)
+        return Reply(content, headers)
     headers["Inference-Header-Content-Length"] = str(len(content))
-    return Response(
-        content + b"".join(chunks), media_type="application/octet-stream", headers=headers
-    )
+    return Reply(content + b"".join(chunks), headers, media_type="application/octet-stream")
 
 
-async def _infer(request: Request, name: str, version: int | None) -> Response:
-    plane = plane_of(request)
-    model = plane.route(name, version)
-    parsed, binaries = _parse(request, await read_body(request))
+async def infer(call: Call) -> Reply:
+    """``POST /v2/models/{name}[/versions/{version}]/infer`` (served by the pipeline)."""
+    plane = call.plane
+    model = plane.route(call.name, call.version)
+    parsed, binaries = _parse(call.headers, call.body)
     try:
         rows = plane.check_rows(model, _rows(model, parsed, binaries))
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc
-    info = context.current()
-    request_id = info.request_id if info is not None else context.new_request_id()
-    return _response(result, parsed, parsed.id or request_id)
+    return _response(result, parsed, parsed.id or call.request_id)
 
 
 @router.post("/models/{name}/infer")
-async def infer(request: Request, name: str) -> Response:
-    return await _infer(request, name, None)
+async def infer_route(request: Request, name: str) -> Response:
+    return await serve(request, infer, name, None)
 
 
 @router.post("/models/{name}/versions/{version}/infer")
-async def infer_version(request: Request, name: str, version: str) -> Response:
-    return await _infer(request, name, parse_version(version))
+async def infer_version_route(request: Request, name: str, version: str) -> Response:
+    return await serve(request, infer, name, parse_version(version))

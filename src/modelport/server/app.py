@@ -13,6 +13,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -21,25 +22,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelport._version import __version__
 from modelport.core.dataplane import DataPlane
-from modelport.core.observe import Observers
+from modelport.core.observe import Observer
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
 from modelport.errors import ModelportError
 from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, tutorial, v1, v2, v2_repository
 from modelport.protocols import outcomes as outcomes_api
-from modelport.protocols._http import json_response
-from modelport.protocols.auth import InferenceKey
-from modelport.server.fastpath import FastPath
-from modelport.server.limits import BodyLimit
-from modelport.server.monitor import Monitor, observers
+from modelport.protocols._http import JSON, encode, error_body
+from modelport.server.observe import Observe
 from modelport.server.openapi import install_openapi
-from modelport.server.recorder import Recorder
-from modelport.server.request_ids import RequestIds
-from modelport.server.routing import Routing
+from modelport.server.pipeline import Pipeline
 from modelport.settings import Settings
 from modelport.traffic.router import TrafficRouter
 from modelport.traffic.state import StateWatcher
+
+if TYPE_CHECKING:
+    from modelport.observability.metrics import Metrics
+    from modelport.observability.tracing import Tracing
 
 __all__ = ["create_app", "loaded_app", "registry_from_settings"]
 
@@ -66,7 +66,7 @@ async def _modelport_error(request: Request, exc: Exception) -> Response:
         return await _unexpected(request, exc)
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return json_response(exc.to_body(), status_code=exc.status, headers=exc.headers())
+    return _error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -74,13 +74,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):  # registered for HTTP exceptions only
         return await _unexpected(request, exc)
     body = {"error": exc.detail, "detail": exc.detail, "code": f"http_{exc.status_code}"}
-    return json_response(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
+    return Response(encode(body), exc.status_code, dict(exc.headers or {}), media_type=JSON)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    error = ModelportError(f"internal error: {type(exc).__name__}")
-    return json_response(error.to_body(), status_code=error.status)
+    return _error_response(ModelportError(f"internal error: {type(exc).__name__}"))
+
+
+def _error_response(error: ModelportError, headers: dict[str, str] | None = None) -> Response:
+    """The app's answer for an error: the one body shape (:func:`~.protocols._http.error_body`)."""
+    headers = {**error.headers(), **(headers or {})}
+    return Response(error_body(error), int(error.status), headers, media_type=JSON)
 
 
 def _freeze_heap() -> None:
@@ -100,24 +105,21 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def _install_middleware(
-    app: FastAPI, settings: Settings, plane: DataPlane, outcomes: Outcomes
-) -> None:
-    """The pure ASGI layers, innermost first (the last added runs first)."""
-    app.add_middleware(FastPath, plane=plane, settings=settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # wraps the fast path too
-    if settings.inference_key is not None and settings.inference_key.get_secret_value():
-        app.add_middleware(InferenceKey, key=settings.inference_key)
-    app.add_middleware(Routing, router=app.state.traffic)  # the versions a request holds
-    app.add_middleware(
-        Monitor,
-        metrics=app.state.metrics,
-        serve_metrics=settings.metrics_port is None,
-        log_requests=settings.access_log,
-        tracing=app.state.tracing,
-    )
-    app.add_middleware(Recorder, outcomes=outcomes, registry=plane.registry)  # records 413s too
-    app.add_middleware(RequestIds)  # outermost: every answer, even a 413, carries the id
+def _metrics(settings: Settings, registry: Registry) -> Metrics | None:
+    """The app's metrics (``None`` when they are off); imports the client library now."""
+    if not settings.metrics:
+        return None
+    from modelport.observability.metrics import Metrics
+
+    return Metrics(registry)
+
+
+def _tracing(settings: Settings) -> Tracing | None:
+    if not settings.tracing:
+        return None
+    from modelport.observability.tracing import Tracing
+
+    return Tracing.from_settings(settings)
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
@@ -148,8 +150,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app = FastAPI(
         title=settings.title, version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    metrics, tracing = observers(settings, registry)
-    observer = Observers([metrics, tracing]) if tracing else metrics
+    metrics, tracing = _metrics(settings, registry), _tracing(settings)
+    observer: Observer = metrics if metrics is not None else Observer()
     plane = DataPlane(registry, request_timeout=settings.request_timeout, observer=observer)
     app.state.metrics, app.state.tracing = metrics, tracing
     traffic = app.state.traffic = TrafficRouter(registry, plane.infer)
@@ -163,7 +165,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     _install_handlers(app)
-    _install_middleware(app, settings, plane, outcomes)
+    observe = Observe(metrics, outcomes, traffic, registry, log_requests=settings.access_log)
+    app.add_middleware(Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing)
     install_openapi(app, registry, settings.max_batch_instances)
     return app
 

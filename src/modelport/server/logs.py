@@ -3,7 +3,7 @@
 Nothing here runs at import: :func:`configure_logging` is called by
 :func:`modelport.server.run.serve`.
 Every record logged while a request is served carries its request id (from
-:func:`modelport.core.context.current`); the access log's records (:mod:`modelport.server.monitor`)
+:func:`modelport.core.context.current`); the access log's records (:mod:`modelport.server.observe`)
 also
 carry method, path, endpoint, status, duration_ms, model, version, variant and client.
 """

@@ -1,28 +1,21 @@
 """Routing one request to a model version: traffic policies, shadow copies, in-flight counts.
 
-:class:`Routing` is pure ASGI middleware: it gives each HTTP request a small :class:`_Request`
-(its headers, the versions it holds, a pending shadow copy) in a contextvar, and when the request
-ends it releases the versions it held, so an unload can wait for requests in flight. Answers
-to routed predictions carry ``X-Model-Variant`` (added by
-:class:`~modelport.core.context.RequestIds`
-from the variant recorded here).
-
 :class:`TrafficRouter` picks the version for an unversioned prediction (``/predict``,
 ``/models/{m}/predict``, V1, V2 without a version) with :func:`modelport.model.policy.choose`, and
 records the variant in :func:`modelport.core.context.current`. An explicit version bypasses the
-policy. Shadow copies run as separate, bounded tasks in a fresh request context: their answers
+policy. The versions a request holds and its pending shadow copy are kept in its
+:class:`~modelport.core.context.RequestInfo` (the server releases them when the request ends).
+Shadow copies run as separate, bounded tasks in a fresh request context: their answers
 and failures are counted, never returned, and never delay the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,33 +33,9 @@ if TYPE_CHECKING:
 
     Infer = Callable[[LoadedModel, np.ndarray], Awaitable[InferenceResult]]
 
-__all__ = ["ShadowStats", "TrafficRouter", "held_versions"]
+__all__ = ["ShadowStats", "TrafficRouter"]
 
 log = logging.getLogger("modelport.shadow")
-
-
-@dataclass(slots=True)
-class _Request:
-    headers: list[tuple[bytes, bytes]]
-    held: list[LoadedModel] = field(default_factory=list)
-    shadow: LoadedModel | None = None
-
-
-_request: ContextVar[_Request | None] = ContextVar("modelport_routing", default=None)
-
-
-@contextlib.contextmanager
-def held_versions(headers: list[tuple[bytes, bytes]]) -> Iterator[None]:
-    """Routing state for one request: the versions it holds are released when it ends, so an
-    unload can wait for requests in flight."""
-    state = _Request(headers)
-    token = _request.set(state)
-    try:
-        yield
-    finally:
-        _request.reset(token)
-        for model in state.held:
-            model.inflight -= 1
 
 
 @dataclass(slots=True)
@@ -185,24 +154,22 @@ class TrafficRouter:
     def route(self, name: str | None, version: int | None = None) -> LoadedModel:
         """The version that serves this prediction; records it as held and the variant."""
         model = self.registry.model(name)
-        state = _request.get()
+        info = context.current()
         variant, loaded = None, None
         route = self._route(model) if version is None else None
         if route is not None:
-            key = _header(state.headers, route.header) if state is not None else None
+            key = _header(info.headers, route.header) if info is not None else None
             choice = choose(route, key)
             if choice is not None and (mv := model.versions.get(choice.version)) is not None:
                 loaded, variant = mv.loaded, choice.variant
-            if route.shadow is not None and state is not None:
-                state.shadow = self._shadow_target(model, route)
+            if route.shadow is not None and info is not None:
+                info.shadow = self._shadow_target(model, route)
         if loaded is None:
             loaded, variant = self.registry.get(model.name, version), None
-        info = context.current()
         if info is not None:
             info.variant = variant or f"v{loaded.version}"
-        if state is not None:
             loaded.inflight += 1
-            state.held.append(loaded)
+            info.held.append(loaded)
         return loaded
 
     @staticmethod
@@ -215,18 +182,17 @@ class TrafficRouter:
 
     def after(self, rows: np.ndarray, result: InferenceResult) -> None:
         """Send the pending shadow copy of this request, if any (fire and forget)."""
-        state = _request.get()
-        if state is None or state.shadow is None:
+        info = context.current()
+        if info is None or info.shadow is None:
             return
-        target, state.shadow = state.shadow, None
+        target, info.shadow = info.shadow, None
         stats = self.shadows.get(target.name)
         if stats is None or stats.version != target.version:
             stats = self.shadows[target.name] = ShadowStats(target.version)
         if len(self._tasks) >= self.max_shadow_inflight:
             stats.dropped += 1
             return
-        info = context.current()
-        parent = info.request_id if info is not None else context.new_request_id()
+        parent = info.request_id
         self._spawn(self._shadow(target, rows, result, stats, parent))
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
@@ -244,7 +210,6 @@ class TrafficRouter:
     ) -> None:
         shadow_info = context.RequestInfo(f"{parent}-shadow", variant="shadow")
         with context.use(shadow_info):
-            _request.set(None)  # this task's copy only: the caller's state is untouched
             started = time.perf_counter()
             target.inflight += 1
             try:

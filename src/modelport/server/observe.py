@@ -1,0 +1,143 @@
+"""The one observing step: each answered request becomes metrics, an access log line, an outcome
+record and the automatic canary's view, read from its :class:`~modelport.core.context.RequestInfo`
+once, after the answer has gone.
+
+The access log is one line per request on the ``modelport.access`` logger, with ``request_id``,
+``method``, ``path``, ``endpoint``, ``status``, ``duration_ms``, ``model``, ``version``,
+``variant`` and ``client`` as record attributes (the JSON formatter writes them all).
+Predictions on every protocol (matched in :mod:`modelport.protocols.routes`) are recorded in the
+outcome store, errors included: a request refused before inference is recorded against the model
+and version its path names (or the default model). Scrapes of ``/metrics`` are not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.types import Scope, Send
+
+from modelport.protocols.routes import UNMATCHED, Match
+
+if TYPE_CHECKING:
+    from modelport.core.context import RequestInfo
+    from modelport.core.registry import Registry
+    from modelport.observability.metrics import Metrics
+    from modelport.outcomes.service import Outcomes
+    from modelport.traffic.router import TrafficRouter
+
+__all__ = ["Observe", "access_log"]
+
+access_log = logging.getLogger("modelport.access")
+canary_log = logging.getLogger("modelport.traffic.canary")
+
+
+def _protocol(endpoint: str) -> str:
+    if endpoint.startswith("/v1/"):
+        return "v1"
+    if endpoint.startswith("/v2"):
+        return "v2"
+    return "other" if endpoint == UNMATCHED else "tutorial"
+
+
+class Observe:
+    """Record answered requests; ``metrics`` is ``None`` when they are off."""
+
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        outcomes: Outcomes,
+        traffic: TrafficRouter,
+        registry: Registry,
+        *,
+        log_requests: bool = True,
+    ) -> None:
+        self.metrics = metrics
+        self.outcomes = outcomes
+        self.traffic = traffic
+        self.registry = registry
+        self.log_requests = log_requests
+
+    def arrived(self) -> None:
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
+
+    @staticmethod
+    def endpoint(scope: Scope, route: Match | None) -> str:
+        """The route template that served ``scope`` (never the raw path: labels stay few)."""
+        if route is not None:
+            return route.endpoint
+        template = getattr(scope.get("route"), "path", None)
+        return template if isinstance(template, str) else UNMATCHED
+
+    def answered(
+        self, scope: Scope, route: Match | None, info: RequestInfo, status: int, seconds: float
+    ) -> None:
+        endpoint = self.endpoint(scope, route)
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            protocol = route.protocol if route is not None else _protocol(endpoint)
+            self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
+        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            _log_access(scope, endpoint, status, seconds, info)
+        if route is not None and scope["method"] == "POST" and self.outcomes.recording:
+            self._record(route, info, status, seconds)
+        if info.variant == "canary" and info.model:
+            try:
+                self.traffic.monitor.observe(info.model, status, seconds * 1000)
+            except Exception:  # the answer is sent: a failed canary step must not raise
+                canary_log.exception("canary step failed")
+
+    def _record(self, route: Match, info: RequestInfo, status: int, seconds: float) -> None:
+        model = info.model or route.model or self.registry.default_model
+        entry = self.registry.models.get(model or "")
+        if model is None or entry is None:
+            return  # no such model: nothing to measure
+        version = info.version or route.version or entry.default_version
+        variant = info.variant or f"v{version}"
+        result = info.result if status < 400 else None
+        self.outcomes.record(
+            info.request_id, info.started, model, version, variant, seconds * 1000, status, result
+        )
+
+    async def expose(self, method: str, send: Send) -> None:
+        """Answer a scrape of ``/metrics``."""
+        if self.metrics is None:
+            body, status, kind = b'{"error":"metrics are off"}', 404, b"application/json"
+        elif method not in ("GET", "HEAD"):
+            body, status, kind = b"Method Not Allowed\n", 405, b"text/plain"
+        else:
+            body, status, kind = self.metrics.exposition(), 200, self.metrics.content_type
+        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+        if status == 405:
+            headers.append((b"allow", b"GET"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _log_access(
+    scope: Scope, endpoint: str, status: int, seconds: float, info: RequestInfo
+) -> None:
+    client = scope.get("client")
+    where = f"{client[0]}:{client[1]}" if client else None
+    fields = {
+        "request_id": info.request_id,
+        "method": scope["method"],
+        "path": scope["path"],
+        "endpoint": endpoint,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "model": info.model,
+        "version": info.version,
+        "variant": info.variant,
+        "client": where,
+    }
+    access_log.info(
+        '%s "%s %s" %d %.1fms',
+        where or "-",
+        scope["method"],
+        scope["path"],
+        status,
+        seconds * 1000,
+        extra=fields,
+    )

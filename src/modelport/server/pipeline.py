@@ -1,0 +1,229 @@
+"""The one request pipeline: the only ASGI middleware, which every HTTP request passes once.
+
+Per request it makes one :class:`~modelport.core.context.RequestInfo` (the caller's
+``X-Request-Id`` when it is a sane token, else a new one), does one route match against the
+prediction table (:mod:`modelport.protocols.routes`) and reads the clock twice: at arrival and
+when the answer is sent. Then:
+
+1. ``GET /metrics`` is answered here (unless the metrics have their own port);
+2. a prediction needs the inference key when one is set (401);
+3. a body larger than ``max_body_bytes`` is refused (413), by ``Content-Length`` at once, else
+   while it streams;
+4. predictions on every protocol are served by their handler directly; every other path goes
+   to the FastAPI app;
+5. every answer carries ``X-Request-Id`` (and ``X-Model-Variant`` for a routed prediction), and
+   every error has the one body shape (``{"error", "detail", "code"}``);
+6. one observing step (:class:`~modelport.server.observe.Observe`) records the metrics, the
+   access log line, the outcome and the canary's view of the answer, and the versions the
+   request held are released.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelport.core import context
+from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge
+from modelport.protocols._http import JSON, Call, error_body
+from modelport.protocols.auth import check_inference
+from modelport.protocols.routes import Match, match
+
+if TYPE_CHECKING:
+    from modelport.core.dataplane import DataPlane
+    from modelport.observability.tracing import Tracing
+    from modelport.server.observe import Observe
+    from modelport.settings import Settings
+
+__all__ = ["METRICS_PATH", "Pipeline"]
+
+METRICS_PATH = "/metrics"
+_TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
+log = logging.getLogger("modelport.server")
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for key, value in headers:
+        if key == b"x-request-id":
+            return value.decode("ascii") if _TOKEN.fullmatch(value) else context.new_request_id()
+    return context.new_request_id()
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for key, value in headers:
+        if key == b"content-length":
+            return int(value) if value.isdigit() and len(value) <= 18 else None
+    return None
+
+
+class Pipeline:
+    """Serve, answer and observe every HTTP request; the FastAPI ``app`` is inside it."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        plane: DataPlane,
+        settings: Settings,
+        observe: Observe,
+        tracing: Tracing | None = None,
+    ) -> None:
+        self.app = app
+        self.plane = plane
+        self.settings = settings
+        self.observe = observe
+        self.tracing = tracing
+        self.max_body = settings.max_body_bytes
+        key = settings.inference_key
+        self.key = key if key is not None and key.get_secret_value() else None
+        self.serve_metrics = settings.metrics_port is None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if self.serve_metrics and scope["path"] == METRICS_PATH:
+            await self.observe.expose(scope["method"], send)
+            return
+        headers = scope["headers"]
+        info = context.RequestInfo(_request_id(headers), headers, started)
+        token = context.bind(info)
+        route = match(scope["path"])
+        answer = _Answer(send, info)
+        self.observe.arrived()
+        try:
+            if self.tracing is not None:
+                with self.tracing.request(scope, started) as span:
+                    await self._serve(scope, receive, answer, route)
+                    span.finish(self.observe.endpoint(scope, route), answer.status, info)
+            else:
+                await self._serve(scope, receive, answer, route)
+        finally:
+            context.unbind(token)
+            info.release()
+            seconds = time.perf_counter() - started
+            self.observe.answered(scope, route, info, answer.status, seconds)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, answer: _Answer, route: Match | None
+    ) -> None:
+        try:
+            declared = _declared_length(scope["headers"])
+            if declared is not None and declared > self.max_body:
+                raise self._too_large()
+            if route is None:
+                await self.app(scope, self._limited(receive), answer.forward)
+                return
+            await self._predict(scope, receive, answer, route)
+        except ModelportError as exc:
+            if exc.status >= 500:
+                log.error("%s %s: %s", scope["method"], scope["path"], exc.message)
+            await answer.error(exc)
+        except Exception as exc:
+            if answer.started:  # the app answered (and logged) it
+                return
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            await answer.error(ModelportError(f"internal error: {type(exc).__name__}"))
+
+    async def _predict(self, scope: Scope, receive: Receive, answer: _Answer, route: Match) -> None:
+        if route.error is not None:
+            raise route.error
+        if scope["method"] != "POST":
+            raise MethodNotAllowed()
+        if self.key is not None:
+            check_inference(scope["headers"], self.key)
+        body = await self._read(receive)
+        info = answer.info
+        call = Call(
+            self.plane,
+            self.settings,
+            route.model,
+            route.version,
+            body,
+            info.headers,
+            info.request_id,
+        )
+        reply = await route.handler(call)
+        elapsed_ms = (time.perf_counter() - info.started) * 1000
+        headers = {**reply.headers, "Server-Timing": f"app;dur={elapsed_ms:.2f}"}
+        await answer.send(reply.status, reply.body(), headers, reply.media_type)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body is larger than the limit of {self.max_body} bytes")
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_body:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise self._too_large()
+            return message
+
+        return limited
+
+
+class _Answer:
+    """The one response writer: raw ASGI messages with the request's id (and variant)."""
+
+    __slots__ = ("_send", "info", "started", "status")
+
+    def __init__(self, send: Send, info: context.RequestInfo) -> None:
+        self._send = send
+        self.info = info
+        self.status = 500  # until an answer starts
+        self.started = False
+
+    def _ours(self) -> list[tuple[bytes, bytes]]:
+        extra = [(b"x-request-id", self.info.request_id.encode("ascii"))]
+        if self.info.variant:
+            extra.append((b"x-model-variant", self.info.variant.encode("latin-1")))
+        return extra
+
+    async def send(
+        self, status: int, body: bytes, headers: dict[str, str], media_type: str = JSON
+    ) -> None:
+        raw = [
+            (b"content-type", media_type.encode("latin-1")),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()),
+            *self._ours(),
+        ]
+        self.status, self.started = status, True
+        await self._send({"type": "http.response.start", "status": status, "headers": raw})
+        await self._send({"type": "http.response.body", "body": body})
+
+    async def error(self, error: ModelportError) -> None:
+        if self.started:  # the answer is on its way: nothing more can be said
+            return
+        await self.send(int(error.status), error_body(error), error.headers())
+
+    async def forward(self, message: Message) -> None:
+        """``send`` for the FastAPI app: its answers get the same request headers."""
+        if message["type"] == "http.response.start":
+            self.status, self.started = message["status"], True
+            headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+            message = {**message, "headers": headers + self._ours()}
+        await self._send(message)

@@ -113,8 +113,9 @@ class _Why:
             why.append(
                 "One worker runs its Python on one core at most, and it used less with CPU to "
                 f"spare ({busy}): it spent {100 * (1 - x.server_cores):.0f} % of the run "
-                "waiting, not computing (the batch window, hand-offs between the event loop and "
-                "the model thread), so the cap is the waiting, not the per-request work."
+                "waiting, not computing (hand-offs between the event loop and the model thread, "
+                "a batch fill window where the card sets one), so the cap is the waiting, not "
+                "the per-request work."
             )
         elif workers == 1:
             why.append(
@@ -153,7 +154,8 @@ class _Why:
         if which == "p50" and cheaper:
             why.append(
                 "modelport spends no more CPU per request than the tutorial, so the extra "
-                "latency is waiting (a hand-off to the model thread, the batch window), not work."
+                "latency is waiting (a hand-off to the model thread, a batch fill window where "
+                "the card sets one), not work."
             )
         elif which == "p50":
             why.append(

@@ -1,18 +1,33 @@
-"""``python -m bench``: the tutorial's reference app, modelport and the HTTP ceiling, one after
-another in one run, driven by wrk at 1, 16 and 64 connections; results in ``bench/RESULTS.md``.
+"""``python -m bench``: the targets of issue 12, measured in one run. The tutorial's reference app
+(uvicorn, 1 worker) is the baseline; modelport runs with its shipped defaults, and once more with
+outcome recording, metrics and the access log all off; wrk drives each at 1, 16 and 64
+connections; results in ``bench/RESULTS.md``.
 
-Options (environment): ``BENCH_SECONDS`` per wrk run (default 5), ``BENCH_CONNECTIONS``
-(default ``1,16,64``), ``MODELPORT_SHARED`` (where ``seed/reference`` is).
+Options (environment):
+
+- ``BENCH_SECONDS``: seconds per wrk run (default 5).
+- ``BENCH_CONNECTIONS``: connection counts (default ``1,16,64``; the targets need all three).
+- ``BENCH_ONLY``: comma-separated groups to run (default ``ceiling,lr,rf,overload``): ``ceiling``
+  (bare ASGI app), ``lr`` and ``rf`` (the tutorial and modelport lines for that model),
+  ``overload`` (a slow model past its queue), ``onnx`` (an extra RandomForest line through its
+  ONNX twin; no target uses it; not in the default set).
+- ``BENCH_PROFILE=1``: install py-spy in the bench's modelport venv and record a flame graph of
+  modelport (1 worker, LR) during an extra 64-connection run, saved beside the results.
+- ``BENCH_RESULTS``: where to write the report (default ``bench/RESULTS.md``).
+- ``MODELPORT_SHARED``: where ``seed/reference`` is.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +38,49 @@ from bench.procs import Running, free_port, serve
 from bench.wrk import Load, drive
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_GROUPS = ("ceiling", "lr", "rf", "overload")
+GROUPS = (*DEFAULT_GROUPS, "onnx")
+ALL_OFF = {
+    "MODELPORT_OUTCOMES": "false",
+    "MODELPORT_METRICS": "false",
+    "MODELPORT_ACCESS_LOG": "false",
+}
+PROFILE_CONNECTIONS = 64
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float
+    conns: list[int]
+    only: tuple[str, ...]
+    profile: bool
+    results: Path
+
+    @classmethod
+    def from_env(cls) -> Options:
+        only = tuple(
+            g.strip().lower()
+            for g in os.environ.get("BENCH_ONLY", ",".join(DEFAULT_GROUPS)).split(",")
+            if g.strip()
+        )
+        if unknown := [g for g in only if g not in GROUPS]:
+            raise SystemExit(f"BENCH_ONLY: unknown {', '.join(unknown)}; pick from {GROUPS}")
+        return cls(
+            seconds=float(os.environ.get("BENCH_SECONDS", "5")),
+            conns=[int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")],
+            only=only,
+            profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0", "false"),
+            results=Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "RESULTS.md")).resolve(),
+        )
+
+
+@dataclass
+class Profile:
+    """The flame graph of an extra, unmeasured run, or why there is none."""
+
+    path: Path | None
+    load: Load | None
+    error: str = ""
 
 
 @dataclass
@@ -31,6 +89,7 @@ class Result:
     model: str
     running: Running
     loads: list[Load] = field(default_factory=list)
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True)
@@ -43,16 +102,54 @@ class Target:
     ready: str
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    profile: bool = False  # BENCH_PROFILE records this one
 
 
-def _measure(target: Target, logs: Path, seconds: float, conns: list[int]) -> Result:
+def _profile(running: Running, out: Path, seconds: float) -> Profile:
+    spy = reference.py_spy()
+    if spy is None:
+        return Profile(None, None, "py-spy not found (BENCH_PROFILE=1 installs it)")
+    duration = max(1, math.ceil(seconds))
+    print(f"    profiling with py-spy for {duration} s -> {out}", flush=True)
+    command = [
+        str(spy),
+        "record",
+        "--pid",
+        str(running.pid),
+        "--subprocesses",
+        "--rate",
+        "100",
+        "--duration",
+        str(duration),
+        "--format",
+        "flamegraph",
+        "--output",
+        str(out),
+    ]
+    spying = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.3)  # let it attach
+    load = drive(running.url + "/predict", PROFILE_CONNECTIONS, seconds, running.pid)
+    try:
+        output, _ = spying.communicate(timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        spying.kill()
+        output, _ = spying.communicate()
+    if spying.returncode != 0 or not out.exists():
+        return Profile(None, load, f"py-spy failed: {output.strip()[-300:]}")
+    return Profile(out, load)
+
+
+def _measure(target: Target, logs: Path, opts: Options) -> Result:
     print(f"  {target.name} ({target.model}) ...", flush=True)
     log = logs / f"{target.name}-{target.model}.log".replace(" ", "_").replace(",", "")
     port = free_port()
     with serve(target.command(port), port, target.ready, target.cwd, target.env, log) as running:
         result = Result(target.name, target.model, running)
-        for c in conns:
-            result.loads.append(drive(running.url + "/predict", c, seconds))
+        for c in opts.conns:
+            result.loads.append(drive(running.url + "/predict", c, opts.seconds, running.pid))
+        if target.profile and opts.profile:
+            out = opts.results.parent / f"profile-{target.model.lower()}-{PROFILE_CONNECTIONS}.svg"
+            result.profile = _profile(running, out, opts.seconds)
     return result
 
 
@@ -79,78 +176,112 @@ def _onnx_twin(modelport: Path, repo: Path) -> Path:
     return twin
 
 
-def _targets(modelport: Path, work: Path) -> list[Target]:
+def _tutorial(label: str, ref: Path, workers: int) -> Target:
     ref_bin = reference.VENV / "bin"
-    quiet = {"MODELPORT_ACCESS_LOG": "false"}
-    python = str(ROOT / ".venv" / "bin" / "python")
-    targets = [
-        Target(
-            "bare ASGI constant",
-            "-",
-            lambda p: [
-                python,
-                "-m",
-                "uvicorn",
-                "bench.ceiling:app",
-                "--port",
-                str(p),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            "/",
-            ROOT,
+    if workers == 1:  # as the tutorial runs it locally, access log on
+        return Target(
+            report.TUTORIAL,
+            label,
+            lambda p: [str(ref_bin / "uvicorn"), "main:app", "--port", str(p)],
+            "/health",
+            ref,
         )
-    ]
+    return Target(  # its Render command
+        report.GUNICORN,
+        label,
+        lambda p: [
+            str(ref_bin / "gunicorn"),
+            "main:app",
+            "-w",
+            str(workers),
+            "-k",
+            "uvicorn.workers.UvicornWorker",
+            "--bind",
+            f"127.0.0.1:{p}",
+        ],
+        "/health",
+        ref,
+    )
+
+
+def _modelport(
+    modelport: Path,
+    name: str,
+    label: str,
+    repo: Path,
+    workers: int,
+    env: dict[str, str] | None = None,
+    profile: bool = False,
+) -> Target:
+    """A modelport line serving its own fresh copy of ``repo`` (no outcomes from a former line)."""
+    own = repo.with_name(f"{repo.name}-{name}".replace(" ", "-").replace(",", ""))
+    shutil.copytree(repo, own)
+    return Target(
+        name,
+        label,
+        lambda p: [
+            str(modelport),
+            "serve",
+            str(own),
+            "--port",
+            str(p),
+            "--host",
+            "127.0.0.1",
+            "--workers",
+            str(workers),
+        ],
+        "/ready",
+        own.parent,
+        env or {},
+        profile,
+    )
+
+
+def _targets(modelport: Path, work: Path, only: tuple[str, ...]) -> list[Target]:
+    targets = []
+    if "ceiling" in only:
+        python = str(reference.MODELPORT_VENV / "bin" / "python")
+        targets.append(
+            Target(
+                report.CEILING,
+                "-",
+                lambda p: [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "bench.ceiling:app",
+                    "--port",
+                    str(p),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                "/",
+                ROOT,
+            )
+        )
     for estimator, label in (("logistic", "LR"), ("forest", "RF")):
+        group = label.lower()
+        onnx = label == "RF" and "onnx" in only
+        if group not in only and not onnx:
+            continue
         ref = reference.workdir(estimator, work)
         repo = _modelport_repo(modelport, estimator, work, ref / "iris_model.pkl")
-
-        def mp(workers: int, repo: Path = repo) -> Callable[[int], list[str]]:
-            return lambda p: [
-                str(modelport),
-                "serve",
-                str(repo),
-                "--port",
-                str(p),
-                "--host",
-                "127.0.0.1",
-                "--workers",
-                str(workers),
+        if group in only:
+            # Shipped defaults and "all off" back to back, so the machine's moods hit both alike.
+            targets += [
+                _tutorial(label, ref, 1),
+                _modelport(modelport, report.MP1, label, repo, 1, profile=label == "LR"),
+                _modelport(modelport, report.ALL_OFF_1, label, repo, 1, ALL_OFF),
             ]
-
-        targets += [
-            Target(
-                "tutorial, uvicorn 1 worker",
-                label,
-                lambda p: [str(ref_bin / "uvicorn"), "main:app", "--port", str(p)],
-                "/health",
-                ref,
-            ),
-            Target(
-                "tutorial, gunicorn 2 workers",
-                label,
-                lambda p: [
-                    str(ref_bin / "gunicorn"),
-                    "main:app",
-                    "-w",
-                    "2",
-                    "-k",
-                    "uvicorn.workers.UvicornWorker",
-                    "--bind",
-                    f"127.0.0.1:{p}",
-                ],
-                "/health",
-                ref,
-            ),
-            Target("modelport, 1 worker", label, mp(1), "/ready", work, quiet),
-            Target("modelport, 2 workers", label, mp(2), "/ready", work, quiet),
-        ]
-        if estimator == "forest":
+            if label == "LR":
+                targets += [
+                    _modelport(modelport, report.MP2, label, repo, 2),
+                    _tutorial(label, ref, 2),  # context for --workers 2; no target uses it
+                ]
+        if onnx:
             twin = _onnx_twin(modelport, repo)
-            targets.append(
-                Target("modelport, 1 worker, ONNX twin", label, mp(1, twin), "/ready", work, quiet)
-            )
+            targets.append(_modelport(modelport, report.ONNX, label, twin, 1))
     return targets
 
 
@@ -175,22 +306,58 @@ def _overload(modelport: Path, work: Path, seconds: float) -> tuple[overload.Pha
         return overload.run(running.url, seconds)
 
 
+def _model_costs(work: Path) -> dict[str, dict[str, object]]:
+    """What each model costs in-process, with the servers' scikit-learn (none running)."""
+    python = str(reference.MODELPORT_VENV / "bin" / "python")
+    costs = {}
+    for estimator, label in (("logistic", "LR"), ("forest", "RF")):
+        pickle = work / f"reference-{estimator}" / "iris_model.pkl"
+        if pickle.exists():
+            print(f"  model cost in-process ({label}) ...", flush=True)
+            done = subprocess.run(
+                [python, "-m", "bench.modelcost", str(pickle)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            costs[label] = json.loads(done.stdout)
+    return costs
+
+
 def main() -> None:
-    seconds = float(os.environ.get("BENCH_SECONDS", "5"))
-    conns = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")]
-    reference.ensure_venv()
-    modelport = reference.ensure_modelport_venv()
+    opts = Options.from_env()
+    cells = _cells(opts)
+    print(
+        f"bench: {', '.join(opts.only)}; {len(opts.conns)} connection counts x "
+        f"{opts.seconds:g} s; {cells} wrk runs, about {cells * opts.seconds / 60:.1f} min of load",
+        flush=True,
+    )
+    if {"lr", "rf", "onnx"} & set(opts.only):
+        reference.ensure_venv()
+    modelport = reference.ensure_modelport_venv(onnx="onnx" in opts.only, profiler=opts.profile)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results = [_measure(t, work, seconds, conns) for t in _targets(modelport, work)]
-        phases = _overload(modelport, work, seconds)
+        results = [_measure(t, work, opts) for t in _targets(modelport, work, opts.only)]
+        costs = _model_costs(work)
+        phases = _overload(modelport, work, opts.seconds) if "overload" in opts.only else None
     machine = (
         f"{os.cpu_count()} cores, {platform.machine()}, {_cpu()}, Python {sys.version.split()[0]}"
     )
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = report.render(results, phases, when, machine, seconds)
-    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    run = report.Run(when, machine, opts.seconds, opts.conns, opts.only, os.cpu_count() or 1)
+    text = report.render(results, phases, costs, run, opts.results.parent)
+    opts.results.write_text(text)
     print(text)
+    print(f"written to {opts.results}")
+
+
+def _cells(opts: Options) -> int:
+    """wrk runs of this selection (the overload phases and a profile run count as one each)."""
+    per_group = {"ceiling": 1, "lr": 5, "rf": 3, "onnx": 1}
+    servers = sum(per_group.get(g, 0) for g in opts.only)
+    extra = (2 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
+    return servers * len(opts.conns) + extra
 
 
 def _cpu() -> str:

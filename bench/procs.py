@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -44,15 +44,67 @@ def _children(pid: int) -> list[int]:
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
+    total = 0
+    for current in _tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-        stack.extend(_children(current))
     return total / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(_children(current))
+    return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants."""
+    ticks = 0
+    for current in _tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting on I/O)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    guest = sum(fields[8:10])  # already counted in user and nice
+    return (sum(fields) - idle - guest) / os.sysconf("SC_CLK_TCK")
+
+
+def mapped_files_mb(pid: int) -> dict[str, float]:
+    """Resident MB of each file mapped into one process (shared libraries, mostly)."""
+    sizes: dict[str, float] = {}
+    current = ""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and not head[0].endswith(":"):  # a mapping's header line
+                current = head[5] if len(head) > 5 and head[5].startswith("/") else ""
+            elif head[0] == "Rss:" and current:
+                sizes[current] = sizes.get(current, 0.0) + int(head[1]) / 1024
+    return sizes
+
+
+def rss_split_mb(pid: int) -> tuple[float, float]:
+    """(anonymous, file-backed) resident MB of one process."""
+    values = {"RssAnon:": 0.0, "RssFile:": 0.0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            head = line.split()
+            if head and head[0] in values:
+                values[head[0]] = int(head[1]) / 1024
+    return values["RssAnon:"], values["RssFile:"]
 
 
 @dataclass
@@ -62,6 +114,18 @@ class Running:
     cold_start_s: float
     idle_rss_mb: float
     worker_rss_mb: float
+    anon_mb: float = 0.0
+    file_mb: float = 0.0
+    mapped_mb: dict[str, float] = field(default_factory=dict)
+
+
+def _inherited() -> dict[str, str]:
+    """This environment less modelport's settings, so "shipped defaults" means just that."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MODELPORT_") and k not in ("WEB_CONCURRENCY", "PORT")
+    }
 
 
 @contextlib.contextmanager
@@ -74,7 +138,7 @@ def serve(
         process = subprocess.Popen(
             command,
             cwd=cwd,
-            env={**os.environ, **env},
+            env={**_inherited(), **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -90,7 +154,17 @@ def serve(
         cold = time.perf_counter() - started
         time.sleep(1.0)  # let start-up settle before measuring idle memory
         workers = _children(process.pid) or [process.pid]
-        yield Running(url, process.pid, cold, tree_rss_mb(process.pid), tree_rss_mb(workers[-1]))
+        anon, file = rss_split_mb(workers[-1])
+        yield Running(
+            url,
+            process.pid,
+            cold,
+            tree_rss_mb(process.pid),
+            tree_rss_mb(workers[-1]),
+            anon,
+            file,
+            mapped_files_mb(workers[-1]),
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

@@ -54,25 +54,42 @@ def workdir(estimator: str, parent: Path) -> Path:
     return folder
 
 
-def ensure_modelport_venv() -> Path:
-    """modelport with the reference's numpy and scikit-learn, so both serve the same pickle with
-    the same library (scikit-learn 1.9's forest predicts one row about 2x slower than 1.5's)."""
+def ensure_modelport_venv(onnx: bool = False, profiler: bool = False) -> Path:
+    """modelport from this working tree (editable), with the reference's numpy and
+    scikit-learn, so both serve the same pickle with the same library (scikit-learn 1.9's forest
+    predicts one row about 2x slower than 1.5's). Its extras only when asked: ``onnx`` for the
+    ONNX-twin line, ``profiler`` for py-spy; shipped defaults are measured without them."""
     modelport = MODELPORT_VENV / "bin" / "modelport"
     pins = [
         line.strip()
         for line in (SOURCE / "requirements.txt").read_text().splitlines()
         if line.strip().startswith(("numpy", "scikit-learn"))
     ]
-    print(f"installing modelport[onnx] with {', '.join(pins)} in {MODELPORT_VENV} ...", flush=True)
+    spec = f"{ROOT}[onnx]" if onnx else str(ROOT)
+    extra = ["py-spy"] if profiler else []
+    print(f"installing {spec} (editable) with {', '.join(pins + extra)} in {MODELPORT_VENV} ...")
     if not modelport.exists():
         subprocess.run([sys.executable, "-m", "venv", str(MODELPORT_VENV)], check=True)
-    pip = [
-        str(MODELPORT_VENV / "bin" / "python"),
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ]
-    subprocess.run([*pip, "-e", f"{ROOT}[onnx]", *pins], check=True)
+    venv_python = str(MODELPORT_VENV / "bin" / "python")
+    pip = [venv_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-e", spec, *pins, *extra], check=True)
+    # The servers must run this tree's code, not an older install left in the venv.
+    where = subprocess.run(
+        [venv_python, "-c", "import modelport; print(modelport.__file__)"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(where).resolve().is_relative_to((ROOT / "src").resolve()):
+        raise SystemExit(f"{MODELPORT_VENV} imports modelport from {where}, not from {ROOT}/src")
     return modelport
+
+
+def py_spy() -> Path | None:
+    """py-spy from the modelport venv (``BENCH_PROFILE=1`` installs it there) or the PATH."""
+    local = MODELPORT_VENV / "bin" / "py-spy"
+    if local.exists():
+        return local
+    found = shutil.which("py-spy")
+    return Path(found) if found else None

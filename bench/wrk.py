@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from bench.procs import machine_busy_s, tree_cpu_s
 
 LUA = Path(__file__).with_name("post.lua")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -18,6 +22,18 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cores: float = float("nan")  # the server's CPU seconds per second of the run
+    wrk_cores: float = float("nan")  # wrk's own, on the same machine
+    machine_cores: float = float("nan")  # every process on the machine, neighbours included
+
+    @property
+    def other_cores(self) -> float:
+        """What neither the server nor wrk used: other people's work on a shared machine."""
+        return max(self.machine_cores - self.server_cores - self.wrk_cores, 0.0)
+
+    @property
+    def server_us_per_request(self) -> float:
+        return 1e6 * self.server_cores / self.rps if self.rps else float("nan")
 
 
 def _ms(text: str) -> float:
@@ -39,7 +55,8 @@ def parse(output: str, connections: int) -> Load:
     return Load(connections, rps, p50, p99, errors)
 
 
-def drive(url: str, connections: int, seconds: float) -> Load:
+def drive(url: str, connections: int, seconds: float, server_pid: int | None = None) -> Load:
+    """One wrk run; with ``server_pid``, also the CPU the server's process tree and wrk used."""
     command = [
         "wrk",
         "-t1",
@@ -52,5 +69,15 @@ def drive(url: str, connections: int, seconds: float) -> Load:
         str(LUA),
         url,
     ]
+    server_before = tree_cpu_s(server_pid) if server_pid else 0.0
+    machine_before = machine_busy_s()
+    own = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return parse(done.stdout, connections)
+    wall = time.perf_counter() - started
+    machine = (machine_busy_s() - machine_before) / wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = parse(done.stdout, connections)
+    wrk_cpu = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
+    server = (tree_cpu_s(server_pid) - server_before) / wall if server_pid else float("nan")
+    return replace(load, server_cores=server, wrk_cores=wrk_cpu / wall, machine_cores=machine)

@@ -1,0 +1,45 @@
+"""The model alone, in-process: ``python -m bench.modelcost PICKLE`` prints, as JSON, what one
+``predict_proba`` costs at a few batch sizes (microseconds per row, best of several runs), and
+what the tutorial's ``predict`` + ``predict_proba`` of one row costs. Run with the modelport
+venv's Python, so it uses the same scikit-learn as both servers."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+BATCHES = (1, 8, 64, 256)
+
+
+def _best_us(call: Callable[[], object], rows: int, budget_s: float = 0.3) -> float:
+    best = float("inf")
+    deadline = time.perf_counter() + budget_s
+    runs = 0
+    while runs < 3 or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - started)
+        runs += 1
+    return 1e6 * best / rows
+
+
+def main() -> None:
+    with open(sys.argv[1], "rb") as f:
+        model = pickle.load(f)  # the bench's own pickle
+    row = np.array([[5.1, 3.5, 1.4, 0.2]])
+    per_row = {}
+    for n in BATCHES:
+        batch = np.repeat(row, n, axis=0)
+        per_row[str(n)] = _best_us(partial(model.predict_proba, batch), n)
+    tutorial = _best_us(lambda: (model.predict(row), model.predict_proba(row)), 1)
+    print(json.dumps({"proba_us_per_row": per_row, "tutorial_one_row_us": tutorial}))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,8 +9,10 @@ ids around by hand.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
+import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -53,8 +55,30 @@ class RequestInfo:
 _current: ContextVar[RequestInfo | None] = ContextVar("modelport_request", default=None)
 
 
+class _Ids:
+    """Request ids: 16 random hex digits per process, then a 16-digit counter.
+
+    As unique as a random UUID across processes and restarts, without a system call for
+    randomness on every request; a forked worker draws its own prefix.
+    """
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.prefix = ""
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        if self.pid != os.getpid():
+            self.pid, self.prefix = os.getpid(), secrets.token_hex(8)
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """A new request id: 32 lowercase hex digits, unique across processes and restarts."""
+    return _ids.next()
 
 
 def current() -> RequestInfo | None:

@@ -3,6 +3,7 @@
 | module | what |
 |---|---|
 | :mod:`.recorder` | ASGI middleware: each answered prediction request to the writer |
+| :mod:`.records` | what the serving path hands over (a tuple) and the rows the writer makes of it |
 | :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
 | :mod:`.store` | SQLite (default, WAL) or PostgreSQL, one schema |
 | :mod:`.feedback` | ``POST /feedback`` rules |

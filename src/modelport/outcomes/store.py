@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtra
-from modelport.outcomes.records import Served, StoredRequest
+from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
 
@@ -103,21 +103,14 @@ class Store:
                 with contextlib.suppress(Exception):
                     cursor.close()
 
-    def write(self, records: Sequence[Served]) -> None:
-        """Insert answered requests and their rows in one transaction."""
-        requests: list[tuple[object, ...]] = []
-        rows: list[tuple[object, ...]] = []
-        for r in records:
-            predicted = r.rows()
-            requests.append(
-                (r.request_id, r.time, r.model, r.version, r.variant, r.kind, len(predicted),
-                 r.latency_ms, r.status, r.error)
-            )  # fmt: skip
-            rows.extend((r.request_id, p.index, p.label, p.value) for p in predicted)
+    def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
+        """Insert answered requests and their predicted rows in one transaction, with one
+        statement per table (``executemany``)."""
         with self._transaction() as cursor:
-            cursor.executemany(self._sql(_INSERT_REQUEST), requests)
-            if rows:
-                cursor.executemany(self._sql(_INSERT_ROW), rows)
+            if requests:
+                cursor.executemany(self._sql(_INSERT_REQUEST), requests)
+            if predictions:
+                cursor.executemany(self._sql(_INSERT_ROW), predictions)
 
     def request(self, request_id: str) -> StoredRequest | None:
         with self._transaction() as cursor:

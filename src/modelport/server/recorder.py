@@ -10,20 +10,17 @@ before inference, from the path; the variant is the traffic policy's, or ``v<ver
 from __future__ import annotations
 
 import re
-import time
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelport.core import context
 from modelport.errors import ModelportError
-from modelport.outcomes.records import Served
 from modelport.protocols import predict
 from modelport.protocols._http import parse_version
 
 if TYPE_CHECKING:
-    from modelport.core.registry import Registry, RegistryModel
+    from modelport.core.registry import Registry
     from modelport.outcomes.service import Outcomes
 
 __all__ = ["Recorder", "prediction_target"]
@@ -84,28 +81,12 @@ class Recorder:
         status: int,
         ms: float,
     ) -> None:
-        result = info.result
         model = info.model or name or self.registry.default_model
         entry = self.registry.models.get(model or "")
         if model is None or entry is None:
             return  # no such model: nothing to measure
         number = info.version or version or entry.default_version
-        kind = result.signature.output.kind if result is not None else _kind(entry, number)
-        error = None if status < 400 else _phrase(status)
-        served = Served(
-            info.request_id, time.time(), model, number, info.variant or f"v{number}", kind,
-            ms, status, error, result if status < 400 else None,
-        )  # fmt: skip
-        self.outcomes.record(served)
-
-
-def _kind(entry: RegistryModel, version: int) -> str | None:
-    served = entry.versions.get(version)
-    return None if served is None or served.loaded is None else served.loaded.signature.output.kind
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
+        result = info.result if status < 400 else None
+        variant = info.variant or f"v{number}"
+        started = info.started
+        self.outcomes.record(info.request_id, started, model, number, variant, ms, status, result)

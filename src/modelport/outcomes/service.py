@@ -20,6 +20,7 @@ import anyio.to_thread
 from modelport.errors import ConfigError, OutcomesUnavailable
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
+from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store, open_store
 from modelport.outcomes.writer import Marker, Writer
 from modelport.settings import Settings
@@ -74,7 +75,12 @@ class Outcomes:
         except Exception as exc:
             log.warning("predictions will not be recorded: %s: %s", type(exc).__name__, exc)
             return
-        self.writer = Writer(self.store, self._limit, max_delay_s=self.max_delay_s)
+        retention = Retention(
+            self.store, self.settings.outcomes_max_age_days, self.settings.outcomes_max_rows
+        )
+        self.writer = Writer(
+            self.store, self._limit, max_delay_s=self.max_delay_s, retention=retention
+        )
         self._pending = self.writer.pending
         log.info("recording predictions and feedback in %s", self.store.where)
 

@@ -7,7 +7,8 @@ One thread wakes every ``max_delay_s`` (50 ms), or at once when :meth:`flush` or
 asks, takes everything queued, turns it into rows (:func:`~modelport.outcomes.records.to_rows`)
 and inserts them in one transaction with one statement per table, so a busy server pays for one
 commit per batch, not per prediction, and a record is committed within about 50 ms of its answer
-(plus the commit itself).
+(plus the commit itself). After each batch the thread deletes old records when a prune is due
+(:mod:`.retention`).
 
 * **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is
   dropped, counted in :attr:`Writer.dropped` and logged (the first, then every 1000th); the
@@ -29,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
 
 __all__ = ["Marker", "Writer"]
@@ -50,10 +52,12 @@ class Writer:
         store: Store,
         max_queue: int = 10_000,
         max_delay_s: float = 0.05,
+        retention: Retention | None = None,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
         self.max_delay_s = max_delay_s
+        self.retention = retention
         self.dropped = 0
         self.failed = 0
         self.written = 0
@@ -118,6 +122,7 @@ class Writer:
         return records, markers
 
     def _run(self) -> None:
+        self._prune()  # at open
         while True:
             self._wake.wait(self.max_delay_s)
             self._wake.clear()
@@ -127,6 +132,7 @@ class Writer:
                 marker.done.set()
             if any(marker.stop for marker in markers):
                 return
+            self._prune()
 
     def _write(self, records: list[Pending]) -> None:
         if not records:
@@ -141,3 +147,7 @@ class Writer:
         else:
             self.failed += converted.failed
             self.written += len(converted.requests)
+
+    def _prune(self) -> None:
+        if self.retention is not None:
+            self.retention.step()

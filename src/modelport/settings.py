@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     outcomes_queue: int = Field(
         10_000, ge=1, description="Records waiting for the writer; past it new ones are dropped."
     )
+    outcomes_max_age_days: float = Field(
+        30,
+        ge=0,
+        description="Recorded requests older than this many days are deleted, with their rows "
+        "and feedback (checked at start and every minute); 0: kept whatever their age.",
+    )
+    outcomes_max_rows: int = Field(
+        1_000_000,
+        ge=0,
+        description="Recorded requests kept at most: past it the oldest are deleted, with their "
+        "rows and feedback (checked at start and every minute); 0: no limit.",
+    )
     admin_key: SecretStr | None = Field(
         None, description="Key of the admin API (rollout, traffic); without it the API is off."
     )

@@ -9,14 +9,14 @@ import pytest
 
 from modelport.outcomes.store import open_store
 from tests.cli.test_cli import run
-from tests.outcomes.test_store import served
+from tests.outcomes.helpers import pending, write
 
 
 def _store(path: Path) -> None:
     store = open_store(path=path)
-    records = [served(f"a{i}", ["yes"]) for i in range(40)]
-    records += [served(f"b{i}", ["yes"], variant="v2", version=2) for i in range(40)]
-    store.write(records)
+    records = [pending(f"a{i}", ["yes"]) for i in range(40)]
+    records += [pending(f"b{i}", ["yes"], variant="v2", version=2) for i in range(40)]
+    write(store, records)
     for i in range(40):
         store.put_feedback(f"a{i}", 0, "yes" if i < 24 else "no", None)  # v1 right 60 %
         store.put_feedback(f"b{i}", 0, "yes" if i < 36 else "no", None)  # v2 right 90 %

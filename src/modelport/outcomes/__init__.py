@@ -3,7 +3,9 @@
 | module | what |
 |---|---|
 | :mod:`.recorder` | ASGI middleware: each answered prediction request to the writer |
+| :mod:`.records` | what the serving path hands over (a tuple) and the rows the writer makes of it |
 | :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
+| :mod:`.retention` | deletes records past an age or a count, from the writer thread |
 | :mod:`.store` | SQLite (default, WAL) or PostgreSQL, one schema |
 | :mod:`.feedback` | ``POST /feedback`` rules |
 | :mod:`.stats`, :mod:`.report` | z-test / Welch, the per-variant report and the verdict |

@@ -1,52 +1,113 @@
-"""What the outcome store holds: answered prediction requests and their rows, and feedback."""
+"""What the outcome store holds, and how the writer turns what the server hands it into rows.
+
+The serving path hands over one :data:`Pending` tuple per answered prediction request (appending
+a tuple is all it pays); the writer thread turns a batch of them into :data:`RequestRow` and
+:data:`PredictionRow` tuples with :func:`to_rows`, off the event loop.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import logging
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from modelport.core.result import InferenceResult
 
-__all__ = ["Row", "Served", "StoredRequest"]
+__all__ = [
+    "Converted",
+    "Pending",
+    "PredictionRow",
+    "RequestRow",
+    "StoredRequest",
+    "phrase",
+    "to_rows",
+]
+
+log = logging.getLogger("modelport.outcomes")
+
+Pending: TypeAlias = "tuple[str, float, str, int, str, float, int, InferenceResult | None]"
+"""One answered request as the server hands it over: ``(request_id, started, model, version,
+variant, latency_ms, status, result)``; ``started`` is ``time.perf_counter()`` seconds,
+``result`` is ``None`` for an error answer."""
+
+RequestRow: TypeAlias = tuple[
+    str, float, str, int | None, str, str | None, int, float, int, str | None
+]
+"""A ``mp_requests`` row: ``(request_id, ts, model, version, variant, kind, n_rows,
+latency_ms, status, error)``, ``ts`` in Unix seconds."""
+
+PredictionRow: TypeAlias = tuple[str, int, str | None, float | None]
+"""A ``mp_predictions`` row: ``(request_id, row_index, label, value)``: a class label (as text)
+for classifiers, a value for regressors."""
+
+_PHRASES: dict[int, str] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One answered row: a class label (as text) for classifiers, a value for regressors."""
+@dataclass(slots=True)
+class Converted:
+    """A batch as rows of each table; ``failed`` counts requests that could not be converted."""
 
-    index: int
-    label: str | None
-    value: float | None
+    requests: list[RequestRow] = field(default_factory=list)
+    predictions: list[PredictionRow] = field(default_factory=list)
+    failed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Served:
-    """One answered prediction request, as the recorder hands it to the background writer.
+def phrase(status: int) -> str:
+    """The reason phrase of an error status (``Unprocessable Entity``), or ``HTTP <status>``."""
+    found = _PHRASES.get(status)
+    if found is None:
+        try:
+            found = HTTPStatus(status).phrase
+        except ValueError:
+            found = f"HTTP {status}"
+        _PHRASES[status] = found
+    return found
 
-    ``result`` is turned into :class:`Row` objects by the writer thread, off the event loop.
-    ``latency_ms`` runs from the request reaching the app to the first byte of its answer.
+
+def _predicted(request_id: str, result: InferenceResult) -> list[PredictionRow]:
+    """The predicted rows of one answer. A model answering vectors (embeddings) has none: a
+    vector is no label or value that feedback could be compared with."""
+    if result.signature.output.kind != "regression":
+        return [(request_id, i, str(label), None) for i, label in enumerate(result.labels())]
+    if result.outputs.predictions.ndim != 1:
+        return []
+    values: list[Any] = result.labels()
+    return [(request_id, i, None, float(v)) for i, v in enumerate(values)]
+
+
+def to_rows(batch: Iterable[Pending], offset: float) -> Converted:
+    """The rows of a batch; ``offset`` is ``time.time() - time.perf_counter()`` (taken once
+    per batch), which turns each request's ``started`` into Unix seconds.
+
+    Error answers (status 400 and up) get their reason phrase and no predicted rows; the kind
+    is the answering model's (``None`` without a result). A request whose answer cannot be
+    turned into rows is counted in :attr:`Converted.failed` and logged; the others go on.
     """
-
-    request_id: str
-    time: float
-    model: str
-    version: int | None
-    variant: str
-    kind: str | None
-    latency_ms: float
-    status: int
-    error: str | None = None
-    result: InferenceResult | None = None
-
-    def rows(self) -> list[Row]:
-        """The predicted rows (none for an error answer)."""
-        if self.result is None or self.status >= 400:
-            return []
-        if self.result.signature.output.kind == "regression":
-            values = self.result.labels()
-            return [Row(i, None, float(v)) for i, v in enumerate(values)]
-        return [Row(i, str(label), None) for i, label in enumerate(self.result.labels())]
+    converted = Converted()
+    for request_id, started, model, version, variant, latency_ms, status, result in batch:
+        kind, error, rows = None, None, []
+        try:
+            if result is not None:
+                kind = result.signature.output.kind
+                if status < 400:
+                    rows = _predicted(request_id, result)
+            if status >= 400:
+                error = phrase(status)
+        except Exception:
+            converted.failed += 1
+            if converted.failed == 1:
+                log.exception("could not record the answer of request %s", request_id)
+            continue
+        converted.requests.append(
+            (request_id, started + offset, model, version, variant, kind, len(rows), latency_ms,
+             status, error)
+        )  # fmt: skip
+        converted.predictions.extend(rows)
+    return converted
 
 
 @dataclass(frozen=True, slots=True)

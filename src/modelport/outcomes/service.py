@@ -2,26 +2,27 @@
 
 Opened in the app's lifespan (in each worker process, after a fork) and closed at shutdown, which
 commits every queued record. A store that cannot be opened disables recording with a warning;
-serving never depends on it.
+serving never depends on it. :meth:`Outcomes.record` is the serving path's whole cost: it appends
+one tuple to the writer's queue.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
+from collections import deque
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable
-from modelport.outcomes.records import Served
+from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
+from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store, open_store
-from modelport.outcomes.writer import Writer
+from modelport.outcomes.writer import Marker, Writer
 from modelport.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,10 +53,13 @@ def stored_report(settings: Settings, model: str, min_samples: int) -> Experimen
 
 
 class Outcomes:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, max_delay_s: float = 0.05) -> None:
         self.settings = settings
+        self.max_delay_s = max_delay_s  # how long a record may wait for the writer
         self.store: Store | None = None
         self.writer: Writer | None = None
+        self._pending: deque[Pending | Marker] | None = None  # the writer's queue, while recording
+        self._limit = settings.outcomes_queue
 
     @property
     def recording(self) -> bool:
@@ -71,7 +75,13 @@ class Outcomes:
         except Exception as exc:
             log.warning("predictions will not be recorded: %s: %s", type(exc).__name__, exc)
             return
-        self.writer = Writer(self.store, max_queue=self.settings.outcomes_queue)
+        retention = Retention(
+            self.store, self.settings.outcomes_max_age_days, self.settings.outcomes_max_rows
+        )
+        self.writer = Writer(
+            self.store, self._limit, max_delay_s=self.max_delay_s, retention=retention
+        )
+        self._pending = self.writer.pending
         log.info("recording predictions and feedback in %s", self.store.where)
 
     def require(self) -> Store:
@@ -93,14 +103,21 @@ class Outcomes:
         status: int,
         result: InferenceResult | None,
     ) -> None:
-        if self.writer is not None:
-            kind = result.signature.output.kind if result is not None else None
-            error = None if status < 400 else _phrase(status)
-            wall = time.time() - (time.perf_counter() - started)
-            served = Served(
-                request_id, wall, model, version, variant, kind, latency_ms, status, error, result
+        """Record one answered prediction request; never blocks, never fails.
+
+        ``started`` is the request's arrival (``time.perf_counter()`` seconds), ``latency_ms``
+        runs to the first byte of its answer, ``result`` is ``None`` for an error answer. All this
+        does is append the tuple to the writer's queue (or count a drop when it is full).
+        """
+        pending = self._pending
+        if pending is None:
+            return
+        if len(pending) < self._limit:
+            pending.append(
+                (request_id, started, model, version, variant, latency_ms, status, result)
             )
-            self.writer.submit(served)
+        elif self.writer is not None:
+            self.writer.drop()
 
     def flush(self) -> None:
         if self.writer is not None:
@@ -116,16 +133,10 @@ class Outcomes:
             await anyio.to_thread.run_sync(self.close)
 
     def close(self) -> None:
+        self._pending = None
         if self.writer is not None:
             self.writer.close()
             self.writer = None
         if self.store is not None:
             self.store.close()
             self.store = None
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"

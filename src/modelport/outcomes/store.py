@@ -10,6 +10,10 @@ the process and of the machine. Several processes (gunicorn workers) may share o
 A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
 A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
 the drop fails (the writer counts its batch as failed, feedback answers 503 once).
+
+Retention (:mod:`.retention` decides when): :meth:`Store.prune_bound` finds the newest ``ts`` to
+delete, :meth:`Store.prune` deletes the oldest requests up to it, a chunk at a time, each with its
+predicted rows and feedback in one transaction (children first, so no row outlives its request).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtra
-from modelport.outcomes.records import Served, StoredRequest
+from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
 
@@ -35,6 +39,7 @@ _SCHEMA = [
         version INTEGER, variant TEXT NOT NULL, kind TEXT, n_rows INTEGER NOT NULL,
         latency_ms DOUBLE PRECISION NOT NULL, status INTEGER NOT NULL, error TEXT)""",
     "CREATE INDEX IF NOT EXISTS mp_requests_model ON mp_requests (model, variant)",
+    "CREATE INDEX IF NOT EXISTS mp_requests_ts ON mp_requests (ts)",
     """CREATE TABLE IF NOT EXISTS mp_predictions (
         request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
         value DOUBLE PRECISION, PRIMARY KEY (request_id, row_index))""",
@@ -60,6 +65,15 @@ _REQUEST = (
     "SELECT request_id, model, version, variant, kind, n_rows, status FROM mp_requests"
     " WHERE request_id = ?"
 )
+_BEYOND_ROWS = "SELECT ts FROM mp_requests ORDER BY ts DESC LIMIT 1 OFFSET ?"
+_CHUNK_END = "SELECT ts FROM mp_requests WHERE ts <= ? ORDER BY ts LIMIT 1 OFFSET ?"
+_PRUNE = [
+    "DELETE FROM mp_predictions WHERE request_id IN"
+    " (SELECT request_id FROM mp_requests WHERE ts <= ?)",
+    "DELETE FROM mp_feedback WHERE request_id IN"
+    " (SELECT request_id FROM mp_requests WHERE ts <= ?)",
+    "DELETE FROM mp_requests WHERE ts <= ?",
+]
 _TRAFFIC = "SELECT variant, version, status, latency_ms, kind FROM mp_requests WHERE model = ?"
 _OUTCOMES = (
     "SELECT r.variant, p.label, p.value, f.label, f.value FROM mp_feedback f"
@@ -103,21 +117,41 @@ class Store:
                 with contextlib.suppress(Exception):
                     cursor.close()
 
-    def write(self, records: Sequence[Served]) -> None:
-        """Insert answered requests and their rows in one transaction."""
-        requests: list[tuple[object, ...]] = []
-        rows: list[tuple[object, ...]] = []
-        for r in records:
-            predicted = r.rows()
-            requests.append(
-                (r.request_id, r.time, r.model, r.version, r.variant, r.kind, len(predicted),
-                 r.latency_ms, r.status, r.error)
-            )  # fmt: skip
-            rows.extend((r.request_id, p.index, p.label, p.value) for p in predicted)
+    def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
+        """Insert answered requests and their predicted rows in one transaction, with one
+        statement per table (``executemany``)."""
         with self._transaction() as cursor:
-            cursor.executemany(self._sql(_INSERT_REQUEST), requests)
-            if rows:
-                cursor.executemany(self._sql(_INSERT_ROW), rows)
+            if requests:
+                cursor.executemany(self._sql(_INSERT_REQUEST), requests)
+            if predictions:
+                cursor.executemany(self._sql(_INSERT_ROW), predictions)
+
+    def prune_bound(self, max_age_s: float, max_rows: int, now: float) -> float | None:
+        """The newest ``ts`` to delete so that no request is older than ``max_age_s`` and at most
+        ``max_rows`` remain (0: no bound of that kind); ``None`` when nothing is to go."""
+        bounds = [now - max_age_s] if max_age_s > 0 else []
+        with self._transaction() as cursor:
+            if max_rows > 0:
+                cursor.execute(self._sql(_BEYOND_ROWS), (max_rows,))
+                found = cursor.fetchone()
+                if found is not None:
+                    bounds.append(found[0])
+            if not bounds:
+                return None
+            bound = max(bounds)
+            cursor.execute(self._sql("SELECT 1 FROM mp_requests WHERE ts <= ? LIMIT 1"), (bound,))
+            return bound if cursor.fetchone() is not None else None
+
+    def prune(self, bound: float, chunk: int) -> int:
+        """Delete the oldest requests with ``ts <= bound``, about ``chunk`` of them (more only
+        where several share a ``ts``), with their rows and feedback; how many requests went."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(_CHUNK_END), (bound, chunk - 1))
+            found = cursor.fetchone()
+            end = bound if found is None else found[0]
+            for statement in _PRUNE:
+                cursor.execute(self._sql(statement), (end,))
+            return int(cursor.rowcount)
 
     def request(self, request_id: str) -> StoredRequest | None:
         with self._transaction() as cursor:

@@ -1,13 +1,18 @@
 """The background writer: predictions reach the database off the serving path.
 
-The recorder hands each answered request to :meth:`Writer.submit`, which never blocks: it puts
-the record on a bounded queue. One thread waits for a record, gathers what follows for up to
-``max_delay_s`` (50 ms; ``batch_size`` records at most) and inserts it all in one transaction, so
-a busy server pays for one commit per batch, not per prediction, and a record is committed within
-about 50 ms of its answer (plus the commit itself).
+The serving path appends one :data:`~modelport.outcomes.records.Pending` tuple per answered
+request to :attr:`Writer.pending`, a ``collections.deque``: a length check and an ``append``
+(atomic under the GIL), no lock, no wake-up (:meth:`.service.Outcomes.record`).
+One thread wakes every ``max_delay_s`` (50 ms), or at once when :meth:`flush` or :meth:`close`
+asks, takes everything queued, turns it into rows (:func:`~modelport.outcomes.records.to_rows`)
+and inserts them in one transaction with one statement per table, so a busy server pays for one
+commit per batch, not per prediction, and a record is committed within about 50 ms of its answer
+(plus the commit itself). After each batch the thread deletes old records when a prune is due
+(:mod:`.retention`).
 
-* **Queue full** (the database cannot keep up): the new record is dropped, counted in
-  :attr:`Writer.dropped` and logged; the prediction itself is never delayed or failed.
+* **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is
+  dropped, counted in :attr:`Writer.dropped` and logged (the first, then every 1000th); the
+  prediction itself is never delayed or failed.
 * **Database error**: the batch is logged and counted in :attr:`Writer.failed`; serving goes on.
 * **Durability window**: what a crash (SIGKILL, OOM, power loss) can lose is exactly the records
   not yet committed: those answered in the last ``max_delay_s`` plus a commit, or, when the
@@ -19,20 +24,22 @@ about 50 ms of its answer (plus the commit itself).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
-from modelport.outcomes.records import Served
+from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
 
-__all__ = ["Writer"]
+__all__ = ["Marker", "Writer"]
 
 log = logging.getLogger("modelport.outcomes")
 
 
 @dataclass(eq=False)
-class _Marker:
+class Marker:
     """Set once every record queued before it is committed; ``stop`` ends the thread."""
 
     stop: bool = False
@@ -44,89 +51,103 @@ class Writer:
         self,
         store: Store,
         max_queue: int = 10_000,
-        batch_size: int = 500,
         max_delay_s: float = 0.05,
+        retention: Retention | None = None,
     ) -> None:
         self.store = store
-        self.batch_size = batch_size
+        self.max_queue = max_queue
         self.max_delay_s = max_delay_s
+        self.retention = retention
         self.dropped = 0
         self.failed = 0
         self.written = 0
-        self._queue: queue.Queue[Served | _Marker] = queue.Queue(max_queue)
+        self.batches = 0
+        # what the serving path appends to; markers (flush, close) bypass the bound
+        self.pending: deque[Pending | Marker] = deque()
         self._closed = False
-        self._urgent = threading.Event()  # a flush or close is waiting: commit now
+        self._wake = threading.Event()  # a flush or close is waiting: write now
         self._thread = threading.Thread(target=self._run, name="modelport-outcomes", daemon=True)
         self._thread.start()
 
-    def submit(self, record: Served) -> None:
+    def submit(self, record: Pending) -> None:
         """Queue one record for the database; never blocks (drops and counts when full)."""
         if self._closed:
             return
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning(
-                    "outcome queue full (%d records): %d predictions not recorded so far",
-                    self._queue.maxsize,
-                    self.dropped,
-                )
+        if len(self.pending) < self.max_queue:
+            self.pending.append(record)
+        else:
+            self.drop()
+
+    def drop(self) -> None:
+        """Count a record the full queue could not take, and say so now and then."""
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning(
+                "outcome queue full (%d records): %d predictions not recorded so far",
+                self.max_queue,
+                self.dropped,
+            )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record submitted so far is committed; ``False`` on timeout."""
         if self._closed:
             return True
-        marker = _Marker()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        self._urgent.set()
+        marker = Marker()
+        self.pending.append(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the thread."""
+        """Commit what is queued, then stop the thread; later submissions are ignored."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_Marker(stop=True))
-        self._urgent.set()
+        self.pending.append(Marker(stop=True))
+        self._wake.set()
         self._thread.join(timeout)
 
-    def _batch(self) -> list[Served | _Marker]:
-        """Wait for a record, let more arrive for ``max_delay_s`` (cut short by a flush), then
-        take what is queued, up to ``batch_size``."""
-        batch = [self._queue.get()]
-        if not isinstance(batch[0], _Marker):
-            self._urgent.wait(self.max_delay_s)
-        self._urgent.clear()
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+    def _take(self) -> tuple[list[Pending], list[Marker]]:
+        """What is queued now (up to a stop marker), records and markers apart."""
+        records: list[Pending] = []
+        markers: list[Marker] = []
+        pending = self.pending
+        for _ in range(len(pending)):  # only this thread takes: popleft never finds it empty
+            item = pending.popleft()
+            if isinstance(item, Marker):
+                markers.append(item)
+                if item.stop:
+                    break
+            else:
+                records.append(item)
+        return records, markers
 
     def _run(self) -> None:
+        self._prune()  # at open
         while True:
-            batch = self._batch()
-            records = [item for item in batch if isinstance(item, Served)]
+            self._wake.wait(self.max_delay_s)
+            self._wake.clear()
+            records, markers = self._take()
             self._write(records)
-            markers = [item for item in batch if isinstance(item, _Marker)]
             for marker in markers:
                 marker.done.set()
             if any(marker.stop for marker in markers):
                 return
+            self._prune()
 
-    def _write(self, records: list[Served]) -> None:
+    def _write(self, records: list[Pending]) -> None:
         if not records:
             return
+        self.batches += 1
         try:
-            self.store.write(records)
+            converted = to_rows(records, time.time() - time.perf_counter())
+            self.store.write(converted.requests, converted.predictions)
         except Exception:
             self.failed += len(records)
             log.exception("could not record %d predictions in %s", len(records), self.store.where)
         else:
-            self.written += len(records)
+            self.failed += converted.failed
+            self.written += len(converted.requests)
+
+    def _prune(self) -> None:
+        if self.retention is not None:
+            self.retention.step()

@@ -1,0 +1,62 @@
+"""Records as the serving path hands them over, written the way the writer writes them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from modelport.core.result import InferenceResult
+from modelport.model.signature import FieldSpec, OutputSpec, Signature
+from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.store import Store
+from modelport.runtimes import Outputs
+
+__all__ = ["CLASSIFIER", "REGRESSOR", "classified", "pending", "query", "write"]
+
+CLASSIFIER = Signature(
+    inputs=[FieldSpec(name="x")],
+    output=OutputSpec(kind="classification"),
+    classes=["no", "yes"],
+)
+REGRESSOR = Signature(inputs=[FieldSpec(name="x")], output=OutputSpec(kind="regression"))
+
+
+def classified(labels: list[str], model: str = "m", version: int = 1) -> InferenceResult:
+    return InferenceResult(model, version, CLASSIFIER, Outputs(np.asarray(labels, dtype=object)))
+
+
+def pending(
+    request_id: str,
+    labels: list[str] | None = None,
+    status: int = 200,
+    *,
+    started: float | None = None,
+    model: str = "m",
+    version: int = 1,
+    variant: str = "v1",
+    latency_ms: float = 1.5,
+    result: InferenceResult | None = None,
+) -> Pending:
+    """One answered request; a classifier's ``labels`` unless ``result`` is given."""
+    if result is None and labels is not None:
+        result = classified(labels, model, version)
+    at = time.perf_counter() if started is None else started
+    return (request_id, at, model, version, variant, latency_ms, status, result)
+
+
+def write(store: Store, records: list[Pending], offset: float | None = None) -> None:
+    """Write ``records`` as the writer does; ``offset=0`` makes each ``started`` its ``ts``."""
+    if offset is None:
+        offset = time.time() - time.perf_counter()
+    converted = to_rows(records, offset)
+    assert converted.failed == 0
+    store.write(converted.requests, converted.predictions)
+
+
+def query(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a ``SELECT`` on the store's own connection."""
+    with store._transaction() as cursor:
+        cursor.execute(store._sql(sql), params)
+        return [tuple(row) for row in cursor.fetchall()]

@@ -39,3 +39,15 @@ def test_import_has_no_side_effects() -> None:
         "assert not logging.getLogger().handlers; assert 'app' not in vars(modelport.asgi)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={"PORT": "not-read-at-import"})
+
+
+def test_the_lower_layers_import_no_web_framework_and_no_outcome_store() -> None:
+    code = (
+        "import sys, modelport, modelport.runtimes.sklearn, modelport.batching, "
+        "modelport.deploy.context, modelport.core.dataplane; "
+        "loaded = [m for m in ('fastapi', 'starlette', 'uvicorn', 'modelport.outcomes.store', "
+        "'modelport.server.app', 'prometheus_client') if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

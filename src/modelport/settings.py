@@ -105,7 +105,14 @@ class Settings(BaseSettings):
         "applies rollouts and traffic changes made by another); 0 turns it off.",
     )
     log_level: LogLevel = "info"
-    access_log: bool = True
+    access_log: bool = Field(
+        False,
+        description=(
+            "One log line per request on modelport.access. Off by default: on one worker it costs "
+            "about a quarter of the throughput of a small model (bench/RESULTS.md), and the "
+            "platform in front (a load balancer, an ingress) logs requests already."
+        ),
+    )
     metrics: bool = Field(
         True, description="Prometheus metrics on /metrics (or on metrics_port); false: none."
     )

@@ -72,6 +72,7 @@ def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_pa
         "PROMETHEUS_MULTIPROC_DIR": str(directory),
         "MODELPORT_METRICS_PORT": str(metrics_port),
         "MODELPORT_LOG_FORMAT": "json",
+        "MODELPORT_ACCESS_LOG": "true",
     }
     args = [str(repo), "--workers", "2"]
     with running_server(args, tmp_path / "log", env=env) as server:
@@ -131,6 +132,7 @@ def test_a_gunicorn_command_of_your_own_with_the_config_module(repo: Path, tmp_p
         **os.environ,
         "MODELPORT_MODELS": str(repo),
         "MODELPORT_LOG_FORMAT": "json",
+        "MODELPORT_ACCESS_LOG": "true",
         "TMPDIR": str(tmp_path),  # where the run's metrics folder goes
         "PYTHONUNBUFFERED": "1",
     }

@@ -19,7 +19,10 @@ def test_one_access_record_per_request_with_id_model_status_latency(
     repo: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with make_client(repo) as client, caplog.at_level(logging.INFO, "modelport.access"):
+    with (
+        make_client(repo, access_log=True) as client,
+        caplog.at_level(logging.INFO, "modelport.access"),
+    ):
         client.post("/predict", json=IRIS_ROW, headers={"X-Request-Id": "abc-123"})
         client.post("/predict", json={"sepal_length": -1})
         client.get("/metrics")  # scrapes are not logged

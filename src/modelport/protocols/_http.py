@@ -8,6 +8,7 @@ Every prediction handler is ``async (Call) -> Reply``: the server's pipeline cal
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,7 @@ def encode(content: Any) -> bytes:
     try:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:  # an echoed input orjson cannot write (a 100-digit integer, say)
-        return orjson.dumps(content, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+        return json.dumps(content, default=str).encode()
 
 
 def error_body(error: ModelportError) -> bytes:

@@ -105,7 +105,7 @@ class Pipeline:
         finally:
             context.unbind(token)
             info.release()
-            seconds = time.perf_counter() - started
+            seconds = (answer.ended or time.perf_counter()) - started
             self.observe.answered(scope, route, info, answer.status, seconds)
 
     async def _serve(
@@ -148,7 +148,8 @@ class Pipeline:
             info.request_id,
         )
         reply = await route.handler(call)
-        elapsed_ms = (time.perf_counter() - info.started) * 1000
+        answer.ended = time.perf_counter()  # the request's second and last clock read
+        elapsed_ms = (answer.ended - info.started) * 1000
         headers = {**reply.headers, "Server-Timing": f"app;dur={elapsed_ms:.2f}"}
         await answer.send(reply.status, reply.body(), headers, reply.media_type)
 
@@ -188,13 +189,14 @@ class Pipeline:
 class _Answer:
     """The one response writer: raw ASGI messages with the request's id (and variant)."""
 
-    __slots__ = ("_send", "info", "started", "status")
+    __slots__ = ("_send", "ended", "info", "started", "status")
 
     def __init__(self, send: Send, info: context.RequestInfo) -> None:
         self._send = send
         self.info = info
         self.status = 500  # until an answer starts
         self.started = False
+        self.ended: float | None = None  # when a prediction's answer was ready
 
     def _ours(self) -> list[tuple[bytes, bytes]]:
         extra = [(b"x-request-id", self.info.request_id.encode("ascii"))]

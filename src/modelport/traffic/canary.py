@@ -1,9 +1,9 @@
 """The automatic canary: judge each step on the canary's own answers, then advance or roll back.
 
 :func:`judge` is pure: a step's window of answers and the bounds in, a verdict out.
-:class:`CanaryMonitor` feeds it every answer served by a ``canary`` variant (recorded by
-:class:`modelport.traffic.router.Routing` when the request ends) and applies the verdict through the
-traffic router. With several workers each judges the traffic it serves and publishes its decision
+:class:`CanaryMonitor` feeds it every answer served by a ``canary`` variant (handed over by the
+server's observing step when the request ends) and applies the verdict through the traffic
+router. With several workers each judges the traffic it serves and publishes its decision
 through the rollout state file; the others apply it and start their next step from there.
 """
 

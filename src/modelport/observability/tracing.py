@@ -10,6 +10,7 @@ provider is ``tracing.provider``, so a test can add an in-memory exporter to it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -77,14 +78,15 @@ def _prediction(tracer: Tracer, timing: Timing) -> None:
         span.end(end_time=_wall_ns(end))
 
 
-_OFFSET_NS: list[int] = []  # epoch ns minus perf_counter ns, taken once: spans line up
+@functools.cache
+def _offset_ns() -> int:
+    """Epoch ns minus perf_counter ns, taken once, so every span's times line up."""
+    return time.time_ns() - int(time.perf_counter() * 1e9)
 
 
 def _wall_ns(perf: float) -> int:
     """A :func:`time.perf_counter` reading as epoch nanoseconds."""
-    if not _OFFSET_NS:
-        _OFFSET_NS.append(time.time_ns() - int(time.perf_counter() * 1e9))
-    return _OFFSET_NS[0] + int(perf * 1e9)
+    return _offset_ns() + int(perf * 1e9)
 
 
 class Tracing:

@@ -17,6 +17,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from modelport.core import context
 from modelport.errors import ModelNotFound, ModelportError
 
 if TYPE_CHECKING:
@@ -121,9 +122,8 @@ async def read_body(request: Request) -> bytes:
 async def serve(
     request: Request, handler: Handler, name: str | None, version: int | None
 ) -> Response:
-    """Run a prediction handler for a FastAPI route (the pipeline serves these paths itself)."""
-    from modelport.core import context
-
+    """Run a prediction handler for a FastAPI route: these routes document the paths in OpenAPI,
+    while the server's pipeline serves them itself."""
     info = context.current()
     call = Call(
         plane_of(request),

@@ -1,4 +1,4 @@
-"""The ASGI application: routers, error handling, body limit, and model loading in the lifespan.
+"""The ASGI application: routers, error handling, the request pipeline, and model loading.
 
 Models load in a worker thread during the lifespan startup, so a worker process takes traffic only
 once its models are loaded (with several gunicorn workers, no request meets an unloaded worker).

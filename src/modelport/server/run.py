@@ -21,7 +21,7 @@ __all__ = ["serve"]
 
 def _metrics_server(settings: Settings, app: Any) -> None:
     """Serve the app's metrics on ``settings.metrics_port`` from a thread of this process."""
-    if settings.metrics_port is None:
+    if settings.metrics_port is None or app.state.metrics is None:  # metrics are off
         return
     from prometheus_client import start_http_server
 

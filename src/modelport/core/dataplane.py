@@ -175,10 +175,11 @@ class DataPlane:
         outputs = _split(await _run(model, rows), [len(b) for b in batches])
         finished = time.perf_counter()
         depth = model.batcher.depth if model.batcher is not None else 0
-        self.observer.batch(model.name, model.version, len(rows), finished - started, depth)
+        self.observer.batch(model.name, model.version, len(rows), depth)
         for job in jobs:
             job.started, job.finished = started, finished
-            self.observer.waited(model.name, model.version, started - job.queued)
+            waited = started - job.queued
+            self.observer.prediction(model.name, model.version, waited, finished - started)
         return outputs
 
     def _batcher(self, model: LoadedModel) -> Batcher[_Job, Outputs] | None:

@@ -40,8 +40,9 @@ class Observer:
     observing step.
     """
 
-    def batch(self, model: str, version: int, rows: int, seconds: float, depth: int) -> None:
-        """A batch of ``rows`` rows ran in ``seconds``; ``depth`` items still wait."""
+    def batch(self, model: str, version: int, rows: int, depth: int) -> None:
+        """A batch of ``rows`` rows ran; ``depth`` items still wait."""
 
-    def waited(self, model: str, version: int, seconds: float) -> None:
-        """One prediction waited ``seconds`` from its request's arrival to its batch's start."""
+    def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
+        """One prediction waited ``waited`` seconds from its request's arrival to its batch's
+        start, and its batch ran for ``inference`` seconds."""

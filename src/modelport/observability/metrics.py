@@ -196,14 +196,15 @@ class Metrics(Observer):
             self._model_children[model, version] = children
         return children
 
-    def batch(self, model: str, version: int, rows: int, seconds: float, depth: int) -> None:
+    def batch(self, model: str, version: int, rows: int, depth: int) -> None:
         children = self._model(model, version)
         children.batch_size.observe(rows)
-        children.inference.observe(seconds)
         children.queue_depth.set(depth)
 
-    def waited(self, model: str, version: int, seconds: float) -> None:
-        self._model(model, version).queue_wait.observe(seconds)
+    def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
+        children = self._model(model, version)
+        children.queue_wait.observe(waited)
+        children.inference.observe(inference)
 
 
 @dataclass(frozen=True, slots=True)

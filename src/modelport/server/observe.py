@@ -26,7 +26,6 @@ from modelport.protocols.routes import UNMATCHED, Match
 
 if TYPE_CHECKING:
     from modelport.core.context import RequestInfo
-    from modelport.core.registry import Registry
     from modelport.observability.metrics import Metrics
     from modelport.outcomes.service import Outcomes
     from modelport.traffic.router import TrafficRouter
@@ -53,14 +52,12 @@ class Observe:
         metrics: Metrics | None,
         outcomes: Outcomes,
         traffic: TrafficRouter,
-        registry: Registry,
         *,
         log_requests: bool = True,
     ) -> None:
         self.metrics = metrics
         self.outcomes = outcomes
         self.traffic = traffic
-        self.registry = registry
         self.log_requests = log_requests
 
     def arrived(self) -> None:

@@ -70,7 +70,8 @@ def test_a_feedback_flood_holds_no_prediction_thread(
     # the flood's ids are unknown until the end: each feedback waits for them meanwhile
     monkeypatch.setattr(feedback, "OTHER_WRITERS_S", 120.0)
     write_fake_model(tmp_path / "repo", "iris", parameters=PARAMETERS)
-    app = create_app(Settings(models=tmp_path / "repo"))
+    # no rollout-state watcher: nothing else borrows a thread of the prediction pool meanwhile
+    app = create_app(Settings(models=tmp_path / "repo", watch_interval=0))
     outcomes: Outcomes = app.state.outcomes
     limits = httpx.Limits(max_connections=MAX_FEEDBACK + 61)
     with (

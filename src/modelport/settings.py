@@ -93,10 +93,15 @@ class Settings(BaseSettings):
         "rows and feedback (checked at start and every minute); 0: no limit.",
     )
     admin_key: SecretStr | None = Field(
-        None, description="Key of the admin API (rollout, traffic); without it the API is off."
+        None,
+        description="Key of the admin API (rollout, traffic) and of V2 model load/unload; "
+        "without it those routes answer 403.",
     )
     inference_key: SecretStr | None = Field(
-        None, description="When set, predictions need it (Authorization: Bearer or X-Api-Key)."
+        None,
+        description="One key, or several separated by commas (each its own request-id scope); "
+        "when set, predictions, /feedback and /experiments need one (Authorization: Bearer or "
+        "X-Api-Key).",
     )
     watch_interval: float = Field(
         1.0,

@@ -264,7 +264,8 @@ def test_v2_not_ready_is_503(make_client: ClientFactory, tmp_path: Path) -> None
 def test_v2_repository_index_load_unload(make_client: ClientFactory, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_fake_model(repo, "a")
-    with make_client(repo) as client:
+    with make_client(repo, admin_key="admin-k") as client:
+        client.headers["X-Admin-Key"] = "admin-k"  # load and unload need it
         assert client.post("/v2/repository/index").json() == [
             {"name": "a", "version": "1", "state": "READY"}
         ]
@@ -304,7 +305,8 @@ def test_v2_repository_index_load_unload(make_client: ClientFactory, tmp_path: P
 def test_v2_failed_reload_keeps_the_old_model(make_client: ClientFactory, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_fake_model(repo, "a")
-    with make_client(repo) as client:
+    with make_client(repo, admin_key="admin-k") as client:
+        client.headers["X-Admin-Key"] = "admin-k"
         write_fake_model(repo, "a", parameters={"load_error": "bad weights"})
         response = client.post("/v2/repository/models/a/load")
         assert response.status_code == 400

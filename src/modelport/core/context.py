@@ -44,6 +44,7 @@ class RequestInfo:
     result: InferenceResult | None = None  # the prediction that answered
     held: list[LoadedModel] = field(default_factory=list)
     shadow: LoadedModel | None = None
+    scope: str = ""
 
     def release(self) -> None:
         """Give back the versions this request held."""

@@ -3,6 +3,8 @@
 ``POST /feedback`` with ``{"request_id", "label" | "value", "row"?}``; ``row`` (default 0) picks
 a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 
+* feedback finds only predictions of the caller's own scope: those made with the same inference
+  key (or, without inference keys, anonymous ones; :mod:`modelport.protocols.auth`);
 * an unknown request id, or one whose prediction was not recorded: 404 ``unknown_request``
   (after this process's writer is flushed and other processes' writers are given 1 s);
 * a label for a regressor, a value for a classifier, a label that is not one of the model's
@@ -10,6 +12,10 @@ a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 * feedback again for the same row **replaces** the earlier one (the latest truth wins) and
   answers ``"recorded": "replaced"``; the first answers ``"recorded": "new"``. Both are 200,
   and both are committed to the store before the answer is sent.
+
+The waiting never holds a thread: store work runs in the outcome service's own few threads
+(:meth:`.service.Outcomes.call`), never in the pool predictions use, and the wait for other
+writers sleeps on the event loop between lookups.
 """
 
 from __future__ import annotations
@@ -18,17 +24,18 @@ import math
 import time
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from modelport.core.registry import Registry
 from modelport.errors import InvalidInput, UnknownRequest
-from modelport.outcomes.records import StoredRequest
+from modelport.outcomes.records import StoredRequest, scoped_id
 from modelport.outcomes.service import Outcomes
-from modelport.outcomes.store import Store
 
 __all__ = ["OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
 
 OTHER_WRITERS_S = 1.0  # how long an unknown id waits for other processes' writers to commit
+_POLL_S = 0.05  # between two lookups of an unknown id
 
 
 class FeedbackIn(BaseModel):
@@ -36,7 +43,12 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str = Field(min_length=1, max_length=128, description="X-Request-Id answered.")
+    request_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[!-~]+$",
+        description="The X-Request-Id answered (printable ASCII, no spaces).",
+    )
     label: StrictStr | StrictInt | StrictBool | None = Field(
         None, description="The true class (classifiers)."
     )
@@ -46,15 +58,16 @@ class FeedbackIn(BaseModel):
     row: int = Field(0, ge=0, description="Which row of a batch answer (default 0).")
 
 
-def _found(outcomes: Outcomes, store: Store, request_id: str) -> StoredRequest:
-    found = store.request(request_id)
+async def _found(outcomes: Outcomes, stored_id: str, request_id: str) -> StoredRequest:
+    store = outcomes.require()
+    found = await outcomes.call(lambda: store.request(stored_id))
     if found is None:  # maybe answered a moment ago and still queued for a writer
-        outcomes.flush()  # this process's writer
+        await outcomes.call(outcomes.flush)  # this process's writer
         deadline = time.monotonic() + OTHER_WRITERS_S
-        found = store.request(request_id)
+        found = await outcomes.call(lambda: store.request(stored_id))
         while found is None and time.monotonic() < deadline:  # another worker's or replica's
-            time.sleep(0.02)
-            found = store.request(request_id)
+            await anyio.sleep(_POLL_S)
+            found = await outcomes.call(lambda: store.request(stored_id))
     if found is None:
         raise UnknownRequest(f"no prediction recorded with request id {request_id!r}")
     if found.status >= 400:
@@ -86,22 +99,31 @@ def _check_kind(body: FeedbackIn, found: StoredRequest, registry: Registry) -> N
             raise InvalidInput(f"label {body.label!r} is not a class of {model}: one of {known}")
 
 
-def record_feedback(outcomes: Outcomes, registry: Registry, body: FeedbackIn) -> dict[str, Any]:
-    """Validate and store one feedback (blocking: call it from a worker thread)."""
-    store = outcomes.require()
-    found = _found(outcomes, store, body.request_id)
+async def record_feedback(
+    outcomes: Outcomes, registry: Registry, body: FeedbackIn, scope: str = ""
+) -> dict[str, Any]:
+    """Validate and store one feedback of a caller in ``scope`` (see the module docstring)."""
+    stored_id = scoped_id(scope, body.request_id)
+    found = await _found(outcomes, stored_id, body.request_id)
     _check_kind(body, found, registry)
-    label = None if body.label is None else str(body.label)
-    replaced = store.put_feedback(body.request_id, body.row, label, body.value)
-    predicted = store.prediction(body.request_id, body.row)
     answer: dict[str, Any] = {
         "request_id": body.request_id,
         "row": body.row,
         "model": found.model,
         "version": found.version,
         "variant": found.variant,
-        "recorded": "replaced" if replaced else "new",
     }
+    answer.update(await outcomes.call(lambda: _store(outcomes, stored_id, body)))
+    return answer
+
+
+def _store(outcomes: Outcomes, stored_id: str, body: FeedbackIn) -> dict[str, Any]:
+    """Write the feedback and compare it with the prediction (in a store thread)."""
+    store = outcomes.require()
+    label = None if body.label is None else str(body.label)
+    replaced = store.put_feedback(stored_id, body.row, label, body.value)
+    predicted = store.prediction(stored_id, body.row)
+    answer: dict[str, Any] = {"recorded": "replaced" if replaced else "new"}
     if predicted is not None and label is not None:
         answer["correct"] = predicted[0] == label
     elif predicted is not None and predicted[1] is not None and body.value is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "RequestRow",
     "StoredRequest",
     "phrase",
+    "scoped_id",
     "to_rows",
 ]
 
@@ -46,6 +47,14 @@ PredictionRow: TypeAlias = tuple[str, int, str | None, float | None]
 for classifiers, a value for regressors."""
 
 _PHRASES: dict[int, str] = {}
+
+
+def scoped_id(scope: str, request_id: str) -> str:
+    """The id a request is stored under: its own for the anonymous scope ``""``, else
+    ``"<scope> <request id>"``. Request ids never hold a space (the server only takes printable
+    ASCII without spaces), so two scopes never share a stored id, and the anonymous scope's ids
+    are unchanged."""
+    return f"{scope} {request_id}" if scope else request_id
 
 
 @dataclass(slots=True)

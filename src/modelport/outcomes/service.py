@@ -4,6 +4,11 @@ Opened in the app's lifespan (in each worker process, after a fork) and closed a
 commits every queued record. A store that cannot be opened disables recording with a warning;
 serving never depends on it. :meth:`Outcomes.record` is the serving path's whole cost: it appends
 one tuple to the writer's queue.
+
+Blocking store work of requests (feedback, reports) runs in the service's own threads, at most
+:data:`STORE_THREADS` at once (:meth:`Outcomes.call`), never in the thread pool that blocking
+runtimes predict in; at most :data:`MAX_FEEDBACK` feedback requests are worked on at once per
+process, more answer 503 with ``Retry-After`` (:meth:`Outcomes.feedback_slot`).
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import anyio.to_thread
 
-from modelport.errors import ConfigError, OutcomesUnavailable
+from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
@@ -28,10 +34,13 @@ from modelport.settings import Settings
 if TYPE_CHECKING:
     from modelport.core.result import InferenceResult
 
-__all__ = ["DB_FILE", "Outcomes", "default_db", "stored_report"]
+__all__ = ["DB_FILE", "MAX_FEEDBACK", "STORE_THREADS", "Outcomes", "default_db", "stored_report"]
 
 log = logging.getLogger("modelport.outcomes")
 DB_FILE = Path(".modelport") / "outcomes.db"
+STORE_THREADS = 4  # threads doing a process's request-side store work at once
+MAX_FEEDBACK = 64  # feedback requests a process works on at once; more answer 503
+T = TypeVar("T")
 
 
 def default_db(models: Path) -> Path:
@@ -60,10 +69,16 @@ class Outcomes:
         self.writer: Writer | None = None
         self._pending: deque[Pending | Marker] | None = None  # the writer's queue, while recording
         self._limit = settings.outcomes_queue
+        self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, when needed
+        self._feedback = 0  # feedback requests in progress (touched on the event loop only)
 
     @property
     def recording(self) -> bool:
         return self.writer is not None
+
+    @property
+    def feedback_in_progress(self) -> int:
+        return self._feedback
 
     def open(self) -> None:
         """Open the store and start the writer; on failure log why and serve without them."""
@@ -122,6 +137,27 @@ class Outcomes:
     def flush(self) -> None:
         if self.writer is not None:
             self.writer.flush()
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """Run blocking store work in one of the service's own threads (at most
+        :data:`STORE_THREADS` at once; other callers wait without a thread)."""
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(STORE_THREADS)
+        return await anyio.to_thread.run_sync(work, limiter=self._threads)
+
+    @contextlib.contextmanager
+    def feedback_slot(self) -> Iterator[None]:
+        """Hold one of :data:`MAX_FEEDBACK` places for a feedback request (on the event loop);
+        503 with ``Retry-After`` when they are all taken."""
+        if self._feedback >= MAX_FEEDBACK:
+            raise Overloaded(
+                f"{MAX_FEEDBACK} feedback requests are being worked on already: retry shortly"
+            )
+        self._feedback += 1
+        try:
+            yield
+        finally:
+            self._feedback -= 1
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Outcomes]:

@@ -1,19 +1,23 @@
 """HTTP routes of the outcome store.
 
-| method | path | what |
-|---|---|---|
-| POST | ``/feedback`` | ``{request_id, label \\| value, row?}``: the truth of a prediction |
-| GET | ``/experiments/{model}`` | the A/B report (``?min_samples=30``) |
+| method | path | what | key (when inference keys are set) |
+|---|---|---|---|
+| POST | ``/feedback`` | ``{request_id, label \\| value, row?}``: a truth | an inference key |
+| GET | ``/experiments/{model}`` | the A/B report (``?min_samples=30``) | inference or admin |
+
+Feedback is matched in the caller's scope (the inference key it presents): nobody can give
+feedback on, or claim, another key's request ids (:mod:`.auth`). Store work runs in the outcome
+service's own threads, never in the pool predictions use, and feedback in progress is bounded
+(:mod:`modelport.outcomes.service`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from modelport.core.validation import invalid_input
@@ -23,6 +27,7 @@ from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.stats import MIN_SAMPLES
 from modelport.protocols._http import plane_of, read_body
+from modelport.protocols.auth import ANONYMOUS, check_inference, check_reader, inference_keys
 
 __all__ = ["router"]
 
@@ -31,10 +36,10 @@ log = logging.getLogger("modelport.outcomes")
 T = TypeVar("T")
 
 
-async def _in_thread(work: Callable[[], T]) -> T:
-    """Run store work off the event loop; a database failure answers 503, never 500."""
+async def _guarded(work: Awaitable[T]) -> T:
+    """Await store work; a database failure answers 503, never 500."""
     try:
-        return await anyio.to_thread.run_sync(work)
+        return await work
     except ModelportError:
         raise
     except Exception as exc:
@@ -47,6 +52,20 @@ def _outcomes(request: Request) -> Outcomes:
     return outcomes
 
 
+async def _caller_scope(request: Request) -> str:
+    """The feedback caller's scope: its inference key's (401 without one, when keys are set)."""
+    keys = inference_keys(request.app.state.settings.inference_key)
+    return check_inference(request.scope["headers"], keys) if keys else ANONYMOUS
+
+
+async def _reader(request: Request) -> None:
+    """A report reader: an inference key or the admin key (401 without, when keys are set)."""
+    settings = request.app.state.settings
+    check_reader(
+        request.scope["headers"], inference_keys(settings.inference_key), settings.admin_key
+    )
+
+
 @router.post(
     "/feedback",
     summary="Record the true label or value of an answered prediction",
@@ -57,21 +76,26 @@ def _outcomes(request: Request) -> Outcomes:
         }
     },
 )
-async def feedback(request: Request) -> dict[str, Any]:
+async def feedback(request: Request, scope: str = Depends(_caller_scope)) -> dict[str, Any]:
     try:
         body = FeedbackIn.model_validate_json(await read_body(request))
     except ValidationError as exc:
         raise invalid_input(exc) from exc
     registry = plane_of(request).registry
     outcomes = _outcomes(request)
-    answer = await _in_thread(lambda: record_feedback(outcomes, registry, body))
-    request.app.state.metrics.feedback(
-        answer["model"], answer["version"], answer["variant"], answer["recorded"]
-    )
+    with outcomes.feedback_slot():
+        answer = await _guarded(record_feedback(outcomes, registry, body, scope))
+    metrics = request.app.state.metrics
+    if metrics is not None:  # metrics may be off
+        metrics.feedback(answer["model"], answer["version"], answer["variant"], answer["recorded"])
     return answer
 
 
-@router.get("/experiments/{model}", summary="An A/B test's report: per variant and the verdict")
+@router.get(
+    "/experiments/{model}",
+    summary="An A/B test's report: per variant and the verdict",
+    dependencies=[Depends(_reader)],
+)
 async def experiment(
     request: Request, model: str, min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000)
 ) -> ExperimentReport:
@@ -82,7 +106,7 @@ async def experiment(
         outcomes.flush()
         return experiment_report(store, model, min_samples)
 
-    report = await _in_thread(build)
+    report = await _guarded(outcomes.call(build))
     if not report.variants and model not in plane_of(request).registry.models:
         raise ModelNotFound(f"no model {model!r} and no predictions recorded for it")
     return report

@@ -51,8 +51,8 @@ def _instances(body: bytes, limit: int) -> list[Any]:
 
 async def predict_batch(call: Call) -> Reply:
     plane = call.plane
-    model = plane.route(call.name, call.version)
-    instances = _instances(call.body, call.settings.max_batch_instances)
+    instances = _instances(call.body, call.settings.max_batch_instances)  # before routing: a
+    model = plane.route(call.name, call.version)  # body refused here reached no model version
     rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
     result = await plane.infer(model, rows)
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}

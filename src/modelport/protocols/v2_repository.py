@@ -3,8 +3,9 @@ without a restart. Load re-reads the model from the repository on disk and swaps
 is loaded; unload stops serving it (later requests for it answer 404).
 
 With several worker processes, each worker has its own registry: a load or unload reaches the
-worker that answers it. When ``MODELPORT_ADMIN_KEY`` is set, load and unload need it (as the
-admin API does); without one they stay open, as before the admin API existed.
+worker that answers it. Load and unload change what is served: they need the admin key, as the
+admin API does, and answer 403 while no ``MODELPORT_ADMIN_KEY`` is configured. The index only
+reads what ``GET /models`` shows too, and stays open.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from modelport.errors import BadRequest, ConfigError
@@ -50,15 +51,12 @@ async def index(request: Request) -> list[dict[str, Any]]:
     return entries
 
 
-def _guard(request: Request) -> None:
-    key = request.app.state.settings.admin_key
-    if key is not None and key.get_secret_value():
-        check_admin(request.scope["headers"], key)
+async def _admin(request: Request) -> None:
+    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
 
 
-@router.post("/models/{name}/load")
+@router.post("/models/{name}/load", dependencies=[Depends(_admin)])
 async def load(request: Request, name: str) -> Response:
-    _guard(request)
     registry = plane_of(request).registry
     old = registry.models.get(name)
     try:
@@ -71,9 +69,8 @@ async def load(request: Request, name: str) -> Response:
     return json_response({})
 
 
-@router.post("/models/{name}/unload")
+@router.post("/models/{name}/unload", dependencies=[Depends(_admin)])
 async def unload(request: Request, name: str) -> Response:
-    _guard(request)
     registry = plane_of(request).registry
     old = registry.model(name)  # 404 when unknown
     registry.unload(name)

@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     _install_handlers(app)
-    observe = Observe(metrics, outcomes, traffic, registry, log_requests=settings.access_log)
+    observe = Observe(metrics, outcomes, traffic, log_requests=settings.access_log)
     app.add_middleware(Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing)
     install_openapi(app, registry, settings.max_batch_instances)
     return app

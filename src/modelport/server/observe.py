@@ -5,9 +5,13 @@ once, after the answer has gone.
 The access log is one line per request on the ``modelport.access`` logger, with ``request_id``,
 ``method``, ``path``, ``endpoint``, ``status``, ``duration_ms``, ``model``, ``version``,
 ``variant`` and ``client`` as record attributes (the JSON formatter writes them all).
-Predictions on every protocol (matched in :mod:`modelport.protocols.routes`) are recorded in the
-outcome store, errors included: a request refused before inference is recorded against the model
-and version its path names (or the default model). Scrapes of ``/metrics`` are not counted.
+Predictions on every protocol are recorded in the outcome store when, and only when, they
+reached a model version: the traffic router resolved a loaded version and set the request's
+``variant``. Their errors from then on (a body that does not fit the signature, a full queue, a
+timeout) are recorded against that version; a request refused before (401, 404 for an unknown
+model or version, 405, 413, 503 while loading) records nothing, so it can neither grow the store
+nor invent a variant nor claim a request id. The id is stored in the request's caller scope
+(:func:`~modelport.outcomes.records.scoped_id`). Scrapes of ``/metrics`` are not counted.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Scope, Send
 
+from modelport.outcomes.records import scoped_id
 from modelport.protocols.routes import UNMATCHED, Match
 
 if TYPE_CHECKING:
     from modelport.core.context import RequestInfo
-    from modelport.core.registry import Registry
     from modelport.observability.metrics import Metrics
     from modelport.outcomes.service import Outcomes
     from modelport.traffic.router import TrafficRouter
@@ -48,14 +52,12 @@ class Observe:
         metrics: Metrics | None,
         outcomes: Outcomes,
         traffic: TrafficRouter,
-        registry: Registry,
         *,
         log_requests: bool = True,
     ) -> None:
         self.metrics = metrics
         self.outcomes = outcomes
         self.traffic = traffic
-        self.registry = registry
         self.log_requests = log_requests
 
     def arrived(self) -> None:
@@ -80,24 +82,22 @@ class Observe:
             self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
             _log_access(scope, endpoint, status, seconds, info)
-        if route is not None and scope["method"] == "POST" and self.outcomes.recording:
-            self._record(route, info, status, seconds)
+        if info.variant is not None and self.outcomes.recording:
+            self._record(info, status, seconds)
         if info.variant == "canary" and info.model:
             try:
                 self.traffic.monitor.observe(info.model, status, seconds * 1000)
             except Exception:  # the answer is sent: a failed canary step must not raise
                 canary_log.exception("canary step failed")
 
-    def _record(self, route: Match, info: RequestInfo, status: int, seconds: float) -> None:
-        model = info.model or route.model or self.registry.default_model
-        entry = self.registry.models.get(model or "")
-        if model is None or entry is None:
-            return  # no such model: nothing to measure
-        version = info.version or route.version or entry.default_version
-        variant = info.variant or f"v{version}"
+    def _record(self, info: RequestInfo, status: int, seconds: float) -> None:
+        model, version, variant = info.model, info.version, info.variant
+        if model is None or version is None or variant is None:
+            return  # set together by the traffic router: never here
+        request_id = scoped_id(info.scope, info.request_id) if info.scope else info.request_id
         result = info.result if status < 400 else None
         self.outcomes.record(
-            info.request_id, info.started, model, version, variant, seconds * 1000, status, result
+            request_id, info.started, model, version, variant, seconds * 1000, status, result
         )
 
     async def expose(self, method: str, send: Send) -> None:

@@ -6,7 +6,8 @@ prediction table (:mod:`modelport.protocols.routes`) and reads the clock twice: 
 when the answer is sent. Then:
 
 1. ``GET /metrics`` is answered here (unless the metrics have their own port);
-2. a prediction needs the inference key when one is set (401);
+2. a prediction needs an inference key when one is set (401), whose caller scope it records
+   under (:mod:`modelport.protocols.auth`);
 3. a body larger than ``max_body_bytes`` is refused (413), by ``Content-Length`` at once, else
    while it streams;
 4. predictions on every protocol are served by their handler directly; every other path goes
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelport.core import context
 from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge
 from modelport.protocols._http import JSON, Call, error_body
-from modelport.protocols.auth import check_inference
+from modelport.protocols.auth import check_inference, inference_keys
 from modelport.protocols.routes import Match, match
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ class Pipeline:
         self.observe = observe
         self.tracing = tracing
         self.max_body = settings.max_body_bytes
-        key = settings.inference_key
-        self.key = key if key is not None and key.get_secret_value() else None
+        self.keys = inference_keys(settings.inference_key)
         self.serve_metrics = settings.metrics_port is None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,10 +134,10 @@ class Pipeline:
             raise route.error
         if scope["method"] != "POST":
             raise MethodNotAllowed()
-        if self.key is not None:
-            check_inference(scope["headers"], self.key)
-        body = await self._read(receive)
         info = answer.info
+        if self.keys:
+            info.scope = check_inference(scope["headers"], self.keys)
+        body = await self._read(receive)
         call = Call(
             self.plane,
             self.settings,

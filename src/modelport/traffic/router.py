@@ -166,7 +166,8 @@ class TrafficRouter:
                 info.shadow = self._shadow_target(model, route)
         if loaded is None:
             loaded, variant = self.registry.get(model.name, version), None
-        if info is not None:
+        if info is not None:  # the request reached this version: the observing step records it
+            info.model, info.version = loaded.name, loaded.version
             info.variant = variant or f"v{loaded.version}"
             loaded.inflight += 1
             info.held.append(loaded)

@@ -16,12 +16,14 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from modelport.core.dataplane import DataPlane
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
 from modelport.protocols.auth import check_admin
+from modelport.settings import Settings
 from modelport.traffic.rollout import retire
 
-__all__ = ["router"]
+__all__ = ["guard", "index_entries", "load_model", "router", "unload_model"]
 
 router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
 
@@ -37,8 +39,13 @@ async def index(request: Request) -> list[dict[str, Any]]:
             only_ready = bool(orjson.loads(body).get("ready", False))
         except (orjson.JSONDecodeError, AttributeError):
             only_ready = False
+    return index_entries(plane_of(request), only_ready)
+
+
+def index_entries(plane: DataPlane, only_ready: bool = False) -> list[dict[str, str]]:
+    """Every known model version: ``name``, ``version``, ``state`` (and ``reason`` if failed)."""
     entries = []
-    for model in plane_of(request).registry.models.values():
+    for model in plane.registry.models.values():
         for mv in model.versions.values():
             state = _STATES[mv.state.value]
             if only_ready and state != "READY":
@@ -50,16 +57,16 @@ async def index(request: Request) -> list[dict[str, Any]]:
     return entries
 
 
-def _guard(request: Request) -> None:
-    key = request.app.state.settings.admin_key
+def guard(settings: Settings, headers: list[tuple[bytes, bytes]]) -> None:
+    """Load and unload need the admin key when one is set."""
+    key = settings.admin_key
     if key is not None and key.get_secret_value():
-        check_admin(request.scope["headers"], key)
+        check_admin(headers, key)
 
 
-@router.post("/models/{name}/load")
-async def load(request: Request, name: str) -> Response:
-    _guard(request)
-    registry = plane_of(request).registry
+async def load_model(plane: DataPlane, name: str) -> None:
+    """Load (or reload) ``name`` from the repository; the old versions go once they are done."""
+    registry = plane.registry
     old = registry.models.get(name)
     try:
         await anyio.to_thread.run_sync(registry.reload, name)
@@ -68,15 +75,26 @@ async def load(request: Request, name: str) -> Response:
     if old is not None:  # the fresh versions serve now: free the old ones once they are done
         for mv in old.versions.values():
             await retire(mv)
+
+
+async def unload_model(plane: DataPlane, name: str) -> None:
+    """Stop serving ``name`` (404 when unknown); its versions go once they are done."""
+    registry = plane.registry
+    old = registry.model(name)  # 404 when unknown
+    registry.unload(name)
+    for mv in old.versions.values():
+        await retire(mv)
+
+
+@router.post("/models/{name}/load")
+async def load(request: Request, name: str) -> Response:
+    guard(request.app.state.settings, request.scope["headers"])
+    await load_model(plane_of(request), name)
     return json_response({})
 
 
 @router.post("/models/{name}/unload")
 async def unload(request: Request, name: str) -> Response:
-    _guard(request)
-    registry = plane_of(request).registry
-    old = registry.model(name)  # 404 when unknown
-    registry.unload(name)
-    for mv in old.versions.values():
-        await retire(mv)
+    guard(request.app.state.settings, request.scope["headers"])
+    await unload_model(plane_of(request), name)
     return json_response({})

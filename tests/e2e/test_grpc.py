@@ -3,8 +3,12 @@ for bad input, overload and deadlines, keys, health, the repository extension, m
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,8 +31,9 @@ SERVICE = "/inference.GRPCInferenceService/"
 class Stub:
     """Unary calls by method name, with modelport's own message classes."""
 
-    def __init__(self, channel: grpc.Channel) -> None:
+    def __init__(self, channel: grpc.Channel, address: str = "") -> None:
         self.channel = channel
+        self.address = address
 
     def __call__(self, method: str, request: object, **kwargs: object) -> object:
         response = getattr(pb, type(request).__name__.replace("Request", "Response"))
@@ -69,7 +74,7 @@ def served(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         running_server([str(repo), "--grpc-port", str(port)], log, env=env) as server,
         grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
     ):
-        yield server, Stub(channel)
+        yield server, Stub(channel, f"127.0.0.1:{port}")
 
 
 def test_health_service(served: tuple[Server, Stub]) -> None:
@@ -234,3 +239,73 @@ def test_a_deadline_shorter_than_the_queue_wait_drops_the_work(tmp_path: Path) -
     assert batches is not None
     assert float(batches.group(1)) == 2  # the call whose deadline passed never reached the model
     assert 'code="504",endpoint="/inference.GRPCInferenceService/ModelInfer"' in metrics
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).parent / "grpcurl"
+    return subprocess.run(
+        [str(binary), "-plaintext", *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_grpcurl_by_reflection(served: tuple[Server, Stub]) -> None:
+    """The README's grpcurl commands: no .proto file, the server describes itself."""
+    address = served[1].address
+    listed = grpcurl(address, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "inference.GRPCInferenceService" in listed.stdout.split()
+    body = {
+        "model_name": "iris",
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP64",
+                "shape": [1, 4],
+                "contents": {"fp64_contents": [5.1, 3.5, 1.4, 0.2]},
+            }
+        ],
+    }
+    answer = grpcurl("-d", json.dumps(body), address, "inference.GRPCInferenceService/ModelInfer")
+    assert answer.returncode == 0, answer.stderr
+    outputs = {o["name"]: o for o in json.loads(answer.stdout)["outputs"]}
+    assert base64.b64decode(outputs["predict"]["contents"]["bytes_contents"][0]) == b"setosa"
+    health = grpcurl("-d", '{"service": ""}', address, "grpc.health.v1.Health/Check")
+    assert json.loads(health.stdout) == {"status": "SERVING"}
+    bad = grpcurl(
+        "-d", '{"model_name": "iris"}', address, "inference.GRPCInferenceService/ModelInfer"
+    )
+    assert "InvalidArgument" in bad.stderr
+    assert "the request has no inputs" in bad.stderr
+
+
+def test_workers_share_the_grpc_port(repo: Path, tmp_path: Path) -> None:
+    port = free_port()
+    args = [str(repo), "--workers", "2", "--grpc-port", str(port)]
+    with running_server(args, tmp_path / "log") as server:
+        wait_for(lambda: server.output().count("serving gRPC on") == 2)
+        for _ in range(4):  # a channel each: connections spread over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                answer = Stub(channel)("ModelInfer", iris_request(np.ones((1, 4))))
+                assert answer.model_name == "iris"
+
+
+def test_grpc_over_tls(repo: Path, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    env = {"MODELPORT_GRPC_TLS_CERT": str(cert), "MODELPORT_GRPC_TLS_KEY": str(key)}
+    args = [str(repo), "--grpc-port", str(port)]
+    credentials = grpc.ssl_channel_credentials(cert.read_bytes())
+    with (
+        running_server(args, tmp_path / "log", env=env),
+        grpc.secure_channel(f"localhost:{port}", credentials) as channel,
+    ):
+        assert Stub(channel)("ServerReady", pb.ServerReadyRequest()).ready

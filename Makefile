@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench
+.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench grpc-stubs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
+
+## Regenerate the gRPC module from src/modelport/protocols/grpc_v2/open_inference.proto
+grpc-stubs: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.protocols.grpc_stubs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -10,7 +10,8 @@ Options (environment):
 - ``BENCH_ONLY``: comma-separated groups to run (default ``ceiling,lr,rf,overload``): ``ceiling``
   (bare ASGI app), ``lr`` and ``rf`` (the tutorial and modelport lines for that model),
   ``overload`` (a slow model past its queue), ``onnx`` (an extra RandomForest line through its
-  ONNX twin; no target uses it; not in the default set).
+  ONNX twin; no target uses it; not in the default set), ``grpc`` (Iris LR over gRPC beside
+  REST, with Triton's Python clients: :mod:`bench.grpc`).
 - ``BENCH_PROFILE=1``: install py-spy in the bench's modelport venv and record a flame graph of
   modelport (1 worker, LR) during an extra 64-connection run, saved beside the results.
 - ``BENCH_RESULTS``: where to write the report (default ``bench/RESULTS.md``).
@@ -33,12 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import overload, reference, report
+from bench import grpc, overload, reference, report
 from bench.procs import Running, free_port, serve
 from bench.wrk import Load, drive
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_GROUPS = ("ceiling", "lr", "rf", "overload")
+DEFAULT_GROUPS = ("ceiling", "lr", "rf", "overload", "grpc")
 GROUPS = (*DEFAULT_GROUPS, "onnx")
 ALL_OFF = {
     "MODELPORT_OUTCOMES": "false",
@@ -306,6 +307,21 @@ def _overload(modelport: Path, work: Path, seconds: float) -> tuple[overload.Pha
         return overload.run(running.url, seconds)
 
 
+def _grpc(modelport: Path, work: Path, seconds: float) -> grpc.GrpcRow:
+    print("grpc beside REST (LR) ...", flush=True)
+    repo = work / "grpc-models"
+    subprocess.run(
+        [str(modelport), "examples", "train", "iris", "--repo", str(repo)],
+        check=True,
+        capture_output=True,
+    )
+    port, grpc_port = free_port(), free_port()
+    command = [str(modelport), "serve", str(repo), "--port", str(port), "--host", "127.0.0.1"]
+    command += ["--grpc-port", str(grpc_port)]
+    with serve(command, port, "/ready", work, {}, work / "grpc.log"):
+        return grpc.run(f"127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", seconds)
+
+
 def _model_costs(work: Path) -> dict[str, dict[str, object]]:
     """What each model costs in-process, with the servers' scikit-learn (none running)."""
     python = str(reference.MODELPORT_VENV / "bin" / "python")
@@ -335,18 +351,21 @@ def main() -> None:
     )
     if {"lr", "rf", "onnx"} & set(opts.only):
         reference.ensure_venv()
-    modelport = reference.ensure_modelport_venv(onnx="onnx" in opts.only, profiler=opts.profile)
+    modelport = reference.ensure_modelport_venv(
+        onnx="onnx" in opts.only, profiler=opts.profile, grpc="grpc" in opts.only
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results = [_measure(t, work, opts) for t in _targets(modelport, work, opts.only)]
         costs = _model_costs(work)
         phases = _overload(modelport, work, opts.seconds) if "overload" in opts.only else None
+        grpc_row = _grpc(modelport, work, opts.seconds) if "grpc" in opts.only else None
     machine = (
         f"{os.cpu_count()} cores, {platform.machine()}, {_cpu()}, Python {sys.version.split()[0]}"
     )
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     run = report.Run(when, machine, opts.seconds, opts.conns, opts.only, os.cpu_count() or 1)
-    text = report.render(results, phases, costs, run, opts.results.parent)
+    text = report.render(results, phases, costs, run, opts.results.parent, grpc_row)
     opts.results.write_text(text)
     print(text)
     print(f"written to {opts.results}")
@@ -357,6 +376,7 @@ def _cells(opts: Options) -> int:
     per_group = {"ceiling": 1, "lr": 5, "rf": 3, "onnx": 1}
     servers = sum(per_group.get(g, 0) for g in opts.only)
     extra = (2 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
+    extra += 2 if "grpc" in opts.only else 0
     return servers * len(opts.conns) + extra
 
 

@@ -54,18 +54,20 @@ def workdir(estimator: str, parent: Path) -> Path:
     return folder
 
 
-def ensure_modelport_venv(onnx: bool = False, profiler: bool = False) -> Path:
+def ensure_modelport_venv(onnx: bool = False, profiler: bool = False, grpc: bool = False) -> Path:
     """modelport from this working tree (editable), with the reference's numpy and
     scikit-learn, so both serve the same pickle with the same library (scikit-learn 1.9's forest
     predicts one row about 2x slower than 1.5's). Its extras only when asked: ``onnx`` for the
-    ONNX-twin line, ``profiler`` for py-spy; shipped defaults are measured without them."""
+    ONNX-twin line, ``grpc`` for the gRPC row, ``profiler`` for py-spy; shipped defaults are
+    measured without them."""
     modelport = MODELPORT_VENV / "bin" / "modelport"
     pins = [
         line.strip()
         for line in (SOURCE / "requirements.txt").read_text().splitlines()
         if line.strip().startswith(("numpy", "scikit-learn"))
     ]
-    spec = f"{ROOT}[onnx]" if onnx else str(ROOT)
+    extras = [name for name, wanted in (("onnx", onnx), ("grpc", grpc)) if wanted]
+    spec = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
     extra = ["py-spy"] if profiler else []
     print(f"installing {spec} (editable) with {', '.join(pins + extra)} in {MODELPORT_VENV} ...")
     if not modelport.exists():

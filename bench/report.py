@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.grpc import GrpcRow
+from bench.grpc import render as grpc_render
+
 if TYPE_CHECKING:
     from bench.__main__ import Result
     from bench.overload import Phase
@@ -390,6 +393,7 @@ def render(
     costs: dict[str, Any],
     run: Run,
     out_dir: Path,
+    grpc_row: GrpcRow | None = None,
 ) -> str:
     profile, profile_lines = _profile_section(results, out_dir)
     checks = _targets(results, costs, run, profile)
@@ -413,7 +417,7 @@ def render(
     partial = (
         f" This run measured only `BENCH_ONLY={','.join(run.only)}`, connections "
         f"{','.join(map(str, run.conns))}."
-        if set(run.only) != {"ceiling", "lr", "rf", "overload"} or run.conns != [1, 16, 64]
+        if set(run.only) != {"ceiling", "lr", "rf", "overload", "grpc"} or run.conns != [1, 16, 64]
         else ""
     )
     intro = (
@@ -444,5 +448,6 @@ def render(
             "",
             *_overload(phases),
         ],
+        ["## gRPC beside REST (Iris LR, one worker)", "", *grpc_render(grpc_row)],
     ]
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

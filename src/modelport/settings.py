@@ -130,6 +130,23 @@ class Settings(BaseSettings):
         le=65535,
         description="Serve /metrics on this port only (default: on the main port).",
     )
+    grpc_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Also serve the Open Inference Protocol over gRPC on this port, in the same "
+        "process as HTTP (pip install 'modelport[grpc]'); with several workers they share it "
+        "(SO_REUSEPORT).",
+    )
+    grpc_max_message_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest gRPC message received or sent (RESOURCE_EXHAUSTED past it).",
+    )
+    grpc_tls_cert: Path | None = Field(
+        None, description="PEM certificate chain: serve gRPC over TLS (with grpc_tls_key)."
+    )
+    grpc_tls_key: Path | None = Field(None, description="PEM private key of grpc_tls_cert.")
     tracing: bool = Field(
         False,
         description="OpenTelemetry spans per request (pip install 'modelport[otel]'); exported "

@@ -52,6 +52,7 @@ class Session:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.port = free_port()
+        self.grpc_port = free_port()
         (work / ".venv").symlink_to(ROOT / ".venv")
         self.env = {
             **os.environ,
@@ -62,9 +63,14 @@ class Session:
         self.server: subprocess.Popen[bytes] | None = None
 
     def localise(self, command: str) -> str:
-        return command.replace("localhost:8000", f"127.0.0.1:{self.port}").replace(
-            "--port 8000", f"--port {self.port}"
-        )
+        for old, new in (
+            ("localhost:8000", f"127.0.0.1:{self.port}"),
+            ("--port 8000", f"--port {self.port}"),
+            ("localhost:8001", f"127.0.0.1:{self.grpc_port}"),
+            ("--grpc-port 8001", f"--grpc-port {self.grpc_port}"),
+        ):
+            command = command.replace(old, new)
+        return command
 
     def start(self, command: str) -> None:
         self.stop()
@@ -125,7 +131,7 @@ def test_every_readme_command_runs(name: str, tmp_path: Path) -> None:
     try:
         for index, block in enumerate(found):
             if block.language == "python":
-                (tmp_path / "snippet.py").write_text(block.text)
+                (tmp_path / "snippet.py").write_text(session.localise(block.text))
                 session.run("python snippet.py")
                 ran += 1
             if block.language != "bash":

@@ -105,8 +105,11 @@ def serve(
     ] = None,
     trust: TrustOpt = None,
     log_level: Annotated[Optional[str], typer.Option(help="info, debug, warning ...")] = None,
+    grpc_port: Annotated[
+        Optional[int], typer.Option(help="Also serve gRPC (Open Inference Protocol) here.")
+    ] = None,
 ) -> None:
-    """Serve a model file or a model repository over HTTP."""
+    """Serve a model file or a model repository over HTTP (and gRPC with --grpc-port)."""
     from modelport.server.run import serve as run_server
 
     settings = _settings(
@@ -117,6 +120,7 @@ def serve(
         default_model=default_model,
         trust=trust,
         log_level=log_level,
+        grpc_port=grpc_port,
     )
     _ensure_default_repository(settings.models, explicit=path is not None)
     run_server(settings)

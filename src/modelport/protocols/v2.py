@@ -39,7 +39,7 @@ from modelport.protocols.v2_codec import (
     encode_output,
 )
 
-__all__ = ["infer", "model_metadata", "router"]
+__all__ = ["EXTENSIONS", "infer", "model_is_ready", "model_metadata", "router", "rows_of"]
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"])
 HEADER_LENGTH = "inference-header-content-length"
@@ -113,13 +113,18 @@ async def version_metadata(request: Request, name: str, version: str) -> dict[st
     return model_metadata(plane, plane.version(name, parse_version(version)))
 
 
-def _readiness(plane: DataPlane, name: str, version: int | None) -> Response:
+def model_is_ready(plane: DataPlane, name: str, version: int | None) -> bool:
+    """Whether the model's version (default: its default version) is loaded (404 unknown)."""
     model = plane.registry.model(name)
     number = model.default_version if version is None else version
     if number not in model.versions:
         plane.version(name, number)  # raises the 404 with the known versions
-    ok = model.versions[number].loaded is not None
-    return json_response({"name": model.name, "ready": ok}, status_code=200 if ok else 503)
+    return model.versions[number].loaded is not None
+
+
+def _readiness(plane: DataPlane, name: str, version: int | None) -> Response:
+    ok = model_is_ready(plane, name, version)
+    return json_response({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
 
 @router.get("/models/{name}/ready")
@@ -183,7 +188,8 @@ def _column(tensor: RequestInput, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _rows(model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, bytes]) -> np.ndarray:
+def rows_of(model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, bytes]) -> np.ndarray:
+    """The request's tensors as the model's input rows (``binaries``: raw data by input name)."""
     names = model.signature.names
     arrays = [(t, decode_input(t, binaries.get(t.name))) for t in parsed.inputs]
     if model.signature.image is not None:
@@ -252,7 +258,7 @@ async def infer(call: Call) -> Reply:
     model = plane.route(call.name, call.version)
     parsed, binaries = _parse(call.headers, call.body)
     try:
-        rows = plane.check_rows(model, _rows(model, parsed, binaries))
+        rows = plane.check_rows(model, rows_of(model, parsed, binaries))
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc

@@ -14,15 +14,17 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from modelport.core.dataplane import DataPlane
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
 from modelport.protocols.auth import check_admin
+from modelport.settings import Settings
 from modelport.traffic.rollout import retire
 
-__all__ = ["router"]
+__all__ = ["guard", "index_entries", "load_model", "router", "unload_model"]
 
 router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
 
@@ -38,8 +40,13 @@ async def index(request: Request) -> list[dict[str, Any]]:
             only_ready = bool(orjson.loads(body).get("ready", False))
         except (orjson.JSONDecodeError, AttributeError):
             only_ready = False
+    return index_entries(plane_of(request), only_ready)
+
+
+def index_entries(plane: DataPlane, only_ready: bool = False) -> list[dict[str, str]]:
+    """Every known model version: ``name``, ``version``, ``state`` (and ``reason`` if failed)."""
     entries = []
-    for model in plane_of(request).registry.models.values():
+    for model in plane.registry.models.values():
         for mv in model.versions.values():
             state = _STATES[mv.state.value]
             if only_ready and state != "READY":
@@ -51,13 +58,14 @@ async def index(request: Request) -> list[dict[str, Any]]:
     return entries
 
 
-async def _admin(request: Request) -> None:
-    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
+def guard(settings: Settings, headers: list[tuple[bytes, bytes]]) -> None:
+    """Load and unload need the admin key; without one configured they are refused (403)."""
+    check_admin(headers, settings.admin_key)
 
 
-@router.post("/models/{name}/load", dependencies=[Depends(_admin)])
-async def load(request: Request, name: str) -> Response:
-    registry = plane_of(request).registry
+async def load_model(plane: DataPlane, name: str) -> None:
+    """Load (or reload) ``name`` from the repository; the old versions go once they are done."""
+    registry = plane.registry
     old = registry.models.get(name)
     try:
         await anyio.to_thread.run_sync(registry.reload, name)
@@ -66,14 +74,26 @@ async def load(request: Request, name: str) -> Response:
     if old is not None:  # the fresh versions serve now: free the old ones once they are done
         for mv in old.versions.values():
             await retire(mv)
-    return json_response({})
 
 
-@router.post("/models/{name}/unload", dependencies=[Depends(_admin)])
-async def unload(request: Request, name: str) -> Response:
-    registry = plane_of(request).registry
+async def unload_model(plane: DataPlane, name: str) -> None:
+    """Stop serving ``name`` (404 when unknown); its versions go once they are done."""
+    registry = plane.registry
     old = registry.model(name)  # 404 when unknown
     registry.unload(name)
     for mv in old.versions.values():
         await retire(mv)
+
+
+@router.post("/models/{name}/load")
+async def load(request: Request, name: str) -> Response:
+    guard(request.app.state.settings, request.scope["headers"])
+    await load_model(plane_of(request), name)
+    return json_response({})
+
+
+@router.post("/models/{name}/unload")
+async def unload(request: Request, name: str) -> Response:
+    guard(request.app.state.settings, request.scope["headers"])
+    await unload_model(plane_of(request), name)
     return json_response({})

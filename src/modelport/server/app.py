@@ -9,10 +9,11 @@ predictions 503 until every model is loaded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -25,7 +26,7 @@ from modelport.core.dataplane import DataPlane
 from modelport.core.observe import Observer
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
-from modelport.errors import ModelportError
+from modelport.errors import MissingExtra, ModelportError
 from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, tutorial, v1, v2, v2_repository
 from modelport.protocols import outcomes as outcomes_api
@@ -122,6 +123,19 @@ def _tracing(settings: Settings) -> Tracing | None:
     return Tracing.from_settings(settings)
 
 
+def _grpc(
+    settings: Settings, plane: DataPlane, observe: Observe, tracing: Tracing | None
+) -> AbstractAsyncContextManager[object]:
+    """The gRPC server when ``settings.grpc_port`` is set (imports grpc only then)."""
+    if settings.grpc_port is None:
+        return contextlib.nullcontext()
+    try:
+        from modelport.server.grpc_server import serving
+    except ImportError as exc:
+        raise MissingExtra(f"gRPC needs pip install 'modelport[grpc]' ({exc})") from exc
+    return serving(settings, plane, observe, tracing)
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
     """Build the app. Pass a ``registry`` that is already loaded to skip loading at start."""
     settings = settings or Settings()
@@ -139,7 +153,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry.loaded:
             await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        async with watcher.watching(settings.watch_interval), outcomes.running():
+        async with (
+            watcher.watching(settings.watch_interval),
+            outcomes.running(),
+            _grpc(settings, plane, observe, tracing),
+        ):
             yield
         if loading is not None:
             await loading

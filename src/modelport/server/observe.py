@@ -12,12 +12,20 @@ timeout) are recorded against that version; a request refused before (401, 404 f
 model or version, 405, 413, 503 while loading) records nothing, so it can neither grow the store
 nor invent a variant nor claim a request id. The id is stored in the request's caller scope
 (:func:`~modelport.outcomes.records.scoped_id`). Scrapes of ``/metrics`` are not counted.
+
+gRPC calls (:mod:`modelport.server.grpc_server`) go through :meth:`Observe.rpc_answered`: the same
+metrics with protocol ``grpc``, the gRPC method's path as endpoint and method ``POST``, and the
+HTTP status their gRPC status stands for as code (200 OK, 400 INVALID_ARGUMENT, 503 UNAVAILABLE,
+...); ``ModelInfer`` calls that reached a model version are recorded as outcomes like REST
+predictions.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope, Send
 
@@ -30,7 +38,7 @@ if TYPE_CHECKING:
     from modelport.outcomes.service import Outcomes
     from modelport.traffic.router import TrafficRouter
 
-__all__ = ["Observe", "access_log"]
+__all__ = ["Observe", "ObservedRpc", "access_log"]
 
 access_log = logging.getLogger("modelport.access")
 canary_log = logging.getLogger("modelport.traffic.canary")
@@ -85,10 +93,28 @@ class Observe:
         if info.variant is not None and self.outcomes.recording:
             self._record(info, status, seconds)
         if info.variant == "canary" and info.model:
-            try:
-                self.traffic.monitor.observe(info.model, status, seconds * 1000)
-            except Exception:  # the answer is sent: a failed canary step must not raise
-                canary_log.exception("canary step failed")
+            self._canary(info, status, seconds)
+
+    def rpc_answered(
+        self, call: ObservedRpc, info: RequestInfo, status: int, seconds: float
+    ) -> None:
+        """A gRPC call answered with ``status`` (the HTTP status its gRPC status stands for)."""
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self.metrics.request("grpc", call.path, "POST", status, seconds, info)
+        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            scope = {"method": "POST", "path": call.path, "client": _peer(call.peer)}
+            _log_access(scope, call.path, status, seconds, info)
+        if call.predicts and info.variant is not None and self.outcomes.recording:
+            self._record(info, status, seconds)
+        if info.variant == "canary" and info.model:
+            self._canary(info, status, seconds)
+
+    def _canary(self, info: RequestInfo, status: int, seconds: float) -> None:
+        try:
+            self.traffic.monitor.observe(info.model or "", status, seconds * 1000)
+        except Exception:  # the answer is sent: a failed canary step must not raise
+            canary_log.exception("canary step failed")
 
     def _record(self, info: RequestInfo, status: int, seconds: float) -> None:
         model, version, variant = info.model, info.version, info.variant
@@ -115,8 +141,27 @@ class Observe:
         await send({"type": "http.response.body", "body": body})
 
 
+@dataclass(frozen=True, slots=True)
+class ObservedRpc:
+    """A gRPC call as the observing step sees it: the method's path, the peer, and for a
+    prediction the model and version it named."""
+
+    path: str
+    peer: str
+    predicts: bool = False
+    model: str | None = None
+    version: int | None = None
+
+
+def _peer(peer: str) -> tuple[str, int] | None:
+    """gRPC's ``ipv4:127.0.0.1:5000`` (or ``ipv6:[::1]:5000``) as ``(host, port)``."""
+    _, _, address = peer.partition(":")
+    host, _, port = address.rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
 def _log_access(
-    scope: Scope, endpoint: str, status: int, seconds: float, info: RequestInfo
+    scope: Mapping[str, Any], endpoint: str, status: int, seconds: float, info: RequestInfo
 ) -> None:
     client = scope.get("client")
     where = f"{client[0]}:{client[1]}" if client else None

@@ -13,7 +13,9 @@ from modelport.outcomes.records import Pending, to_rows
 from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 
-__all__ = ["CLASSIFIER", "REGRESSOR", "classified", "pending", "query", "write"]
+__all__ = [
+    "CLASSIFIER", "REGRESSOR", "classified", "outcomes", "pending", "query", "traffic", "write",
+]  # fmt: skip
 
 CLASSIFIER = Signature(
     inputs=[FieldSpec(name="x")],
@@ -60,3 +62,19 @@ def query(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with store._transaction() as cursor:
         cursor.execute(store._sql(sql), params)
         return [tuple(row) for row in cursor.fetchall()]
+
+
+def traffic(store: Store, model: str) -> list[tuple[Any, ...]]:
+    """``(variant, version, status, latency_ms, kind)`` of every request of ``model``."""
+    sql = "SELECT variant, version, status, latency_ms, kind FROM mp_requests WHERE model = ?"
+    return query(store, sql, model)
+
+
+def outcomes(store: Store, model: str) -> list[tuple[Any, ...]]:
+    """``(variant, predicted label, predicted value, true label, true value)`` per feedback."""
+    sql = (
+        "SELECT r.variant, p.label, p.value, f.label, f.value FROM mp_feedback f"
+        " JOIN mp_predictions p ON p.request_id = f.request_id AND p.row_index = f.row_index"
+        " JOIN mp_requests r ON r.request_id = f.request_id WHERE r.model = ?"
+    )
+    return query(store, sql, model)

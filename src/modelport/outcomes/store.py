@@ -263,9 +263,9 @@ class SqliteStore(Store):
 
     def _check_kept(self) -> None:
         if _identity(self.path) != self._identity:
-            raise OutcomesUnavailable(
-                f"the outcome store {self.path} was deleted or replaced during a write: "
-                "that write is lost (the next one opens the file again)"
+            raise OutcomesUnavailable(  # no path: this reaches callers
+                "the outcome store's file was deleted or replaced during this write, which is "
+                "lost: the next write opens it again"
             )
 
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from modelport.core.validation import invalid_input
 from modelport.errors import ModelNotFound, ModelportError, OutcomesUnavailable
 from modelport.outcomes.feedback import FeedbackIn, record_feedback
-from modelport.outcomes.report import ExperimentReport, experiment_report
+from modelport.outcomes.health import error_kind
+from modelport.outcomes.report import ExperimentReport
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.stats import MIN_SAMPLES
 from modelport.protocols._http import plane_of, read_body
@@ -31,14 +32,19 @@ log = logging.getLogger("modelport.outcomes")
 T = TypeVar("T")
 
 
-async def _in_thread(work: Callable[[], T]) -> T:
-    """Run store work off the event loop; a database failure answers 503, never 500."""
+async def _in_thread(outcomes: Outcomes, work: Callable[[], Awaitable[T]]) -> T:
+    """Run store work; a database failure answers 503, never 500, and is logged at most once a
+    minute per kind (a failing store must not let callers flood the log)."""
     try:
-        return await anyio.to_thread.run_sync(work)
+        return await work()
     except ModelportError:
         raise
     except Exception as exc:
-        log.exception("outcome store failed")
+        kind = error_kind(exc)
+        outcomes.health.log(
+            f"request:{kind}", logging.ERROR, "outcome store failed (%s): %s: %s",
+            kind, type(exc).__name__, exc, exc_info=exc if kind == "unexpected" else None,
+        )  # fmt: skip
         raise OutcomesUnavailable(f"the outcome store failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -64,7 +70,9 @@ async def feedback(request: Request) -> dict[str, Any]:
         raise invalid_input(exc) from exc
     registry = plane_of(request).registry
     outcomes = _outcomes(request)
-    answer = await _in_thread(lambda: record_feedback(outcomes, registry, body))
+    answer = await _in_thread(
+        outcomes, lambda: anyio.to_thread.run_sync(record_feedback, outcomes, registry, body)
+    )
     request.app.state.metrics.feedback(
         answer["model"], answer["version"], answer["variant"], answer["recorded"]
     )
@@ -76,13 +84,7 @@ async def experiment(
     request: Request, model: str, min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000)
 ) -> ExperimentReport:
     outcomes = _outcomes(request)
-    store = outcomes.require()
-
-    def build() -> ExperimentReport:
-        outcomes.flush()
-        return experiment_report(store, model, min_samples)
-
-    report = await _in_thread(build)
+    report = await _in_thread(outcomes, lambda: outcomes.report(model, min_samples))
     if not report.variants and model not in plane_of(request).registry.models:
         raise ModelNotFound(f"no model {model!r} and no predictions recorded for it")
     return report

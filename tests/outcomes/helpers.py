@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +19,8 @@ from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 
 __all__ = [
-    "CLASSIFIER", "REGRESSOR", "classified", "outcomes", "pending", "query", "traffic", "write",
+    "CLASSIFIER", "REGRESSOR", "classified", "fill", "immutable", "outcomes", "pending", "query",
+    "small_tmpfs", "traffic", "write",
 ]  # fmt: skip
 
 CLASSIFIER = Signature(
@@ -78,3 +84,39 @@ def outcomes(store: Store, model: str) -> list[tuple[Any, ...]]:
         " JOIN mp_requests r ON r.request_id = f.request_id WHERE r.model = ?"
     )
     return query(store, sql, model)
+
+
+@contextlib.contextmanager
+def immutable(folder: Path) -> Iterator[list[Path]]:
+    """Every file in ``folder`` made immutable (``chattr +i``: even descriptors already open
+    cannot write), and writable again afterwards."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+    try:
+        yield files
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where`` (root), unmounted afterwards."""
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def fill(path: Path) -> int:
+    """Write ``path`` until its file system is full; the bytes written."""
+    written = 0
+    with path.open("wb", buffering=0) as out:
+        try:
+            while True:
+                written += out.write(b"\0" * 65536)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+    return written

@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,6 @@ from modelport.outcomes.writer import Writer
 from tests.outcomes.helpers import pending, query, write
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def immutable(folder: Path) -> Iterator[list[Path]]:
-    """Every file in ``folder`` made immutable (``chattr +i``: even open descriptors cannot
-    write), and writable again afterwards."""
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    subprocess.run(["chattr", "+i", *map(str, files)], check=True)
-    try:
-        yield files
-    finally:
-        subprocess.run(["chattr", "-i", *map(str, files)], check=True)
 
 
 def test_a_new_store_maps_nothing_and_keeps_no_wal(tmp_path: Path) -> None:

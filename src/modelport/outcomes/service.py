@@ -74,6 +74,7 @@ class Outcomes:
         self.writer: Writer | None = None
         self.health = Health(observer)
         self.reports_computed = 0
+        self.report_wait_s = REPORT_WAIT_S
         self._pending: deque[Pending | Marker] | None = None  # the writer's queue, while recording
         self._limit = settings.outcomes_queue
         self._report_lock: anyio.Lock | None = None  # made in the event loop, on first use
@@ -151,7 +152,7 @@ class Outcomes:
             self._report_lock = anyio.Lock()
         lock = self._report_lock
         acquired = False
-        with anyio.move_on_after(REPORT_WAIT_S):
+        with anyio.move_on_after(self.report_wait_s):
             await lock.acquire()
             acquired = True
         if not acquired:

@@ -282,15 +282,16 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _leave_wal(connection: sqlite3.Connection, path: Path, tries: int = 20) -> None:
-    """Use a rollback journal. A file in WAL mode (written by an older modelport) is converted
-    once no other connection holds it; workers converting it together take turns."""
+    """Use a rollback journal, never WAL (its ``-shm`` index is memory-mapped). A file in WAL
+    mode (written by an older modelport) is converted once no other connection holds it;
+    workers converting it together take turns."""
     for attempt in range(tries):
         try:
             mode = connection.execute("PRAGMA journal_mode=TRUNCATE").fetchone()[0]
         except sqlite3.OperationalError:
             mode = None  # another worker is converting it at this moment
-        if str(mode).lower() == "truncate":
-            return
+        if mode is not None and str(mode).lower() != "wal":
+            return  # truncate; or delete on a file this process may only read: nothing mapped
         time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
     raise ConfigError(
         f"outcome store {path}: could not leave WAL mode (journal mode {mode}); "

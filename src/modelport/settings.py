@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     outcomes_queue: int = Field(
         10_000, ge=1, description="Records waiting for the writer; past it new ones are dropped."
     )
+    outcomes_required: bool = Field(
+        False,
+        description="Readiness (/ready) fails while predictions cannot be recorded (the outcome "
+        "store failed to open or its last write failed). Default: /ready reports it in its "
+        "outcomes detail and serving goes on.",
+    )
     outcomes_max_age_days: float = Field(
         30,
         ge=0,

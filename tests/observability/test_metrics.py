@@ -31,6 +31,8 @@ EXPORTED = {
     "modelport_model_load_duration_seconds",
     "modelport_model_load_failures",
     "modelport_models_loaded",
+    "modelport_outcomes_dropped_total",
+    "modelport_outcomes_recording",
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",
 }

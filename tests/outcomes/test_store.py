@@ -13,7 +13,7 @@ from modelport.outcomes.store import Store, open_store
 from modelport.runtimes import Outputs
 from tests.conftest import ClientFactory
 from tests.helpers import running_server, write_fake_model
-from tests.outcomes.helpers import REGRESSOR, pending, write
+from tests.outcomes.helpers import REGRESSOR, outcomes, pending, traffic, write
 from tests.postgres import fresh_database
 
 
@@ -31,7 +31,7 @@ def test_requests_rows_and_errors_round_trip(store: Store) -> None:
     assert error is not None
     assert (error.rows, error.status) == (0, 422)
     assert store.request("c") is None
-    assert sorted(store.traffic("m")) == [
+    assert sorted(traffic(store, "m")) == [
         ("v1", 1, 200, 1.5, "classification"), ("v1", 1, 422, 1.5, None),
     ]  # fmt: skip
 
@@ -56,10 +56,10 @@ def test_feedback_is_upserted_and_joined_to_its_prediction(store: Store) -> None
     assert store.put_feedback("a", 1, "no", None) is False
     assert store.put_feedback("a", 1, "yes", None) is True  # the latest truth wins
     assert store.put_feedback("b", 0, "no", None) is False
-    assert sorted(store.outcomes("m")) == [
+    assert sorted(outcomes(store, "m")) == [
         ("v1", "no", None, "yes", None), ("v2", "no", None, "no", None),
     ]  # fmt: skip
-    assert store.outcomes("other") == []
+    assert outcomes(store, "other") == []
 
 
 def test_open_store_chooses_by_url(tmp_path: Path) -> None:

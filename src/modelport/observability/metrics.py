@@ -15,6 +15,8 @@
 | ``modelport_model_load_failures`` | gauge | model | versions that failed to load |
 | ``modelport_models_loaded`` | gauge | | model versions ready to serve |
 | ``modelport_feedback_total`` | counter | model, version, variant, recorded | feedback received (``new`` or ``replaced``) |
+| ``modelport_outcomes_dropped_total`` | counter | reason | prediction records not stored: ``queue_full``, ``store_error``, ``unconvertible`` |
+| ``modelport_outcomes_recording`` | gauge | | 1 while recording works (the lowest of the workers), 0 while the store fails or could not be opened |
 
 ``endpoint`` is the route template (``/v2/models/{model_name}/infer``), never the raw path;
 unknown paths are ``<unmatched>``. ``variant`` is the traffic variant (``""`` when none).
@@ -63,6 +65,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 REQUEST_LABELS = ("protocol", "endpoint", "method", "code", "model", "version", "variant")
 LATENCY_LABELS = ("protocol", "endpoint", "model", "version", "variant")
 MODEL_LABELS = ("model", "version")
+OUTCOME_DROP_REASONS = ("queue_full", "store_error", "unconvertible")  # outcomes.health.REASONS
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -107,6 +110,7 @@ class Metrics(Observer):
             registry=own,
         )
         self._model_metrics(own)
+        self._outcome_metrics(own)
         self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
         self._model_children: dict[tuple[str, int], _ModelChildren] = {}
         self.exposition_registry = own or CollectorRegistry()
@@ -148,6 +152,29 @@ class Metrics(Observer):
             registry=own,
             multiprocess_mode="livemax",
         )
+
+    def _outcome_metrics(self, own: CollectorRegistry | None) -> None:
+        self.outcomes_dropped_count = Counter(
+            "modelport_outcomes_dropped_total",
+            "Prediction records the outcome store did not keep, by reason.",
+            ("reason",),
+            registry=own,
+        )
+        self.outcomes_recording_state = Gauge(
+            "modelport_outcomes_recording",
+            "1 while predictions are recorded, 0 while the outcome store fails (lowest worker).",
+            registry=own,
+            multiprocess_mode="livemin",
+        )
+        for reason in OUTCOME_DROP_REASONS:  # every reason shows from the start, at 0
+            self.outcomes_dropped_count.labels(reason)
+
+    def outcomes_dropped(self, reason: str, count: int) -> None:
+        """Count records the outcome store did not keep (called from its writer thread)."""
+        self.outcomes_dropped_count.labels(reason).inc(count)
+
+    def outcomes_recording(self, recording: bool) -> None:
+        self.outcomes_recording_state.set(1 if recording else 0)
 
     def feedback(self, model: str, version: int | None, variant: str | None, recorded: str) -> None:
         """Count one stored feedback."""

@@ -5,8 +5,10 @@
 | :mod:`.records` | what the serving path hands over (a tuple) and the rows the writer makes of it |
 | :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
 | :mod:`.retention` | deletes records past an age or a count, from the writer thread |
-| :mod:`.store` | SQLite (default, WAL) or PostgreSQL, one schema |
+| :mod:`.store` | SQLite (default, rollback journal, nothing mapped) or PostgreSQL, one schema |
+| :mod:`.health` | how recording is doing: state, drops by reason, rate-limited failure logs |
 | :mod:`.feedback` | ``POST /feedback`` rules |
+| :mod:`.summary` | the report's counts, sums and percentiles, computed by the database |
 | :mod:`.stats`, :mod:`.report` | z-test / Welch, the per-variant report and the verdict |
 | :mod:`.table` | the CLI's rich table (the HTTP routes are :mod:`modelport.protocols.outcomes`) |
 

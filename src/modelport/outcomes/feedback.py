@@ -6,7 +6,12 @@ a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 * feedback finds only predictions of the caller's own scope: those made with the same inference
   key (or, without inference keys, anonymous ones; :mod:`modelport.protocols.auth`);
 * an unknown request id, or one whose prediction was not recorded: 404 ``unknown_request``
-  (after this process's writer is flushed and other processes' writers are given 1 s);
+  (after this process's writer is flushed and other processes' writers are given 1 s), or 503
+  ``outcomes_unavailable`` while this process cannot write the store (its prediction may have
+  been dropped);
+* a store that fails (full disk, read-only file, lost connection, a file deleted underneath):
+  503 ``outcomes_unavailable``; feedback is answered 200 only once it is committed to the file
+  that is still the store;
 * a label for a regressor, a value for a classifier, a label that is not one of the model's
   classes, a row the answer does not have, or a request that was answered with an error: 422;
 * feedback again for the same row **replaces** the earlier one (the latest truth wins) and
@@ -28,7 +33,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from modelport.core.registry import Registry
-from modelport.errors import InvalidInput, UnknownRequest
+from modelport.errors import InvalidInput, OutcomesUnavailable, UnknownRequest
 from modelport.outcomes.records import StoredRequest, scoped_id
 from modelport.outcomes.service import Outcomes
 
@@ -68,6 +73,11 @@ async def _found(outcomes: Outcomes, stored_id: str, request_id: str) -> StoredR
         while found is None and time.monotonic() < deadline:  # another worker's or replica's
             await anyio.sleep(_POLL_S)
             found = await outcomes.call(lambda: store.request(stored_id))
+    if found is None and outcomes.health.state == "failing":
+        raise OutcomesUnavailable(
+            f"the outcome store cannot be written ({outcomes.health.kind}): predictions are not "
+            "being recorded now, so this one may never have been"
+        )
     if found is None:
         raise UnknownRequest(f"no prediction recorded with request id {request_id!r}")
     if found.status >= 400:

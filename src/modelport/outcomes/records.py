@@ -7,7 +7,6 @@ a tuple is all it pays); the writer thread turns a batch of them into :data:`Req
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -29,7 +28,6 @@ __all__ = [
     "to_rows",
 ]
 
-log = logging.getLogger("modelport.outcomes")
 
 Pending: TypeAlias = "tuple[str, float, str, int, str, float, int, InferenceResult | None]"
 """One answered request as the server hands it over: ``(request_id, started, model, version,
@@ -59,11 +57,14 @@ def scoped_id(scope: str, request_id: str) -> str:
 
 @dataclass(slots=True)
 class Converted:
-    """A batch as rows of each table; ``failed`` counts requests that could not be converted."""
+    """A batch as rows of each table; ``failed`` counts requests that could not be converted
+    (``error`` is the first one's exception, ``failed_id`` its request id)."""
 
     requests: list[RequestRow] = field(default_factory=list)
     predictions: list[PredictionRow] = field(default_factory=list)
     failed: int = 0
+    error: Exception | None = None
+    failed_id: str | None = None
 
 
 def phrase(status: int) -> str:
@@ -98,7 +99,8 @@ def to_rows(batch: Iterable[Pending], offset: float) -> Converted:
 
     Error answers (status 400 and up) get their reason phrase and no predicted rows; the kind
     is the answering model's (``None`` without a result). A request whose answer cannot be
-    turned into rows is counted in :attr:`Converted.failed` and logged; the others go on.
+    turned into rows is counted in :attr:`Converted.failed` (the writer logs it); the others go
+    on.
     """
     converted = Converted()
     for index, record in enumerate(batch):
@@ -113,10 +115,10 @@ def to_rows(batch: Iterable[Pending], offset: float) -> Converted:
                     rows = _predicted(request_id, result)
             if status >= 400:
                 error = phrase(status)
-        except Exception:
+        except Exception as exc:
             converted.failed += 1
-            if converted.failed == 1:
-                log.exception("could not record the answer of request %s", request_id)
+            if converted.error is None:
+                converted.error, converted.failed_id = exc, request_id
             continue
         converted.requests.append(
             (request_id, started + offset, model, version, variant, kind, len(rows), latency_ms,

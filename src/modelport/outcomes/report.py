@@ -3,24 +3,19 @@ latency and the metric measured on feedback; between variants, the difference, i
 confidence interval, a p-value and a verdict (see :mod:`modelport.outcomes.stats`).
 
 The baseline is the variant serving the lowest version; every other variant is compared to it.
+The database does the counting (:mod:`.summary`): a report reads a few rows per variant, whatever
+the number of records.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from modelport.outcomes.stats import (
-    MIN_SAMPLES,
-    Comparison,
-    compare_errors,
-    compare_proportions,
-    percentile,
-)
+from modelport.outcomes.stats import MIN_SAMPLES, Comparison, compare_means, compare_proportions
 from modelport.outcomes.store import Store
+from modelport.outcomes.summary import VariantSummary, summarize
 
 __all__ = ["ComparisonReport", "ExperimentReport", "VariantReport", "experiment_report"]
 
@@ -57,17 +52,6 @@ class ExperimentReport(BaseModel):
     verdict: str
 
 
-@dataclass
-class _Tally:
-    versions: set[int] = field(default_factory=set)
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    rejected: int = 0
-    hits: int = 0
-    abs_errors: list[float] = field(default_factory=list)
-    feedback: int = 0
-
-
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -80,59 +64,41 @@ def _comparison(c: Comparison) -> ComparisonReport:
     )  # fmt: skip
 
 
-def _tallies(store: Store, model: str) -> tuple[dict[str, _Tally], str | None]:
-    tallies: dict[str, _Tally] = defaultdict(_Tally)
-    kinds = set()
-    for variant, version, status, latency, kind in store.traffic(model):
-        tally = tallies[variant]
-        if version is not None:
-            tally.versions.add(version)
-        tally.latencies.append(latency)
-        tally.errors += status >= 500
-        tally.rejected += 400 <= status < 500
-        if kind:
-            kinds.add(kind)
-    for variant, label, value, true_label, true_value in store.outcomes(model):
-        tally = tallies[variant]
-        tally.feedback += 1
-        if label is not None:
-            tally.hits += label == true_label
-        elif value is not None and true_value is not None:
-            tally.abs_errors.append(abs(value - true_value))
-    kind = kinds.pop() if len(kinds) == 1 else None
-    metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
-    return dict(tallies), metric
-
-
-def _variant(name: str, t: _Tally, metric: str | None) -> VariantReport:
+def _variant(name: str, t: VariantSummary, metric: str | None) -> VariantReport:
     accuracy = t.hits / t.feedback if metric == "accuracy" and t.feedback else None
-    mae = sum(t.abs_errors) / len(t.abs_errors) if metric == "mae" and t.abs_errors else None
+    mae = t.mean_abs_error if metric == "mae" else None
     return VariantReport(
-        variant=name, versions=sorted(t.versions), requests=len(t.latencies), errors=t.errors,
-        rejected=t.rejected, latency_ms_p50=percentile(t.latencies, 50),
-        latency_ms_p99=percentile(t.latencies, 99), feedback=t.feedback, accuracy=accuracy, mae=mae,
+        variant=name, versions=sorted(t.versions), requests=t.requests, errors=t.errors,
+        rejected=t.rejected, latency_ms_p50=t.latency_ms_p50, latency_ms_p99=t.latency_ms_p99,
+        feedback=t.feedback, accuracy=accuracy, mae=mae,
     )  # fmt: skip
+
+
+def _compare(
+    metric: str | None, a: str, sa: VariantSummary, b: str, sb: VariantSummary, min_samples: int
+) -> Comparison | None:
+    if metric == "accuracy":
+        return compare_proportions(a, sa.hits, sa.feedback, b, sb.hits, sb.feedback, min_samples)
+    if metric == "mae":
+        return compare_means(
+            a, sa.valued, sa.mean_abs_error or 0.0, sa.abs_error_variance,
+            b, sb.valued, sb.mean_abs_error or 0.0, sb.abs_error_variance, min_samples,
+        )  # fmt: skip
+    return None
 
 
 def experiment_report(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> ExperimentReport:
     """The A/B report of ``model`` from everything recorded in ``store``."""
-    tallies, metric = _tallies(store, model)
-    names = sorted(tallies, key=lambda v: (min(tallies[v].versions, default=1 << 30), v))
+    variants, metric = summarize(store, model)
+    names = sorted(variants, key=lambda v: (min(variants[v].versions, default=1 << 30), v))
     comparisons = []
     for name in names[1:]:
-        a, b = tallies[names[0]], tallies[name]
-        if metric == "accuracy":
-            c = compare_proportions(
-                names[0], a.hits, a.feedback, name, b.hits, b.feedback, min_samples
-            )
-        elif metric == "mae":
-            c = compare_errors(names[0], a.abs_errors, name, b.abs_errors, min_samples)
-        else:
-            continue
-        comparisons.append(_comparison(c))
+        found = _compare(metric, names[0], variants[names[0]], name, variants[name], min_samples)
+        if found is not None:
+            comparisons.append(_comparison(found))
     return ExperimentReport(
         model=model, metric=metric, min_samples=min_samples,
-        variants=[_variant(n, tallies[n], metric) for n in names], comparisons=comparisons,
+        variants=[_variant(n, variants[n], metric) for n in names], comparisons=comparisons,
         verdict=_overall(names, comparisons),
     )  # fmt: skip
 

@@ -3,18 +3,25 @@
 Opened in the app's lifespan (in each worker process, after a fork) and closed at shutdown, which
 commits every queued record. A store that cannot be opened disables recording with a warning;
 serving never depends on it. :meth:`Outcomes.record` is the serving path's whole cost: it appends
-one tuple to the writer's queue.
+one tuple to the writer's queue. :attr:`Outcomes.health` says how recording is doing
+(:mod:`.health`), for ``/ready`` and ``/metrics``.
 
 Blocking store work of requests (feedback, reports) runs in the service's own threads, at most
 :data:`STORE_THREADS` at once (:meth:`Outcomes.call`), never in the thread pool that blocking
 runtimes predict in; at most :data:`MAX_FEEDBACK` feedback requests are worked on at once per
 process, more answer 503 with ``Retry-After`` (:meth:`Outcomes.feedback_slot`).
+
+Reports (:meth:`Outcomes.report`) run one at a time per process, in a worker thread. A call
+that arrives while one runs waits for the next computation, which then answers every call that
+waited for it: concurrent calls share one, and none sees data older than its own arrival. A call
+that waits longer than :data:`REPORT_WAIT_S` answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,6 +31,7 @@ import anyio
 import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
+from modelport.outcomes.health import Health, OutcomeObserver
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
@@ -34,12 +42,21 @@ from modelport.settings import Settings
 if TYPE_CHECKING:
     from modelport.core.result import InferenceResult
 
-__all__ = ["DB_FILE", "MAX_FEEDBACK", "STORE_THREADS", "Outcomes", "default_db", "stored_report"]
+__all__ = [
+    "DB_FILE",
+    "MAX_FEEDBACK",
+    "REPORT_WAIT_S",
+    "STORE_THREADS",
+    "Outcomes",
+    "default_db",
+    "stored_report",
+]
 
 log = logging.getLogger("modelport.outcomes")
 DB_FILE = Path(".modelport") / "outcomes.db"
 STORE_THREADS = 4  # threads doing a process's request-side store work at once
 MAX_FEEDBACK = 64  # feedback requests a process works on at once; more answer 503
+REPORT_WAIT_S = 10.0  # how long a report call waits for the one computing before a 503
 T = TypeVar("T")
 
 
@@ -62,15 +79,25 @@ def stored_report(settings: Settings, model: str, min_samples: int) -> Experimen
 
 
 class Outcomes:
-    def __init__(self, settings: Settings, max_delay_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        max_delay_s: float = 0.05,
+        observer: OutcomeObserver | None = None,
+    ) -> None:
         self.settings = settings
         self.max_delay_s = max_delay_s  # how long a record may wait for the writer
         self.store: Store | None = None
         self.writer: Writer | None = None
+        self.health = Health(observer)
+        self.reports_computed = 0
+        self.report_wait_s = REPORT_WAIT_S
         self._pending: deque[Pending | Marker] | None = None  # the writer's queue, while recording
         self._limit = settings.outcomes_queue
         self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, when needed
         self._feedback = 0  # feedback requests in progress (touched on the event loop only)
+        self._report_lock: anyio.Lock | None = None  # made in the event loop, on first use
+        self._reports: dict[tuple[str, int], tuple[float, ExperimentReport]] = {}
 
     @property
     def recording(self) -> bool:
@@ -88,13 +115,15 @@ class Outcomes:
         try:
             self.store = open_store(self.settings.outcomes_url, path)
         except Exception as exc:
+            self.health.unavailable(None, exc)
             log.warning("predictions will not be recorded: %s: %s", type(exc).__name__, exc)
             return
+        self.health.opened(self.store.where)
         retention = Retention(
             self.store, self.settings.outcomes_max_age_days, self.settings.outcomes_max_rows
         )
         self.writer = Writer(
-            self.store, self._limit, max_delay_s=self.max_delay_s, retention=retention
+            self.store, self._limit, self.max_delay_s, retention=retention, health=self.health
         )
         self._pending = self.writer.pending
         log.info("recording predictions and feedback in %s", self.store.where)
@@ -159,6 +188,37 @@ class Outcomes:
         finally:
             self._feedback -= 1
 
+    async def report(self, model: str, min_samples: int) -> ExperimentReport:
+        """The experiment report of ``model``, computed once for every call waiting for it."""
+        store = self.require()
+        arrived, key = time.monotonic(), (model, min_samples)
+        if self._report_lock is None:
+            self._report_lock = anyio.Lock()
+        lock = self._report_lock
+        acquired = False
+        with anyio.move_on_after(self.report_wait_s):
+            await lock.acquire()
+            acquired = True
+        if not acquired:
+            raise Overloaded("another experiment report is being computed: try again shortly")
+        try:
+            done = self._reports.get(key)
+            if done is not None and done[0] >= arrived:
+                return done[1]  # computed for a call that came after this one
+            started = time.monotonic()
+            report = await self.call(lambda: self._report(store, model, min_samples))
+            if len(self._reports) >= 64:
+                self._reports.clear()
+            self._reports[key] = (started, report)
+            return report
+        finally:
+            lock.release()
+
+    def _report(self, store: Store, model: str, min_samples: int) -> ExperimentReport:
+        self.flush()
+        self.reports_computed += 1
+        return experiment_report(store, model, min_samples)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Outcomes]:
         """Open for the block (in a worker thread), then commit what is queued and close."""
@@ -170,6 +230,8 @@ class Outcomes:
 
     def close(self) -> None:
         self._pending = None
+        self._reports.clear()
+        self._report_lock = None
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -23,7 +23,9 @@ __all__ = [
     "MIN_SAMPLES",
     "Comparison",
     "compare_errors",
+    "compare_means",
     "compare_proportions",
+    "lerp",
     "percentile",
     "verdict",
 ]
@@ -48,6 +50,13 @@ class Comparison:
 def percentile(values: Sequence[float], q: float) -> float | None:
     """numpy's ``q``-th percentile of ``values``; ``None`` when there are none."""
     return float(np.percentile(values, q)) if values else None
+
+
+def lerp(low: float, high: float, fraction: float) -> float:
+    """``fraction`` of the way from ``low`` to ``high``, rounded exactly as numpy's percentile
+    interpolates (from the nearer end), so a percentile read from two stored rows is numpy's."""
+    step = high - low
+    return high - step * (1 - fraction) if fraction >= 0.5 else low + step * fraction
 
 
 def _stats() -> ModuleType:
@@ -89,12 +98,29 @@ def compare_errors(
 ) -> Comparison:
     """Mean absolute error of ``b`` minus that of ``a``, with Welch's CI and t-test."""
     n_a, n_b = len(errors_a), len(errors_b)
+    mean_a = sum(errors_a) / n_a if n_a else math.nan
+    mean_b = sum(errors_b) / n_b if n_b else math.nan
+    var_a = statistics.variance(errors_a) if n_a > 1 else 0.0
+    var_b = statistics.variance(errors_b) if n_b > 1 else 0.0
+    return compare_means(a, n_a, mean_a, var_a, b, n_b, mean_b, var_b, min_samples)
+
+
+def compare_means(
+    a: str,
+    n_a: int,
+    mean_a: float,
+    variance_a: float,
+    b: str,
+    n_b: int,
+    mean_b: float,
+    variance_b: float,
+    min_samples: int = MIN_SAMPLES,
+) -> Comparison:
+    """:func:`compare_errors` from each side's count, mean and sample variance (``n - 1``)."""
     if min(n_a, n_b) < max(min_samples, 2):
         return _too_early(a, n_a, b, n_b, "mae", max(min_samples, 2))
-    mean_a, mean_b = sum(errors_a) / n_a, sum(errors_b) / n_b
     diff = mean_b - mean_a
-    var_a = statistics.variance(errors_a) / n_a if n_a > 1 else 0.0
-    var_b = statistics.variance(errors_b) / n_b if n_b > 1 else 0.0
+    var_a, var_b = variance_a / n_a, variance_b / n_b
     se = math.sqrt(var_a + var_b)
     if se == 0:
         p_value, margin = (1.0 if diff == 0 else 0.0), 0.0

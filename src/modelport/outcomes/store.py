@@ -5,8 +5,16 @@ Tables: ``mp_requests`` (one row per answered prediction request, errors include
 ``mp_predictions`` (one row per predicted row: ``request_id`` + ``row_index``) and
 ``mp_feedback`` (the true label or value of a predicted row; the latest feedback wins).
 
-SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash of
-the process and of the machine. Several processes (gunicorn workers) may share one file.
+SQLite runs with a rollback journal (``journal_mode=TRUNCATE``) and ``synchronous=FULL``: a
+committed transaction survives a crash of the process and of the machine. Several processes
+(gunicorn workers, the CLI's report) may share one file; they take turns through SQLite's file
+locks (``busy_timeout``). Nothing is memory-mapped (``mmap_size=0``, and no WAL, whose ``-shm``
+index SQLite always maps): a file that cannot be written (full disk, ``chattr +i``, a read-only
+mount) fails the transaction with an error instead of killing the process with SIGBUS.
+Before and after each transaction the file's ``(st_dev, st_ino)`` is compared with the one
+opened: a file deleted or replaced underneath (``.modelport/`` removed) is reopened (the folder and
+a new file are created), and a transaction committed to the lost file raises
+:class:`~modelport.errors.OutcomesUnavailable`, so nothing claims a record it did not keep.
 A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
 A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
 the drop fails (the writer counts its batch as failed, feedback answers 503 once).
@@ -19,6 +27,9 @@ predicted rows and feedback in one transaction (children first, so no row outliv
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import random
 import sqlite3
 import threading
 import time
@@ -26,10 +37,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ConfigError, MissingExtra
+from modelport.errors import ConfigError, MissingExtra, OutcomesUnavailable
 from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
+
+log = logging.getLogger("modelport.outcomes")
 
 CONNECT_TIMEOUT_S = 10
 
@@ -38,15 +51,18 @@ _SCHEMA = [
         request_id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, model TEXT NOT NULL,
         version INTEGER, variant TEXT NOT NULL, kind TEXT, n_rows INTEGER NOT NULL,
         latency_ms DOUBLE PRECISION NOT NULL, status INTEGER NOT NULL, error TEXT)""",
-    "CREATE INDEX IF NOT EXISTS mp_requests_model ON mp_requests (model, variant)",
+    # the report reads a variant's latency percentiles, and counts, from this index alone
+    """CREATE INDEX IF NOT EXISTS mp_requests_report
+        ON mp_requests (model, variant, latency_ms, version, kind, status)""",
+    "DROP INDEX IF EXISTS mp_requests_model",  # (model, variant): the index above covers it
     "CREATE INDEX IF NOT EXISTS mp_requests_ts ON mp_requests (ts)",
     """CREATE TABLE IF NOT EXISTS mp_predictions (
         request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
-        value DOUBLE PRECISION, PRIMARY KEY (request_id, row_index))""",
+        value DOUBLE PRECISION, PRIMARY KEY (request_id, row_index)){clustered}""",
     """CREATE TABLE IF NOT EXISTS mp_feedback (
         request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
         value DOUBLE PRECISION, ts DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (request_id, row_index))""",
+        PRIMARY KEY (request_id, row_index)){clustered}""",
 ]
 _INSERT_REQUEST = (
     "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
@@ -74,18 +90,13 @@ _PRUNE = [
     " (SELECT request_id FROM mp_requests WHERE ts <= ?)",
     "DELETE FROM mp_requests WHERE ts <= ?",
 ]
-_TRAFFIC = "SELECT variant, version, status, latency_ms, kind FROM mp_requests WHERE model = ?"
-_OUTCOMES = (
-    "SELECT r.variant, p.label, p.value, f.label, f.value FROM mp_feedback f"
-    " JOIN mp_predictions p ON p.request_id = f.request_id AND p.row_index = f.row_index"
-    " JOIN mp_requests r ON r.request_id = f.request_id WHERE r.model = ?"
-)
 
 
 class Store:
     """One connection, used by one thread at a time (the writer, or a request's worker thread)."""
 
     placeholder = "?"
+    clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
 
     def __init__(self, connection: Any, where: str) -> None:
         self._connection = connection
@@ -93,13 +104,17 @@ class Store:
         self.where = where
         with self._transaction() as cursor:
             for statement in _SCHEMA:
-                cursor.execute(statement)
+                cursor.execute(statement.format(clustered=self.clustered))
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.placeholder)
 
     def _reconnect_if_lost(self) -> None:
-        """Replace a connection the server dropped (a database restart); SQLite never does."""
+        """Replace a connection the server dropped (a database restart) or a file that was
+        deleted or replaced underneath."""
+
+    def _check_kept(self) -> None:
+        """Raise when what was just committed did not go where it is kept (a lost file)."""
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -109,6 +124,7 @@ class Store:
             try:
                 yield cursor
                 self._connection.commit()
+                self._check_kept()
             except BaseException:
                 with contextlib.suppress(Exception):  # a lost connection cannot roll back
                     self._connection.rollback()
@@ -186,38 +202,101 @@ class Store:
             found = cursor.fetchone()
         return None if found is None else (found[0], found[1])
 
-    def traffic(self, model: str) -> list[tuple[str, int | None, int, float, str | None]]:
-        """``(variant, version, status, latency_ms, kind)`` of every request of ``model``."""
+    def select(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one ``SELECT`` (``?`` placeholders); callers keep them few (aggregates)."""
         with self._transaction() as cursor:
-            cursor.execute(self._sql(_TRAFFIC), (model,))
-            return [tuple(r) for r in cursor.fetchall()]
-
-    def outcomes(
-        self, model: str
-    ) -> list[tuple[str, str | None, float | None, str | None, float | None]]:
-        """``(variant, predicted label, predicted value, true label, true value)`` per feedback."""
-        with self._transaction() as cursor:
-            cursor.execute(self._sql(_OUTCOMES), (model,))
-            return [tuple(r) for r in cursor.fetchall()]
+            cursor.execute(self._sql(statement), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
 
     def close(self) -> None:
         with self._lock:
-            self._connection.close()
+            if self._connection is not None:
+                self._connection.close()
 
 
 class SqliteStore(Store):
-    """An embedded SQLite file in WAL mode; created with its folder on first use."""
+    """An embedded SQLite file with a rollback journal; created with its folder on first use,
+    and again when it is deleted or replaced while open."""
+
+    clustered = " WITHOUT ROWID"  # a predicted row costs its key once, not twice (new files)
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self.path = path
+        self._identity: tuple[int, int] | None = None
+        self.reopened = 0  # times the file was found deleted or replaced, and opened again
+        connection = self._connect()
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
             super().__init__(connection, str(path))
         except BaseException:
             connection.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        try:
+            _leave_wal(connection, self.path)
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA mmap_size=0")
+            self._identity = _identity(self.path)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _reconnect_if_lost(self) -> None:
+        if self._connection is not None and _identity(self.path) == self._identity:
+            return
+        if self._connection is not None:
+            log.warning("outcome store %s was deleted or replaced: opening it again", self.path)
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None  # never write to the lost file again
+        connection = self._connect()
+        cursor = connection.cursor()
+        try:
+            for statement in _SCHEMA:
+                cursor.execute(statement.format(clustered=self.clustered))
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self.reopened += 1
+
+    def _check_kept(self) -> None:
+        if _identity(self.path) != self._identity:
+            raise OutcomesUnavailable(  # no path: this reaches callers
+                "the outcome store's file was deleted or replaced during this write, which is "
+                "lost: the next write opens it again"
+            )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path`` now; ``None`` when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _leave_wal(connection: sqlite3.Connection, path: Path, tries: int = 20) -> None:
+    """Use a rollback journal, never WAL (its ``-shm`` index is memory-mapped). A file in WAL
+    mode (written by an older modelport) is converted once no other connection holds it;
+    workers converting it together take turns."""
+    for attempt in range(tries):
+        try:
+            mode = connection.execute("PRAGMA journal_mode=TRUNCATE").fetchone()[0]
+        except sqlite3.OperationalError:
+            mode = None  # another worker is converting it at this moment
+        if mode is not None and str(mode).lower() != "wal":
+            return  # truncate; or delete on a file this process may only read: nothing mapped
+        time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
+    raise ConfigError(
+        f"outcome store {path}: could not leave WAL mode (journal mode {mode}); "
+        "stop the other processes that hold it open"
+    )
 
 
 class PostgresStore(Store):

@@ -13,7 +13,11 @@ commit per batch, not per prediction, and a record is committed within about 50 
 * **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is
   dropped, counted in :attr:`Writer.dropped` and logged (the first, then every 1000th); the
   prediction itself is never delayed or failed.
-* **Database error**: the batch is logged and counted in :attr:`Writer.failed`; serving goes on.
+* **Database error** (full disk, read-only or immutable file, lost connection, deleted file):
+  the batch is dropped, counted in :attr:`Writer.failed` and in :class:`.health.Health` (which
+  logs at most one line per error kind a minute, and feeds ``/ready`` and ``/metrics``); the
+  next batch tries again, so recording resumes by itself once the database can be written.
+  Serving goes on either way.
 * **Durability window**: what a crash (SIGKILL, OOM, power loss) can lose is exactly the records
   not yet committed: those answered in the last ``max_delay_s`` plus a commit, or, when the
   database falls behind, at most ``max_queue`` records plus one batch. A committed record is
@@ -29,6 +33,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from modelport.outcomes.health import Health
 from modelport.outcomes.records import Pending, to_rows
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
@@ -53,8 +58,13 @@ class Writer:
         max_queue: int = 10_000,
         max_delay_s: float = 0.05,
         retention: Retention | None = None,
+        health: Health | None = None,
     ) -> None:
         self.store = store
+        if health is None:
+            health = Health()
+            health.opened(store.where)
+        self.health = health
         self.max_queue = max_queue
         self.max_delay_s = max_delay_s
         self.retention = retention
@@ -81,6 +91,7 @@ class Writer:
     def drop(self) -> None:
         """Count a record the full queue could not take, and say so now and then."""
         self.dropped += 1
+        self.health.drop("queue_full")
         if self.dropped == 1 or self.dropped % 1000 == 0:
             log.warning(
                 "outcome queue full (%d records): %d predictions not recorded so far",
@@ -138,15 +149,24 @@ class Writer:
         if not records:
             return
         self.batches += 1
-        try:
-            converted = to_rows(records, time.time() - time.perf_counter())
-            self.store.write(converted.requests, converted.predictions)
-        except Exception:
-            self.failed += len(records)
-            log.exception("could not record %d predictions in %s", len(records), self.store.where)
-        else:
+        converted = to_rows(records, time.time() - time.perf_counter())
+        if converted.failed:
             self.failed += converted.failed
+            self.health.drop("unconvertible", converted.failed)
+            self.health.log(
+                "unconvertible", logging.ERROR, "could not record the answer of request %s",
+                converted.failed_id, exc_info=converted.error,
+            )  # fmt: skip
+        if not converted.requests:
+            return
+        try:
+            self.store.write(converted.requests, converted.predictions)
+        except Exception as exc:
+            self.failed += len(converted.requests)
+            self.health.failed(exc, len(converted.requests))
+        else:
             self.written += len(converted.requests)
+            self.health.committed()
 
     def _prune(self) -> None:
         if self.retention is not None:

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from modelport.core.validation import invalid_input
 from modelport.errors import ModelNotFound, ModelportError, OutcomesUnavailable
 from modelport.outcomes.feedback import FeedbackIn, record_feedback
-from modelport.outcomes.report import ExperimentReport, experiment_report
+from modelport.outcomes.health import error_kind
+from modelport.outcomes.report import ExperimentReport
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.stats import MIN_SAMPLES
 from modelport.protocols._http import plane_of, read_body
@@ -36,14 +37,19 @@ log = logging.getLogger("modelport.outcomes")
 T = TypeVar("T")
 
 
-async def _guarded(work: Awaitable[T]) -> T:
-    """Await store work; a database failure answers 503, never 500."""
+async def _guarded(outcomes: Outcomes, work: Awaitable[T]) -> T:
+    """Run store work; a database failure answers 503, never 500, and is logged at most once a
+    minute per kind (a failing store must not let callers flood the log)."""
     try:
         return await work
     except ModelportError:
         raise
     except Exception as exc:
-        log.exception("outcome store failed")
+        kind = error_kind(exc)
+        outcomes.health.log(
+            f"request:{kind}", logging.ERROR, "outcome store failed (%s): %s: %s",
+            kind, type(exc).__name__, exc, exc_info=exc if kind == "unexpected" else None,
+        )  # fmt: skip
         raise OutcomesUnavailable(f"the outcome store failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -84,7 +90,7 @@ async def feedback(request: Request, scope: str = Depends(_caller_scope)) -> dic
     registry = plane_of(request).registry
     outcomes = _outcomes(request)
     with outcomes.feedback_slot():
-        answer = await _guarded(record_feedback(outcomes, registry, body, scope))
+        answer = await _guarded(outcomes, record_feedback(outcomes, registry, body, scope))
     metrics = request.app.state.metrics
     if metrics is not None:  # metrics may be off
         metrics.feedback(answer["model"], answer["version"], answer["variant"], answer["recorded"])
@@ -100,13 +106,7 @@ async def experiment(
     request: Request, model: str, min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000)
 ) -> ExperimentReport:
     outcomes = _outcomes(request)
-    store = outcomes.require()
-
-    def build() -> ExperimentReport:
-        outcomes.flush()
-        return experiment_report(store, model, min_samples)
-
-    report = await _guarded(outcomes.call(build))
+    report = await _guarded(outcomes, outcomes.report(model, min_samples))
     if not report.variants and model not in plane_of(request).registry.models:
         raise ModelNotFound(f"no model {model!r} and no predictions recorded for it")
     return report

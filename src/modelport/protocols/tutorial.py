@@ -58,6 +58,8 @@ async def health(request: Request) -> dict[str, Any]:
 
 @router.get("/ready", summary="Readiness: 200 once every model is loaded, else 503")
 async def ready(request: Request) -> Response:
+    """``outcomes`` says how recording is doing; it fails readiness only with
+    ``MODELPORT_OUTCOMES_REQUIRED`` (serving does not depend on the outcome store)."""
     registry = plane_of(request).registry
     waiting = [
         {"model": mv.name, "version": mv.version, "state": mv.state.value, "error": mv.error}
@@ -65,8 +67,12 @@ async def ready(request: Request) -> Response:
         for mv in model.versions.values()
         if mv.loaded is None
     ]
-    ok = registry.ready
-    return json_response({"ready": ok, "not_ready": waiting}, status_code=200 if ok else 503)
+    outcomes = request.app.state.outcomes.health.snapshot()
+    ok = registry.ready and (
+        outcomes["state"] in ("ok", "off") or not request.app.state.settings.outcomes_required
+    )
+    body = {"ready": ok, "not_ready": waiting, "outcomes": outcomes}
+    return json_response(body, status_code=200 if ok else 503)
 
 
 @router.get("/models", summary="Every model: versions, readiness and signature")

@@ -176,7 +176,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     plane.router = traffic
     app.state.dataplane = plane
     app.state.settings = settings
-    outcomes = app.state.outcomes = Outcomes(settings)
+    outcomes = app.state.outcomes = Outcomes(settings, observer=metrics)
     app.include_router(outcomes_api.router)
     watcher = app.state.state_watcher = StateWatcher(plane, traffic)
     traffic.on_change = watcher.publish  # automatic canary steps reach every worker

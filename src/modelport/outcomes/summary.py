@@ -1,0 +1,116 @@
+"""What an experiment report needs from the store, computed by the database.
+
+Per variant: the versions that served it, requests, 5xx and 4xx counts (one ``GROUP BY`` over the
+model's requests); the 50th and 99th latency percentiles (two neighbouring rows read from the
+``(model, variant, latency_ms)`` index at the rank numpy's linear interpolation needs, then
+interpolated exactly as :func:`numpy.percentile` does); and, over the feedback, its count, the
+classifier's hits, and the regressor's count, mean and variance of absolute errors (the variance
+in a second pass around the mean, which keeps it accurate). What comes back is a handful of rows
+per variant: a report's memory does not grow with the number of records, on SQLite and on
+PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from modelport.outcomes.stats import lerp
+from modelport.outcomes.store import Store
+
+__all__ = ["VariantSummary", "summarize"]
+
+_TRAFFIC = (  # one pass over the report index, in its order (no sort)
+    "SELECT variant, COUNT(*),"
+    " SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
+    " MIN(version), MAX(version), MIN(kind), MAX(kind)"
+    " FROM mp_requests WHERE model = ? GROUP BY variant"
+)
+_VERSIONS = "SELECT DISTINCT version FROM mp_requests WHERE model = ? AND variant = ?"
+_RANKED = (
+    "SELECT latency_ms FROM mp_requests WHERE model = ? AND variant = ?"
+    " ORDER BY latency_ms LIMIT 2 OFFSET ?"
+)
+_JOINED = (  # from the feedback (SQLite keeps a CROSS JOIN's order), looking up its rows
+    " FROM mp_feedback f CROSS JOIN mp_predictions p CROSS JOIN mp_requests r"
+    " WHERE p.request_id = f.request_id AND p.row_index = f.row_index"
+    " AND r.request_id = f.request_id AND r.model = ?"
+)
+_VALUED = "p.label IS NULL AND p.value IS NOT NULL AND f.value IS NOT NULL"
+_FEEDBACK = (
+    "SELECT r.variant, COUNT(*), SUM(CASE WHEN p.label = f.label THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {_VALUED} THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN {_VALUED} THEN ABS(p.value - f.value) END)"
+    f"{_JOINED} GROUP BY r.variant"
+)
+_SQUARES = (
+    "SELECT SUM((ABS(p.value - f.value) - ?) * (ABS(p.value - f.value) - ?))"
+    f"{_JOINED} AND r.variant = ? AND {_VALUED}"
+)
+
+
+@dataclass
+class VariantSummary:
+    """One variant's traffic and feedback, as the report uses them."""
+
+    versions: set[int] = field(default_factory=set)
+    requests: int = 0
+    errors: int = 0  # answered 5xx
+    rejected: int = 0  # answered 4xx
+    latency_ms_p50: float | None = None
+    latency_ms_p99: float | None = None
+    feedback: int = 0
+    hits: int = 0  # classifier rows whose predicted label was the true one
+    valued: int = 0  # regressor rows with a predicted and a true value
+    mean_abs_error: float | None = None
+    abs_error_variance: float = 0.0  # sample variance (n - 1) of the absolute errors
+
+
+def summarize(store: Store, model: str) -> tuple[dict[str, VariantSummary], str | None]:
+    """Every variant of ``model`` and the report's metric (``accuracy`` for classifiers,
+    ``mae`` for regressors, ``None`` when the model answered both kinds or no prediction)."""
+    variants: dict[str, VariantSummary] = {}
+    kinds: set[str] = set()
+    for variant, requests, errors, rejected, low, high, *kind_range in store.select(
+        _TRAFFIC, (model,)
+    ):
+        summary = variants[variant] = VariantSummary(
+            requests=requests, errors=errors or 0, rejected=rejected or 0
+        )
+        if low is not None and low == high:
+            summary.versions.add(low)
+        elif low is not None:  # a variant served by several versions (a canary's)
+            found = store.select(_VERSIONS, (model, variant))
+            summary.versions.update(v for (v,) in found if v is not None)
+        kinds.update(k for k in kind_range if k)
+    for variant, summary in variants.items():
+        summary.latency_ms_p50 = _percentile(store, model, variant, summary.requests, 50)
+        summary.latency_ms_p99 = _percentile(store, model, variant, summary.requests, 99)
+    for variant, count, hits, valued, total in store.select(_FEEDBACK, (model,)):
+        summary = variants.setdefault(variant, VariantSummary())
+        summary.feedback, summary.hits, summary.valued = count, hits or 0, valued or 0
+        if summary.valued:
+            summary.mean_abs_error = total / summary.valued
+        if summary.valued > 1 and summary.mean_abs_error is not None:
+            mean = summary.mean_abs_error
+            ((squares,),) = store.select(_SQUARES, (mean, mean, model, variant))
+            summary.abs_error_variance = math.nan if squares is None else squares / (valued - 1)
+    kind = kinds.pop() if len(kinds) == 1 else None
+    metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
+    return variants, metric
+
+
+def _percentile(store: Store, model: str, variant: str, n: int, q: float) -> float | None:
+    """numpy's linear ``q``-th percentile of the variant's ``n`` latencies, from the two rows
+    around its rank; ``None`` when there are none (or retention deleted them meanwhile)."""
+    if n < 1:
+        return None
+    rank = (n - 1) * (q / 100)
+    below = math.floor(rank)
+    found = store.select(_RANKED, (model, variant, below))
+    if not found:
+        return None
+    low = float(found[0][0])
+    high = float(found[-1][0])
+    return lerp(low, high, rank - below)

@@ -1,0 +1,230 @@
+"""The experiment report is counted by the database: the same numbers as the former in-Python
+report (kept here as the oracle), and a memory cost that does not grow with the records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelport.core.result import InferenceResult
+from modelport.outcomes.report import experiment_report
+from modelport.outcomes.stats import (
+    MIN_SAMPLES,
+    compare_errors,
+    compare_proportions,
+    lerp,
+    percentile,
+)
+from modelport.outcomes.store import Store
+from modelport.runtimes import Outputs
+from tests.outcomes.helpers import REGRESSOR, outcomes, pending, traffic, write
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str, Any]:
+    """The report as modelport computed it before: every row read into Python lists."""
+    tallies: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"versions": set(), "lat": [], "err": 0, "rej": 0, "hits": 0, "abs": [], "fb": 0}
+    )
+    kinds = set()
+    for variant, version, status, latency, kind in traffic(store, model):
+        t = tallies[variant]
+        if version is not None:
+            t["versions"].add(version)
+        t["lat"].append(latency)
+        t["err"] += status >= 500
+        t["rej"] += 400 <= status < 500
+        if kind:
+            kinds.add(kind)
+    for variant, label, value, true_label, true_value in outcomes(store, model):
+        t = tallies[variant]
+        t["fb"] += 1
+        if label is not None:
+            t["hits"] += label == true_label
+        elif value is not None and true_value is not None:
+            t["abs"].append(abs(value - true_value))
+    metric = {"classification": "accuracy", "regression": "mae"}.get(
+        kinds.pop() if len(kinds) == 1 else ""
+    )
+    names = sorted(tallies, key=lambda v: (min(tallies[v]["versions"], default=1 << 30), v))
+    variants = [
+        {
+            "variant": n, "versions": sorted(t["versions"]), "requests": len(t["lat"]),
+            "errors": t["err"], "rejected": t["rej"], "feedback": t["fb"],
+            "latency_ms_p50": percentile(t["lat"], 50), "latency_ms_p99": percentile(t["lat"], 99),
+            "accuracy": t["hits"] / t["fb"] if metric == "accuracy" and t["fb"] else None,
+            "mae": sum(t["abs"]) / len(t["abs"]) if metric == "mae" and t["abs"] else None,
+        }
+        for n, t in ((n, tallies[n]) for n in names)
+    ]  # fmt: skip
+    comparisons = []
+    for name in names[1:]:
+        a, b = tallies[names[0]], tallies[name]
+        if metric == "accuracy":
+            c = compare_proportions(
+                names[0], a["hits"], a["fb"], name, b["hits"], b["fb"], min_samples
+            )
+        else:
+            c = compare_errors(names[0], a["abs"], name, b["abs"], min_samples)
+        comparisons.append(c)
+    return {"metric": metric, "variants": variants, "comparisons": comparisons}
+
+
+def _same(got: float | None, expected: float) -> bool:
+    if got is None:
+        return bool(np.isnan(expected))
+    return got == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> None:
+    report = experiment_report(store, model, min_samples)
+    expected = oracle(store, model, min_samples)
+    assert report.metric == expected["metric"]
+    got = [v.model_dump() for v in report.variants]
+    for g, e in zip(got, expected["variants"], strict=True):
+        mae, e_mae = g.pop("mae"), e.pop("mae")
+        assert g == e  # counts, versions and both percentiles exactly numpy's
+        assert mae == (None if e_mae is None else pytest.approx(e_mae, rel=1e-12))
+    assert len(report.comparisons) == len(expected["comparisons"])
+    for c, e in zip(report.comparisons, expected["comparisons"], strict=True):
+        assert (c.baseline, c.variant, c.verdict) == (e.a, e.b, e.verdict)
+        assert _same(c.difference, e.difference)
+        assert _same(c.p_value, e.p_value)
+        assert _same(None if c.ci95 is None else c.ci95[0], e.ci95[0])
+
+
+def test_lerp_is_numpys_percentile() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 10, 101, 1000):
+        values = np.sort(rng.exponential(2.0, n))
+        for q in (0, 1, 25, 50, 90, 99, 99.9, 100):
+            rank = (n - 1) * (q / 100)
+            below = int(np.floor(rank))
+            above = min(below + 1, n - 1)
+            got = lerp(float(values[below]), float(values[above]), rank - below)
+            assert got == float(np.percentile(values, q))  # bit for bit
+
+
+def _classifier_records(rng: np.random.Generator) -> list[Any]:
+    records = []
+    plan = [("v1", 1, 180), ("v2", 2, 170), ("canary", 3, 60), ("canary", 4, 25)]
+    for variant, version, n in plan:
+        for i in range(n):
+            status = int(rng.choice([200] * 18 + [422, 500]))
+            labels = [str(rng.choice(["yes", "no"])) for _ in range(1 + i % 3)]
+            records.append(
+                pending(f"c-{variant}-{version}-{i}", labels, status, model="c", version=version,
+                        variant=variant, latency_ms=float(rng.gamma(2.0, 3.0)))
+            )  # fmt: skip
+    return records
+
+
+def test_classifier_report_equals_the_in_python_report(store: Store) -> None:
+    rng = np.random.default_rng(1)
+    records = _classifier_records(rng)
+    write(store, records)
+    for record in records[::2]:
+        if record[6] < 400:
+            row = int(rng.integers(0, 3)) if record[0].endswith("0") else 0
+            store.put_feedback(record[0], row, str(rng.choice(["yes", "no"])), None)
+    assert_matches_oracle(store, "c")
+    assert_matches_oracle(store, "c", min_samples=5)
+    assert_matches_oracle(store, "nothing")
+
+
+def test_regressor_report_equals_the_in_python_report(store: Store) -> None:
+    rng = np.random.default_rng(2)
+    for variant, version, scale in [("v1", 1, 1.0), ("v2", 2, 1.3)]:
+        records = []
+        for i in range(120):
+            values = rng.normal(50.0, 10.0, 1 + i % 2)
+            result = InferenceResult("r", version, REGRESSOR, Outputs(values))
+            records.append(
+                pending(f"r-{variant}-{i}", result=result, model="r", version=version,
+                        variant=variant, latency_ms=float(rng.uniform(0.1, 9.0)))
+            )  # fmt: skip
+        write(store, records)
+        for i in range(0, 120, 1 + (variant == "v2")):
+            truth = float(rng.normal(50.0, 10.0 * scale))
+            store.put_feedback(f"r-{variant}-{i}", 0, None, truth)
+    assert_matches_oracle(store, "r")
+    assert_matches_oracle(store, "r", min_samples=200)  # not enough data yet
+
+
+FILL = [
+    "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
+    " status, error) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+    " SELECT 'r' || CAST(i AS TEXT), 1000.0 + i, 'big', 1 + i % 2, 'v' || CAST(1 + i % 2 AS TEXT),"
+    " 'classification', 1, (i % 997) * 0.013, CASE WHEN i % 101 = 0 THEN 500 ELSE 200 END, NULL"
+    " FROM n",
+    "INSERT INTO mp_predictions (request_id, row_index, label, value)"
+    " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+    " SELECT 'r' || CAST(i AS TEXT), 0, CASE WHEN i % 3 = 0 THEN 'yes' ELSE 'no' END, NULL FROM n",
+    "INSERT INTO mp_feedback (request_id, row_index, label, value, ts)"
+    " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 10 FROM n WHERE i < ?)"
+    " SELECT 'r' || CAST(i AS TEXT), 0, CASE WHEN i % 7 = 0 THEN 'yes' ELSE 'no' END, NULL, 1.0"
+    " FROM n",
+]
+
+MEASURE = """
+import json, resource, sys, time, tracemalloc
+from pathlib import Path
+from modelport.outcomes.store import open_store
+from modelport.outcomes.report import experiment_report
+from tests.outcomes.test_report import oracle
+url, path, which = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3]
+store = open_store(url, path)
+oracle(store, "warm"), experiment_report(store, "warm")  # imports (scipy) and caches
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+if which == "python":  # Python's allocations, traced: the same whatever else the machine does
+    tracemalloc.start()
+report = oracle(store, "big") if which == "python" else experiment_report(store, "big")
+seconds = time.perf_counter() - started
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before  # SQLite's too
+if which == "python":
+    grown = tracemalloc.get_traced_memory()[1] // 1024
+requests = report["variants"][0]["requests"] if which == "python" else report.variants[0].requests
+print(json.dumps({"grown_kib": grown, "seconds": seconds, "requests": requests}))
+"""
+
+
+def _measure(backend: dict[str, Any], which: str) -> dict[str, Any]:
+    args = [str(backend.get("outcomes_url") or ""), str(backend.get("outcomes_db") or ""), which]
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *args], cwd=ROOT, capture_output=True, text=True,
+        check=True, timeout=120,
+    )  # fmt: skip
+    measured: dict[str, Any] = json.loads(done.stdout)
+    return measured
+
+
+def test_report_memory_does_not_grow_with_the_records(
+    store: Store, backend: dict[str, Any]
+) -> None:
+    """300,000 requests (30,000 with feedback): the report grows the process (resident memory,
+    SQLite's included) by a few MB, where the in-Python report allocated about 250 bytes a
+    record; the second measure shows the first one would see that."""
+    rows = 300_000
+    with store._transaction() as cursor:
+        for statement in FILL:
+            modulo = "%%" if store.placeholder == "%s" else "%"  # psycopg's escape
+            cursor.execute(store._sql(statement.replace("%", modulo)), (rows,))
+    write(store, [pending(f"w{i}", ["yes"], model="warm", variant=f"v{1 + i % 2}",
+                          version=1 + i % 2) for i in range(80)])  # fmt: skip
+    for i in range(80):
+        store.put_feedback(f"w{i}", 0, "yes", None)
+    sql = _measure(backend, "sql")
+    assert sql["requests"] == rows // 2
+    assert sql["grown_kib"] < 12 * 1024, sql
+    in_python = _measure(backend, "python")
+    assert in_python["requests"] == rows // 2
+    assert in_python["grown_kib"] > 40 * 1024, in_python

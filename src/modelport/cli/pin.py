@@ -114,11 +114,15 @@ def pin_command(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     pins = Pins.from_settings(settings)
     rows = pin_repository(settings.models, pins, model=model, force=force)
-    table = Table(title=f"modelport pin {settings.models} -> {pins.lock}")
-    for column in ("model", "version", "path", "status", "detail"):
+    table = Table(title=f"pins of {settings.models} in {pins.lock}")
+    for column in ("model", "version", "path", "status"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row.model, str(row.version), row.path, row.status, row.detail)
-    Console().print(table)
+        table.add_row(row.model, str(row.version), row.path, row.status)
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(table)
+    for row in rows:
+        if row.detail:
+            console.print(f"{row.model} v{row.version} {row.status}: {row.detail}", markup=False)
     if any(row.status == "refused" for row in rows):
         raise typer.Exit(1)

@@ -94,3 +94,37 @@ def test_a_linked_repository_root_is_followed(tmp_path: Path) -> None:
     (tmp_path / "models").symlink_to(tmp_path / "real", target_is_directory=True)
     (source,) = scan(tmp_path / "models")
     assert not source.problems
+
+
+def test_onnx_external_data_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    """An ONNX model whose weights live outside its folder: ONNX Runtime refuses `../` in the
+    location, and a link in the folder is refused by the scan."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.ones((2, 3), dtype=np.float32)
+    weights.tofile(tmp_path / "outside.bin")
+    tensor = numpy_helper.from_array(weights, "W")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../../../outside.bin"), ("offset", "0"), ("length", "24")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])
+    node = helper.make_node("MatMul", ["x", "W"], ["y"])
+    graph = helper.make_graph([node], "g", [x], [y], [tensor])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder = tmp_path / "models" / "m" / "1"
+    folder.mkdir(parents=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    write_fake_model(tmp_path / "models", "good")
+    registry = _registry(tmp_path / "models")
+    assert registry.get("good").name == "good"
+    with pytest.raises(ModelNotReady, match="escapes model directory"):
+        registry.get("m")
+    (folder / "weights.bin").symlink_to(tmp_path / "outside.bin")
+    (source,) = [s for s in scan(tmp_path / "models") if s.name == "m"]
+    assert "weights.bin is a link to outside" in source.problems[1]

@@ -26,6 +26,8 @@ LABEL org.opencontainers.image.title="modelport-iris" \
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin modelport
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=10001:10001 /models /models
+# the trusted pins, outside the served tree and not writable by the server's user
+COPY --from=builder /modelport.lock /modelport.lock
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MODELPORT_MODELS=/models \

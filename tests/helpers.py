@@ -109,3 +109,16 @@ def running_server(
         raise
     else:
         server.stop()
+
+
+def copy_repository(source: Path, target: Path) -> Path:
+    """Copy a model repository and its trusted pins (the lock beside it), as a deploy would."""
+    import shutil
+
+    from modelport.model.pins import Pins
+
+    shutil.copytree(source, target)
+    lock = Pins.default(source).lock
+    if lock.is_file():
+        shutil.copy(lock, Pins.default(target).lock)
+    return target

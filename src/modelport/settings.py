@@ -48,7 +48,25 @@ class Settings(BaseSettings):
     )
     trust: list[Path] = Field(
         default_factory=list,
-        description="Pickle/joblib files (or folders) to load even without a pinned sha256.",
+        description="Files (or folders) to load as they are, even when no trusted pin vouches "
+        "for them.",
+    )
+    pin_file: Path | None = Field(
+        None,
+        description="The lock file of trusted sha256 pins (`modelport pin`); default: "
+        "modelport.lock beside the model repository. Keep it where the model folders' writers "
+        "cannot write.",
+    )
+    pin_key: SecretStr | None = Field(
+        None,
+        description="HMAC key: pins signed with it in a sidecar or manifest are trusted too; "
+        "`modelport pin` and `modelport import` sign with it when set.",
+    )
+    strict_readiness: bool = Field(
+        True,
+        description="Readiness (/ready, /v2/health/ready) answers 503 while any model failed to "
+        "load (Triton's --strict-readiness); false: ready while at least one model serves. "
+        "With no model loaded it is never ready.",
     )
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 past it)."

@@ -86,7 +86,7 @@ def test_untrusted_pickle_is_refused_with_the_command_to_fix_it(
     code, _, err = run(capsys, "predict", str(raw), "--data", "{}")
     assert code == 2
     assert "refusing to load" in err
-    assert "modelport import" in err
+    assert "modelport pin" in err
     code, out, _ = run(
         capsys,
         "predict",

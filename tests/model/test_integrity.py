@@ -6,14 +6,28 @@ from pathlib import Path
 import pytest
 
 from modelport.errors import UntrustedArtifact
-from modelport.model.integrity import is_trusted, pinned_sha256, read_verified, write_sha256
+from modelport.model.integrity import (
+    is_trusted,
+    pin_artifact,
+    pinned_sha256,
+    read_verified,
+    refusals,
+    write_sha256,
+)
+from modelport.model.pins import Pins, TrustPolicy
 
 
 @pytest.fixture
 def artifact(tmp_path: Path) -> Path:
-    path = tmp_path / "model.joblib"
+    path = tmp_path / "models" / "m" / "1" / "model.joblib"
+    path.parent.mkdir(parents=True)
     path.write_bytes(b"pretend pickle")
     return path
+
+
+@pytest.fixture
+def pins(tmp_path: Path) -> Pins:
+    return Pins.for_path(tmp_path / "models")
 
 
 def test_sidecar_is_sha256sum_format(artifact: Path) -> None:
@@ -23,26 +37,47 @@ def test_sidecar_is_sha256sum_format(artifact: Path) -> None:
     assert pinned_sha256(artifact) == digest
 
 
-def test_pinned_file_loads(artifact: Path) -> None:
-    write_sha256(artifact)
-    assert read_verified(artifact, trusted=False) == b"pretend pickle"
+def test_pinned_file_loads(artifact: Path, pins: Pins) -> None:
+    digest = pin_artifact(artifact, pins)
+    assert pins.lock == artifact.parents[3] / "modelport.lock"  # beside the repository
+    assert pins.read() == {"m/1/model.joblib": digest}
+    assert read_verified(artifact, trusted=False, pins=pins) == b"pretend pickle"
 
 
-def test_unpinned_file_is_refused_with_why_and_how(artifact: Path) -> None:
+def test_a_sidecar_alone_is_integrity_not_trust(artifact: Path, pins: Pins) -> None:
+    write_sha256(artifact)  # what anyone who can write the folder can do
     with pytest.raises(UntrustedArtifact) as info:
-        read_verified(artifact, trusted=False)
+        read_verified(artifact, trusted=False, pins=pins)
     message = info.value.message
-    assert "no pinned sha256" in message
+    assert "no trusted pin vouches for it" in message
+    assert "proves integrity only" in message
     assert "unpickling runs any code" in message
-    assert f"modelport import {artifact} --name model" in message
+    assert f"modelport pin {artifact.parents[2]}" in message  # the exact command
     assert f"--trust {artifact}" in message
 
 
-def test_changed_file_is_refused(artifact: Path) -> None:
-    write_sha256(artifact)
+def test_unpinned_file_is_refused_with_why_and_how(artifact: Path, pins: Pins) -> None:
+    with pytest.raises(UntrustedArtifact) as info:
+        read_verified(artifact, trusted=False, pins=pins)
+    assert "no trusted pin vouches for it" in info.value.message
+    assert f"not in {pins.lock}" in info.value.message
+
+
+def test_changed_file_is_refused(artifact: Path, pins: Pins) -> None:
+    pin_artifact(artifact, pins)
     artifact.write_bytes(b"tampered")
-    with pytest.raises(UntrustedArtifact, match="changed after it was imported"):
-        read_verified(artifact, trusted=False)
+    write_sha256(artifact)  # the attacker rewrites the sidecar too
+    with pytest.raises(UntrustedArtifact, match="changed since it was pinned") as info:
+        read_verified(artifact, trusted=False, pins=pins)
+    assert "--force" in info.value.message  # re-pinning a changed file is deliberate
+
+
+def test_a_pinned_hash_is_trusted_wherever_the_file_lies(artifact: Path, pins: Pins) -> None:
+    pin_artifact(artifact, pins)
+    moved = artifact.parents[1] / "2" / "model.joblib"
+    moved.parent.mkdir()
+    moved.write_bytes(artifact.read_bytes())  # a copy of the repository keeps its pins
+    assert read_verified(moved, trusted=False, pins=pins) == b"pretend pickle"
 
 
 def test_trusted_file_loads_whatever_its_hash(artifact: Path) -> None:
@@ -56,3 +91,12 @@ def test_trust_covers_the_file_or_a_folder_above(artifact: Path, tmp_path: Path)
     assert is_trusted(artifact, [tmp_path])
     assert not is_trusted(artifact, [tmp_path / "other"])
     assert not is_trusted(artifact, [])
+
+
+def test_refusals_list_only_what_would_be_refused(artifact: Path, pins: Pins) -> None:
+    other = artifact.with_name("other.pkl")
+    other.write_bytes(b"other")
+    pin_artifact(artifact, pins)
+    found = refusals([artifact, other], TrustPolicy((), pins))
+    assert [str(e.message).split(":")[0] for e in found] == [f"refusing to load {other}"]
+    assert refusals([artifact, other], TrustPolicy((other,), pins)) == []

@@ -21,23 +21,29 @@ from sklearn.svm import SVC
 from modelport import runtimes
 from modelport.errors import ConfigError, MissingExtra, ModelLoadError, UntrustedArtifact
 from modelport.model.card import ModelCard
-from modelport.model.integrity import write_sha256
+from modelport.model.integrity import pin_artifact
+from modelport.model.pins import Pins
 from modelport.runtimes import LoadContext, available_runtimes, get_runtime, runtime_for_file
 from modelport.runtimes.sklearn import SklearnRuntime
 
 X, Y = load_iris(return_X_y=True)
 
 
+def pins_of(path: Path) -> Pins:
+    """The trusted pins of a test's model file: a lock in its folder."""
+    return Pins.for_path(path.parent, path.parent / "pins.lock")
+
+
 def save(model: Any, path: Path, pin: bool = True) -> Path:
     joblib.dump(model, path)
     if pin:
-        write_sha256(path)
+        pin_artifact(path, pins_of(path))
     return path
 
 
 def load(path: Path, trusted: bool = False) -> tuple[SklearnRuntime, Any]:
     runtime = SklearnRuntime()
-    facts = runtime.load(LoadContext(path, ModelCard(), trusted))
+    facts = runtime.load(LoadContext(path, ModelCard(), trusted, pins_of(path)))
     return runtime, facts
 
 
@@ -86,7 +92,7 @@ def test_feature_names_from_a_dataframe(tmp_path: Path) -> None:
 
 def test_unpinned_pickle_is_refused_unless_trusted(tmp_path: Path) -> None:
     path = save(LogisticRegression(max_iter=1000).fit(X, Y), tmp_path / "m.pkl", pin=False)
-    with pytest.raises(UntrustedArtifact, match="no pinned sha256"):
+    with pytest.raises(UntrustedArtifact, match="no trusted pin vouches for it"):
         load(path)
     runtime, _ = load(path, trusted=True)
     assert runtime.model is not None
@@ -113,7 +119,7 @@ def test_skops_with_untrusted_types_is_refused_unless_trusted(tmp_path: Path) ->
 def test_corrupt_file_is_a_clear_load_error(tmp_path: Path) -> None:
     path = tmp_path / "m.joblib"
     path.write_bytes(b"\x00not a pickle")
-    write_sha256(path)
+    pin_artifact(path, pins_of(path))
     with pytest.raises(ModelLoadError, match=r"not a readable joblib/pickle file \(\w+Error: "):
         load(path)
 

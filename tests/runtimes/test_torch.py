@@ -28,13 +28,14 @@ from modelport.core.registry import ModelState, Registry
 from modelport.core.repository import scan
 from modelport.errors import CardError, UntrustedArtifact
 from modelport.model.card import read_card
-from modelport.model.integrity import write_sha256
+from modelport.model.integrity import pin_artifact
+from modelport.model.pins import Pins
 from modelport.runtimes import LoadContext
 from modelport.runtimes.onnx import OnnxRuntime
 from modelport.runtimes.torch import JIT_DEPRECATED, TorchRuntime
 from modelport.server.app import create_app
 from modelport.settings import Settings
-from tests.helpers import running_server
+from tests.helpers import copy_repository, running_server
 from tests.traffic.test_rollout import ADMIN, KEY
 
 
@@ -180,7 +181,8 @@ def test_torchscript_and_onnx_agree(
     test_x, _ = held_out
     outputs = []
     for runtime, artifact in ((TorchRuntime(), "1/model.pt"), (OnnxRuntime(), "2/model.onnx")):
-        facts = runtime.load(LoadContext(digits_repo / "digits" / artifact, card, trusted=False))
+        path = digits_repo / "digits" / artifact
+        facts = runtime.load(LoadContext(path, card, False, Pins.default(digits_repo)))
         assert facts.classes == list(range(10))
         outputs.append(runtime.predict(test_x))
     torch_out, onnx_out = outputs
@@ -317,7 +319,7 @@ def test_a_corrupt_pt_fails_at_load_while_the_rest_serves(
     digits_repo: Path, tmp_path: Path, held_out: tuple[np.ndarray, np.ndarray]
 ) -> None:
     repo = tmp_path / "models"
-    shutil.copytree(digits_repo, repo)
+    copy_repository(digits_repo, repo)
     broken = repo / "broken" / "1"
     broken.mkdir(parents=True)
     (broken / "model.pt").write_bytes(b"PK\x03\x04 this is not a TorchScript archive")
@@ -327,17 +329,19 @@ def test_a_corrupt_pt_fails_at_load_while_the_rest_serves(
     unpinned = repo / "unpinned" / "1"
     shutil.copytree(repo / "digits" / "1", unpinned)
     (unpinned / "model.pt.sha256").unlink()
+    with (unpinned / "model.pt").open("ab") as changed:  # other bytes: pinned nowhere
+        changed.write(b"\0")
     for name in ("broken", "pickled", "unpinned"):
         shutil.copy(repo / "digits" / "modelport.yaml", repo / name / "modelport.yaml")
-    write_sha256(broken / "model.pt")
-    write_sha256(pickled / "model.pt")
+    pin_artifact(broken / "model.pt", Pins.default(repo))
+    pin_artifact(pickled / "model.pt", Pins.default(repo))
     with TestClient(create_app(Settings(models=repo)), raise_server_exceptions=False) as client:
         assert client.get("/ready").status_code == 503
         for name in ("broken", "pickled", "unpinned"):
             error = client.get(f"/models/{name}").json()["versions"][0]["error"]
             if name == "unpinned":  # a TorchScript archive holds pickles: pinned or trusted only
                 assert "refusing to load" in error
-                assert "no pinned sha256" in error
+                assert "no trusted pin vouches for it" in error
             else:
                 assert "not a readable TorchScript file" in error
             assert client.post(f"/models/{name}/predict", json={}).status_code == 503
@@ -347,7 +351,7 @@ def test_a_corrupt_pt_fails_at_load_while_the_rest_serves(
 
 def test_the_card_must_fit_the_model(digits_repo: Path, tmp_path: Path) -> None:
     repo = tmp_path / "models"
-    shutil.copytree(digits_repo, repo)
+    copy_repository(digits_repo, repo)
     card_path = repo / "digits" / "modelport.yaml"
     card = yaml.safe_load(card_path.read_text())
     card["signature"]["shape"] = [1, 16, 16]
@@ -415,7 +419,7 @@ def test_torch_export_programs_are_served(
     torch.export.save(program, str(path))
     card = read_card(digits_repo / "digits" / "modelport.yaml")
     runtime = TorchRuntime()
-    with pytest.raises(UntrustedArtifact, match="no pinned sha256"):  # torch.export unpickles
+    with pytest.raises(UntrustedArtifact, match="no trusted pin"):  # torch.export unpickles
         runtime.load(LoadContext(path, card, trusted=False))
     runtime.load(LoadContext(path, card, trusted=True))
     with torch.inference_mode():
@@ -530,7 +534,7 @@ def test_import_pins_a_torchscript_file_under_an_existing_card(
 
 def test_a_rollout_warms_image_versions(digits_repo: Path, tmp_path: Path) -> None:
     repo = tmp_path / "models"
-    shutil.copytree(digits_repo, repo)
+    copy_repository(digits_repo, repo)
     app = create_app(Settings(models=repo, admin_key=KEY))  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as admin:
         for version in (2, 1):  # the ONNX export, then TorchScript: each warmed with an image

@@ -18,6 +18,7 @@ from modelport.cli.examples import train_example
 from modelport.errors import MissingExtra, ModelLoadError, UntrustedArtifact
 from modelport.model.card import ModelCard
 from modelport.model.manifest import MANIFEST, verify_manifest
+from modelport.model.pins import Pins
 from modelport.runtimes import LoadContext, get_runtime
 from modelport.runtimes.transformers import TransformersRuntime
 from tests.conftest import _client
@@ -206,47 +207,79 @@ def test_a_corrupt_folder_fails_to_load_and_the_rest_serve(bert: TestClient) -> 
     assert bert.post("/models/bert/predict", json={"text": "hi"}).status_code == 200
 
 
-def _load(folder: Path, trusted: bool = False, **parameters: object) -> TransformersRuntime:
+def _load(
+    folder: Path, trusted: bool = False, pins: Pins | None = None, **parameters: object
+) -> TransformersRuntime:
     runtime = TransformersRuntime()
     card = ModelCard(runtime="transformers", parameters=parameters)
-    runtime.load(LoadContext(folder / "model.safetensors", card, trusted))
+    runtime.load(LoadContext(folder / "model.safetensors", card, trusted, pins))
     return runtime
 
 
 def test_load_errors_say_what_is_wrong(bert_repo: Path) -> None:
+    pins = Pins.default(bert_repo)
     with pytest.raises(UntrustedArtifact, match=r"model.safetensors has sha256"):
-        _load(bert_repo / "bert-corrupt" / "1")
+        _load(bert_repo / "bert-corrupt" / "1", pins=pins)
     with pytest.raises(ModelLoadError, match="transformers cannot load it"):
-        _load(bert_repo / "bert-broken" / "1")
+        _load(bert_repo / "bert-broken" / "1", trusted=True)
     with pytest.raises(ModelLoadError, match="truncation"):
-        _load(bert_repo / "bert" / "1", truncation="sometimes")
+        _load(bert_repo / "bert" / "1", pins=pins, truncation="sometimes")
 
 
 def test_a_file_added_to_a_pinned_folder_is_refused(bert_repo: Path, tmp_path: Path) -> None:
     folder = tmp_path / "v"
     shutil.copytree(bert_repo / "bert" / "1", folder)
+    pins = Pins.default(bert_repo)
+    _load(folder, pins=pins)  # a copy of a pinned folder is pinned: its tree digest is
     (folder / "pytorch_model.bin").write_bytes(b"a pickle")
     with pytest.raises(UntrustedArtifact, match=r"pytorch_model.bin is not in MANIFEST"):
-        _load(folder)
+        _load(folder, pins=pins)
     (folder / "pytorch_model.bin").unlink()
     (folder / "tokenizer.json").unlink()
     with pytest.raises(UntrustedArtifact, match=r"tokenizer\.json, pinned in"):
-        _load(folder)
+        _load(folder, pins=pins)
 
 
-def test_an_unpinned_folder_loads_safetensors_only(bert_repo: Path, tmp_path: Path) -> None:
-    """A folder written by save_pretrained without a manifest serves; a pickle beside it is
-    never read (use_safetensors)."""
+def test_an_edited_pinned_folder_is_refused_even_with_its_manifest_rewritten(
+    bert_repo: Path, tmp_path: Path
+) -> None:
+    """Whoever can write the folder can rewrite MANIFEST.sha256 too: the lock still refuses."""
+    repo = tmp_path / "models"
+    shutil.copytree(bert_repo / "bert", repo / "bert")
+    pins = Pins.default(repo)
+    shutil.copy(Pins.default(bert_repo).lock, pins.lock)
+    folder = repo / "bert" / "1"
+    config = folder / "config.json"
+    config.write_text(config.read_text() + "\n")
+    (folder / MANIFEST).unlink()
+    with pytest.raises(UntrustedArtifact, match="changed since it was pinned") as info:
+        _load(folder, pins=pins)
+    assert f"modelport pin {repo} --force" in info.value.message
+    from modelport.model.manifest import write_manifest
+
+    write_manifest(folder)  # a matching manifest is integrity, not trust
+    with pytest.raises(UntrustedArtifact, match="changed since it was pinned"):
+        _load(folder, pins=pins)
+    _load(folder, trusted=True)  # --trust: served as it is
+
+
+def test_an_unpinned_folder_is_refused_and_trusted_loads_safetensors_only(
+    bert_repo: Path, tmp_path: Path
+) -> None:
+    """A folder written by save_pretrained without a pin is refused; trusted, it serves, and a
+    pickle beside it is never read (use_safetensors)."""
     folder = tmp_path / "v"
     shutil.copytree(bert_repo / "bert" / "1", folder)
     (folder / MANIFEST).unlink()
     (folder / "pytorch_model.bin").write_bytes(b"not even a pickle")
-    runtime = _load(folder)
+    with pytest.raises(UntrustedArtifact, match="no trusted pin vouches for it"):
+        _load(folder, pins=Pins.default(bert_repo))
+    runtime = _load(folder, trusted=True)
     rows = np.asarray([[TEXTS[0]]], dtype=object)
     assert runtime.predict(rows).predictions[0] in LABELS
     (folder / "model.safetensors").unlink()
     with pytest.raises(ModelLoadError):
-        _load(folder)
+        _load(folder, trusted=True)
 
 
 def test_a_missing_extra_is_a_one_line_hint(
@@ -257,7 +290,7 @@ def test_a_missing_extra_is_a_one_line_hint(
     card = ModelCard(runtime="transformers")
     artifact = bert_repo / "bert" / "1" / "model.safetensors"
     with pytest.raises(MissingExtra, match=r"pip install 'modelport\[transformers\]'") as info:
-        runtime.load(LoadContext(artifact, card, False))
+        runtime.load(LoadContext(artifact, card, False, Pins.default(bert_repo)))
     assert "\n" not in info.value.message
     with pytest.raises(MissingExtra, match=r"modelport\[transformers\]"):
         train_example("sentiment", bert_repo.parent / "other", framework="transformers")
@@ -284,7 +317,7 @@ async def test_an_empty_text_fails_alone_when_requests_share_a_batch(
     model_dir = tmp_path / "bert"
     shutil.copytree(bert_repo / "bert", model_dir)
     _edit_card(model_dir, batching={"max_latency_ms": 200})
-    registry = Registry(scan(model_dir))
+    registry = Registry(scan(model_dir), pins=Pins.default(bert_repo))
     registry.load_all()
     plane = DataPlane(registry, request_timeout=60)
     model = plane.version("bert")
@@ -322,6 +355,7 @@ def test_validate_shows_the_text_model_ready(
 
     repo = tmp_path / "models"
     shutil.copytree(bert_repo / "bert", repo / "bert")
+    shutil.copy(Pins.default(bert_repo).lock, Pins.default(repo).lock)  # the pins travel too
     code, out, _ = run(capsys, "validate", str(repo))
     assert code == 0, out
     assert "bert" in out
@@ -351,7 +385,7 @@ def test_threads_from_the_card_set_torchs_threads(bert_repo: Path) -> None:
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        _load(bert_repo / "bert" / "1", threads=1)
+        _load(bert_repo / "bert" / "1", trusted=True, threads=1)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

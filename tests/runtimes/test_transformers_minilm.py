@@ -132,4 +132,4 @@ def test_a_head_that_does_not_fit_the_embeddings_fails_to_load(
     sio.dump(LogisticRegression().fit([[0.0] * 5, [1.0] * 5], ["a", "b"]), folder / "head.skops")
     card = ModelCard(parameters={"task": "feature-extraction", "head": "head.skops"})
     with pytest.raises(ModelLoadError, match="the head takes 5 features"):
-        TransformersRuntime().load(LoadContext(folder / "model.safetensors", card, False))
+        TransformersRuntime().load(LoadContext(folder / "model.safetensors", card, True))

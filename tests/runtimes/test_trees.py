@@ -240,7 +240,7 @@ def test_an_unpinned_pickle_is_refused(trees: Path, tmp_path: Path) -> None:
     joblib.dump(xgb.XGBClassifier(n_estimators=2).fit(X_IRIS, Y_IRIS), path)
     registry = Registry(scan(tmp_path))
     registry.load_all()
-    with pytest.raises(ModelNotReady, match="no pinned sha256"):
+    with pytest.raises(ModelNotReady, match="no trusted pin vouches for it"):
         registry.get("loose")
 
 

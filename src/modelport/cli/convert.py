@@ -22,7 +22,8 @@ from modelport.cli.convert_trees import TREE_RUNTIMES, trees_to_onnx
 from modelport.core.registry import Registry
 from modelport.core.repository import PARITY_FILE, scan
 from modelport.errors import ConfigError, MissingExtra
-from modelport.model.integrity import is_trusted, write_sha256
+from modelport.model.integrity import is_trusted, pin_artifact
+from modelport.model.pins import Pins
 from modelport.model.signature import FieldSpec, Signature
 from modelport.runtimes import LoadContext, Runtime
 from modelport.runtimes.onnx import OnnxRuntime
@@ -129,7 +130,7 @@ def convert_to_onnx(
     rows = sample_rows(signature)  # refuses text inputs before converting anything
     twin = mv.artifact.with_name("model.onnx")
     twin.write_bytes(_twin(mv.loaded.runtime, signature))
-    write_sha256(twin)
+    pin_artifact(twin, Pins.default(path))
     onnx_runtime = OnnxRuntime()
     onnx_runtime.load(LoadContext(twin, mv.card, is_trusted(twin, trusted)))
     agreement, diff = _compare(signature, mv.loaded.runtime, onnx_runtime, rows)

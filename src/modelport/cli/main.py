@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelport._version import __version__
+from modelport.cli.pin import pin_command
 from modelport.errors import InvalidInput, ModelportError
 
 __all__ = ["app", "main"]
@@ -36,6 +37,7 @@ examples_app = typer.Typer(help="Example models trained offline from bundled dat
 app.add_typer(examples_app, name="examples")
 experiments_app = typer.Typer(help="A/B test outcomes recorded by the server.")
 app.add_typer(experiments_app, name="experiments")
+app.command("pin")(pin_command)
 
 err = Console(stderr=True)
 out = Console()
@@ -48,8 +50,8 @@ TrustOpt = Annotated[
     Optional[list[Path]],
     typer.Option(
         "--trust",
-        help="Load this pickle/joblib file (or every file under this folder) "
-        "even without a pinned sha256. Repeatable.",
+        help="Load this file (or every file under this folder) as it is, even when no "
+        "trusted pin vouches for it (modelport pin). Repeatable.",
     ),
 ]
 
@@ -139,12 +141,13 @@ def import_(
 ) -> None:
     """Copy a model into the repository, pin its sha256 and write its card."""
     from modelport.cli.importer import import_model
+    from modelport.model.pins import Pins
 
     names = [c.strip() for c in class_names.split(",")] if class_names else None
     target = import_model(
         file, repo, name, version=version, description=description, class_names=names
     )
-    out.print(f"Imported {file} as {target} (sha256 pinned in {target.name}.sha256)")
+    out.print(f"Imported {file} as {target} (sha256 pinned in {Pins.default(repo).lock})")
 
 
 @app.command()

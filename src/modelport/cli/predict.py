@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from modelport.cli.offline import count_records, predict_records, read_records, write_answers
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
-from modelport.errors import BadRequest
+from modelport.errors import BadRequest, ConfigError
 from modelport.protocols.answers import answers
 from modelport.server.app import registry_from_settings
 from modelport.settings import Settings
@@ -27,7 +27,11 @@ def load_for_predict(
 ) -> tuple[DataPlane, LoadedModel]:
     """Load just the model asked for (default: the repository's default model)."""
     registry = registry_from_settings(settings)
-    registry.load_model(registry.model(name).name)
+    model = registry.model(name)
+    registry.load_model(model.name)
+    failed = model.versions.get(model.default_version if version is None else version)
+    if failed is not None and failed.detail is not None:  # the operator: the whole message
+        raise ConfigError(failed.detail)
     plane = DataPlane(registry)
     return plane, plane.version(name, version)
 

@@ -40,9 +40,10 @@ def validate_repository(path: Path, trusted: Iterable[Path] = ()) -> list[Valida
         for mv in model.versions.values():
             loaded = mv.loaded
             if mv.state is not ModelState.READY or loaded is None:
+                error = mv.detail or mv.error  # the whole message: this is the operator
                 rows.append(
                     ValidationRow(
-                        model.name, mv.version, mv.card.runtime, False, None, None, None, mv.error
+                        model.name, mv.version, mv.card.runtime, False, None, None, None, error
                     )
                 )
                 continue

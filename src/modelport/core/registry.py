@@ -1,13 +1,19 @@
 """The registry: ``(name, version) -> loaded model``, each model's default version, loading.
 
 Loading never raises for one bad model: its versions are marked ``failed`` with the reason, and
-the other models keep loading and serving.
+the other models keep loading and serving. The reason kept (and shown by ``/models``, ``/ready``,
+the V2 repository index and the 503 of its routes) names files relative to the repository and
+no hash; the log line has the whole message, with the command that fixes it.
+
+Readiness: strict (the default, as Triton's ``--strict-readiness``) while every model serves and
+no version failed to load; lenient while at least one model serves; never with no model loaded.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,13 +37,34 @@ from modelport.errors import (
 )
 from modelport.model.card import ModelCard
 from modelport.model.images import image_request_model, image_rows
-from modelport.model.integrity import is_trusted
+from modelport.model.pins import Pins, TrustPolicy
 from modelport.model.signature import Signature, resolve_signature
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
 
-__all__ = ["LoadedModel", "ModelState", "ModelVersion", "Registry", "RegistryModel"]
+__all__ = [
+    "LoadedModel",
+    "ModelState",
+    "ModelVersion",
+    "Registry",
+    "RegistryModel",
+    "public_reason",
+]
 
 log = logging.getLogger("modelport.core.registry")
+
+_HASH = re.compile(r"\b[0-9a-fA-F]{64}\b")
+_ABSOLUTE = re.compile(r"(?<![\w:/.~-])/[^\s'\"(),;]+")
+
+
+def public_reason(message: str, root: Path | None) -> str:
+    """``message``'s first line as anyone may read it: paths relative to the repository, other
+    absolute paths cut to their last part, hashes left out."""
+    line = message.splitlines()[0] if message else message
+    if root is not None:
+        for base in sorted({str(root.absolute()), str(root.resolve())}, key=len, reverse=True):
+            line = line.replace(base + "/", "").replace(base, root.name)
+    line = _HASH.sub("<sha256>", line)
+    return _ABSOLUTE.sub(lambda m: Path(m.group()).name or "/", line)
 
 
 class ModelState(str, enum.Enum):
@@ -80,7 +107,12 @@ class LoadedModel:
 
 @dataclass
 class ModelVersion:
-    """One version of one model, loaded or not."""
+    """One version of one model, loaded or not.
+
+    ``error`` is the public reason of a failure, ``detail`` its whole message (for the log and
+    the CLI). A ``candidate`` is a version loaded on demand (a rollout); its failure does not
+    make the server unready.
+    """
 
     name: str
     version: int
@@ -90,8 +122,11 @@ class ModelVersion:
     error: str | None = None
     loaded: LoadedModel | None = None
     load_seconds: float | None = None
+    root: Path | None = None
+    detail: str | None = None
+    candidate: bool = False
 
-    def load(self, trusted: Iterable[Path]) -> None:
+    def load(self, trusted: Iterable[Path] | TrustPolicy) -> None:
         """Load the artifact through its runtime and derive the signature and request model."""
         self.state = ModelState.LOADING
         started = time.perf_counter()
@@ -104,7 +139,11 @@ class ModelVersion:
                     "set `runtime` in the model card"
                 )
             runtime = get_runtime(name)()
-            context = LoadContext(self.artifact, self.card, is_trusted(self.artifact, trusted))
+            trust = TrustPolicy.of(trusted)
+            pins = trust.pins
+            if pins is None and self.root is not None:
+                pins = Pins.default(self.root)
+            context = LoadContext(self.artifact, self.card, trust.trusts(self.artifact), pins)
             facts = runtime.load(context)
             signature = resolve_signature(self.card.signature, facts)
             if signature.image is not None:
@@ -112,10 +151,10 @@ class ModelVersion:
             else:
                 request = request_model(self.name, signature, strict=self.card.strict)
         except ModelportError as exc:
-            self._fail(exc.message)
+            self.fail(exc.message)
             return
         except Exception as exc:  # a runtime's own failure: report it, keep serving the rest
-            self._fail(f"{type(exc).__name__}: {exc}")
+            self.fail(f"{type(exc).__name__}: {exc}")
             return
         self.loaded = LoadedModel(
             self.name,
@@ -128,11 +167,13 @@ class ModelVersion:
             tuple(request.model_fields),
         )
         self.load_seconds = time.perf_counter() - started
-        self.state = ModelState.READY
+        self.state, self.error, self.detail = ModelState.READY, None, None
         log.info("loaded %s v%d (%s) in %.2fs", self.name, self.version, name, self.load_seconds)
 
-    def _fail(self, message: str) -> None:
-        self.state, self.error = ModelState.FAILED, message
+    def fail(self, message: str) -> None:
+        """Mark this version failed: the log has ``message``, ``error`` its public reason."""
+        self.state, self.detail = ModelState.FAILED, message
+        self.error = public_reason(message, self.root)
         log.error("failed to load %s v%d: %s", self.name, self.version, message)
 
     def unload(self) -> None:
@@ -177,9 +218,9 @@ def _model_of(source: ModelSource) -> RegistryModel:
     for version, artifact in sorted(source.versions.items()):
         if version not in served:
             continue
-        mv = ModelVersion(source.name, version, source.card, artifact)
+        mv = ModelVersion(source.name, version, source.card, artifact, root=source.root)
         if version in source.problems:
-            mv.state, mv.error = ModelState.FAILED, source.problems[version]
+            mv.fail(source.problems[version])
         model.versions[version] = mv
     return model
 
@@ -192,12 +233,17 @@ class Registry:
         sources: Iterable[ModelSource],
         *,
         default_model: str | None = None,
-        trusted: Iterable[Path] = (),
+        trusted: Iterable[Path] | TrustPolicy = (),
         origin: Path | None = None,
+        pins: Pins | None = None,
+        strict_readiness: bool = True,
     ) -> None:
+        """``pins``: the trusted pins (default: the lock beside the scanned path)."""
         self.models: dict[str, RegistryModel] = {}
-        self.trusted = tuple(trusted)
+        trust = TrustPolicy.of(trusted)
+        self.trusted = TrustPolicy(trust.paths, pins or trust.pins)
         self.origin = origin
+        self.strict_readiness = strict_readiness
         for source in sources:
             if source.name in self.models:
                 raise ConfigError(f"two models are named {source.name!r}")
@@ -220,10 +266,20 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        """Whether every version loaded and is ready to serve."""
-        return self.loaded and all(
-            mv.state is ModelState.READY for m in self.models.values() for mv in m.versions.values()
+        """Whether the server takes traffic: loading is done and some model serves; when strict,
+        every model serves and no version (but a rollout's candidate) failed to load."""
+        models = list(self.models.values())
+        serving = [m.ready for m in models]
+        if not self.loaded or not any(serving):
+            return False
+        if not self.strict_readiness:
+            return True
+        failed = any(
+            mv.state is ModelState.FAILED and not mv.candidate
+            for m in models
+            for mv in m.versions.values()
         )
+        return all(serving) and not failed
 
     def load_model(self, name: str) -> None:
         """Load every pending version of one model."""

@@ -9,12 +9,15 @@
         2/ ...
 
 :func:`scan` turns a repository folder, one model's folder, or a single model file into
-:class:`ModelSource` descriptions; nothing is loaded here.
+:class:`ModelSource` descriptions; nothing is loaded here. Nothing outside the scanned folder is
+read: a model folder, version folder or file that is a link to outside it, or a card's
+``artifact: ../..``, makes that model or version fail with the reason (the others serve).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -22,10 +25,11 @@ from pathlib import Path
 
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
-from modelport.model.integrity import write_sha256
+from modelport.model.integrity import pin_artifact
+from modelport.model.pins import Pins
 from modelport.runtimes import runtime_for_file, runtime_reads
 
-__all__ = ["ModelSource", "add_folder_version", "add_version", "scan"]
+__all__ = ["ModelSource", "add_folder_version", "add_version", "is_folder_model", "scan"]
 
 PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -46,6 +50,7 @@ class ModelSource:
     folder: Path | None
     versions: dict[int, Path]
     problems: dict[int, str] = field(default_factory=dict)
+    root: Path | None = None  # the path scanned: the repository (or the one model, or file)
 
 
 def check_name(name: str) -> str:
@@ -54,6 +59,34 @@ def check_name(name: str) -> str:
             f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (at most 128)"
         )
     return name
+
+
+def _outside(path: Path, root: Path | None) -> bool:
+    """Whether ``path`` resolves (links followed) to outside ``root``."""
+    if root is None:
+        return False
+    resolved = path.resolve()
+    return resolved != root and root not in resolved.parents
+
+
+def _escape(folder: Path, root: Path | None) -> str | None:
+    """The first entry of ``folder`` (itself included) that leads outside ``root``, if any."""
+    if root is None:
+        return None
+    if _outside(folder, root):
+        return "the folder"
+    for top, dirs, files in os.walk(folder):  # links to folders are listed, not followed
+        for name in (*dirs, *files):
+            if _outside(Path(top, name), root):
+                return Path(top, name).relative_to(folder).as_posix()
+    return None
+
+
+def _refused(label: str, entry: str) -> str:
+    return (
+        f"{label}: {entry} is a link to outside the model repository; modelport reads no file "
+        "outside it (copy the files in instead)"
+    )
 
 
 def _candidate(path: Path, card: ModelCard) -> bool:
@@ -68,9 +101,17 @@ def _candidate(path: Path, card: ModelCard) -> bool:
     return runtime_for_file(path) is not None
 
 
-def _artifact(folder: Path, card: ModelCard) -> Path:
+def _artifact(folder: Path, card: ModelCard, root: Path | None) -> Path:
+    escape = _escape(folder, root)
+    if escape is not None:
+        raise ConfigError(_refused(f"{folder.parent.name}/{folder.name}", escape))
     if card.artifact:
         path = folder / card.artifact
+        if _outside(path, root if root is not None else folder.resolve()):
+            raise ConfigError(
+                f"{folder.name}: the card's artifact {card.artifact!r} lies outside the model "
+                "repository; modelport reads no file outside it"
+            )
         if not path.is_file():
             raise ConfigError(f"{folder}: the card names artifact {card.artifact!r}, not found")
         return path
@@ -120,7 +161,12 @@ def _auto_twin(folder: Path, known: list[Path]) -> Path:
     return choice[0]
 
 
-def _model_folder(folder: Path) -> ModelSource:
+def _model_folder(folder: Path, root: Path | None) -> ModelSource:
+    for entry, what in ((folder, "the model folder"), (folder / CARD_FILE, CARD_FILE)):
+        if _outside(entry, root):  # nothing of it is read: it fails, the others serve
+            problem = _refused(folder.name, what)
+            name = check_name(folder.name)
+            return ModelSource(name, ModelCard(), folder, {1: folder}, {1: problem})
     card = read_card(folder / CARD_FILE)
     name = check_name(card.name or folder.name)
     versions: dict[int, Path] = {}
@@ -130,7 +176,7 @@ def _model_folder(folder: Path) -> ModelSource:
             continue
         version = int(child.name)
         try:
-            versions[version] = _artifact(child, card)
+            versions[version] = _artifact(child, card, root)
         except ConfigError as exc:
             versions[version] = child
             problems[version] = exc.message
@@ -152,24 +198,44 @@ def scan(path: Path) -> list[ModelSource]:
     if path.is_file():
         name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).strip("-.") or "model"
         card = read_card(path.with_name(CARD_FILE))
-        return [ModelSource(card.name or name, card, None, {1: path})]
+        return [ModelSource(card.name or name, card, None, {1: path}, root=path)]
+    root = path.resolve()
     if _is_model_folder(path):
-        return [_model_folder(path)]
-    sources = [
-        _model_folder(child)
-        for child in sorted(path.iterdir())
-        if child.is_dir() and not child.name.startswith(".")
-    ]
+        sources = [_model_folder(path, root)]
+    else:
+        sources = [
+            _model_folder(child, root)
+            for child in sorted(path.iterdir())
+            if child.is_dir() and not child.name.startswith(".")
+        ]
     if not sources:
         raise ConfigError(f"{path}: an empty model repository (no model folders inside)")
+    for source in sources:
+        source.root = path
     return sources
 
 
+def is_folder_model(artifact: Path, card: ModelCard) -> bool:
+    """Whether the model is its version folder rather than one file (a transformers folder)."""
+    runtime = card.runtime if card.runtime not in (None, "auto") else runtime_for_file(artifact)
+    return artifact.is_dir() or runtime == "transformers"
+
+
+def _pins(repository: Path, pins: Pins | None) -> Pins:
+    """The given pins, else those the settings name for ``repository``."""
+    return pins if pins is not None else Pins.default(repository)
+
+
 def add_version(
-    repository: Path, name: str, artifact: Path, card: ModelCard | None, version: int | None = None
+    repository: Path,
+    name: str,
+    artifact: Path,
+    card: ModelCard | None,
+    version: int | None = None,
+    pins: Pins | None = None,
 ) -> Path:
-    """Copy ``artifact`` into ``repository/name/<version>/`` and pin its sha256; write ``card``
-    unless it is ``None``.
+    """Copy ``artifact`` into ``repository/name/<version>/`` and pin its sha256 as trusted
+    (sidecar and lock, :mod:`modelport.model.pins`); write ``card`` unless it is ``None``.
 
     The version defaults to one above the highest present. Returns the copied artifact's path.
     """
@@ -183,18 +249,23 @@ def add_version(
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"model{artifact.suffix.lower()}"
     shutil.copyfile(artifact, target)
-    write_sha256(target)
+    pin_artifact(target, _pins(repository, pins))
     if card is not None:
         write_card(folder / CARD_FILE, card)
     return target
 
 
 def add_folder_version(
-    repository: Path, name: str, source: Path, card: ModelCard | None, version: int | None = None
+    repository: Path,
+    name: str,
+    source: Path,
+    card: ModelCard | None,
+    version: int | None = None,
+    pins: Pins | None = None,
 ) -> Path:
     """Copy a model that is a folder of files (a ``save_pretrained`` folder) into
-    ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256``, write ``card`` unless
-    it is ``None``. Returns the version folder."""
+    ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256`` and the folder as
+    trusted, write ``card`` unless it is ``None``. Returns the version folder."""
     from modelport.model.manifest import copy_folder
 
     folder = repository / check_name(name)
@@ -204,7 +275,7 @@ def add_folder_version(
     target = folder / str(version)
     if target.exists() and any(target.iterdir()):
         raise ConfigError(f"{target} already exists; choose another --version")
-    copy_folder(source, target)
+    copy_folder(source, target, _pins(repository, pins))
     if card is not None:
         write_card(folder / CARD_FILE, card)
     return target

@@ -15,6 +15,7 @@ from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, ren
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE
 from modelport.model.integrity import pinned_sha256, sidecar
+from modelport.model.pins import LOCK_FILE, Pins
 from modelport.runtimes import EXTRAS, runtime_for_file
 
 __all__ = ["spec_for", "write_target"]
@@ -74,6 +75,16 @@ def _copy_models(repo: Path, target: Path) -> None:
         shutil.copyfile(repo.parent / CARD_FILE, folder / CARD_FILE)
 
 
+def _copy_pins(repo: Path, target: Path) -> None:
+    """The repository's trusted pins as they are (never re-pinned here: that would vouch for
+    whatever the folder holds now); without any, an empty lock, and pickles are refused."""
+    lock = Pins.default(repo).lock
+    if lock.is_file():
+        shutil.copyfile(lock, target)
+    else:
+        target.write_text(f"# no trusted pins: run `{Pins.default(repo).command()}`\n")
+
+
 def _source_root() -> Path:
     root = Path(__file__).resolve().parents[3]
     if not (root / "pyproject.toml").is_file() or not (root / "src" / "modelport").is_dir():
@@ -120,6 +131,7 @@ def write_target(target: str, repo: Path, out: Path, spec: DeploySpec) -> list[P
         written.append(path)
     if target == "docker" or target in WITH_DOCKER:
         _copy_models(repo, out / "models")
+        _copy_pins(repo, out / LOCK_FILE)
         _wheel(out / "wheels")
-        written += [out / "models", out / "wheels"]
+        written += [out / "models", out / LOCK_FILE, out / "wheels"]
     return written

@@ -1,9 +1,11 @@
-"""Pinned sha256 hashes for model files, and the refusal to unpickle anything unpinned.
+"""Pinned sha256 hashes for model files, and the refusal to unpickle anything not vouched for.
 
 Unpickling runs whatever code the file carries. modelport records an artifact's sha256 in a
-``<file>.sha256`` sidecar (``sha256sum`` format) when it writes the artifact itself
-(``modelport import``, ``modelport examples train``), and loads a pickle or joblib file only
-when the file still has that hash, or when the user trusts the path explicitly (``--trust``).
+``<file>.sha256`` sidecar (``sha256sum`` format) when it writes the artifact itself, but a
+sidecar proves integrity only: whoever can write the folder can write a matching one. So a
+pickle, joblib or torch file loads only when a *trusted* pin vouches for its bytes
+(:mod:`modelport.model.pins`: the lock file outside the repository, or a signature under
+``MODELPORT_PIN_KEY``), or when the user trusts the path explicitly (``--trust``).
 """
 
 from __future__ import annotations
@@ -14,26 +16,43 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
+from modelport.model.pins import Pins, TrustPolicy, signature_line
 
 __all__ = [
     "PICKLE_SUFFIXES",
-    "check_trusted",
     "is_trusted",
+    "pin_artifact",
     "pinned_sha256",
     "read_verified",
+    "refusals",
     "write_sha256",
 ]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pt2")  # torch archives hold pickles
+WHY = "unpickling runs any code the file contains, so modelport loads it only when a trusted pin "
+WHY += "vouches for it"
 
 
 def sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def write_sha256(path: Path) -> str:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    sidecar(path).write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_sha256(path: Path, key: bytes | None = None) -> str:
+    """Write ``path``'s sidecar (signed when ``key`` is given); returns the sha256."""
+    digest = sha256_of(path.read_bytes())
+    signature = signature_line(key, digest) if key else ""
+    sidecar(path).write_text(f"{digest}  {path.name}\n{signature}", encoding="utf-8")
+    return digest
+
+
+def pin_artifact(path: Path, pins: Pins) -> str:
+    """Pin ``path`` as trusted: its sidecar (signed when the key is set) and its lock line."""
+    digest = write_sha256(path, pins.key)
+    pins.write({pins.relative(path): digest})
     return digest
 
 
@@ -47,52 +66,70 @@ def pinned_sha256(path: Path) -> str | None:
 
 def is_trusted(path: Path, trusted: Iterable[Path]) -> bool:
     """Whether the user trusts ``path``: it, or a folder above it, was passed with ``--trust``."""
-    target = path.resolve()
-    for item in trusted:
-        root = item.resolve()
-        if target == root or root in target.parents:
-            return True
-    return False
+    return TrustPolicy.of(trusted).trusts(path)
 
 
-def _advice(path: Path) -> str:
-    quoted = shlex.quote(str(path))
-    name = shlex.quote(path.stem.replace(" ", "-") or "model")
-    return (
-        f"If you trust this file, import it (records its hash): modelport import {quoted} "
-        f"--name {name}\n  or serve it as it is: modelport serve ... --trust {quoted}"
-    )
+def _reason(path: Path, digest: str, pins: Pins | None) -> tuple[str, bool]:
+    """Why ``path`` is refused, and whether it changed since a pin was taken."""
+    side = pinned_sha256(path)
+    locked = pins.read().get(pins.relative(path)) if pins is not None else None
+    where = f"not in {pins.lock}" if pins is not None else "no pins were given"
+    if pins is not None and pins.key is not None:
+        where += " nor signed with MODELPORT_PIN_KEY"
+    if locked is not None:
+        return f"it changed since it was pinned (sha256 {digest}, pinned {locked})", True
+    if side is not None and side != digest:
+        name = sidecar(path).name
+        return f"it changed after it was pinned (sha256 {digest}, {name} says {side})", True
+    if side is not None:
+        return (
+            f"no trusted pin vouches for it ({where}); its sidecar {sidecar(path).name} matches, "
+            "but a sidecar beside the file proves integrity only, as whoever can write the "
+            "folder can rewrite both",
+            False,
+        )
+    return f"no trusted pin vouches for it ({where})", False
 
 
-def read_verified(path: Path, *, trusted: bool) -> bytes:
-    """The bytes of a pickle-based artifact, refused unless its hash is pinned or it is trusted.
+def refusal(path: Path, digest: str, pins: Pins | None) -> UntrustedArtifact:
+    """The error for a file no trusted pin vouches for: why, and the exact command to pin it."""
+    reason, changed = _reason(path, digest, pins)
+    command = pins.command() if pins is not None else f"modelport pin {shlex.quote(str(path))}"
+    trust = f"--trust {shlex.quote(str(path))}"
+    if changed:
+        advice = (
+            f"Check where it came from. If you trust it as it is now, pin it again: {command} "
+            f"--force, or serve it as it is with {trust}"
+        )
+    else:
+        advice = f"If you trust it, pin it: {command}, or serve it as it is with {trust}"
+    return UntrustedArtifact(f"refusing to load {path}: {reason}; {WHY}.\n  {advice}")
+
+
+def read_verified(path: Path, *, trusted: bool, pins: Pins | None = None) -> bytes:
+    """The bytes of a pickle-based artifact, refused unless a trusted pin vouches for them or
+    the user trusts the path.
 
     The bytes hashed are the bytes returned, so the file cannot change between check and load.
     """
     data = path.read_bytes()
     if trusted:
         return data
-    pinned = pinned_sha256(path)
-    why = (
-        "unpickling runs any code the file contains, so modelport only loads files it can vouch for"
-    )
-    if pinned is None:
-        raise UntrustedArtifact(
-            f"refusing to load {path}: it has no pinned sha256 ({sidecar(path).name} is missing), "
-            f"and {why}.\n  {_advice(path)}"
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != pinned:
-        raise UntrustedArtifact(
-            f"refusing to load {path}: its sha256 is {digest} but {sidecar(path).name} pins "
-            f"{pinned}; the file changed after it was imported, and {why}.\n  {_advice(path)}"
-        )
-    return data
+    digest = sha256_of(data)
+    if pins is not None and pins.vouches(digest, sidecar(path)):
+        return data
+    raise refusal(path, digest, pins)
 
 
-def check_trusted(paths: Iterable[Path], trusted: Iterable[Path]) -> None:
-    """Refuse, before anything is served, every pickle-based file that would be refused at load."""
-    roots = list(trusted)
+def refusals(paths: Iterable[Path], policy: TrustPolicy) -> list[UntrustedArtifact]:
+    """The refusals, before anything loads, of every pickle-based file among ``paths``."""
+    found = []
     for path in paths:
-        if path.suffix.lower() in PICKLE_SUFFIXES and path.is_file():
-            read_verified(path, trusted=is_trusted(path, roots))
+        if path.suffix.lower() not in PICKLE_SUFFIXES or not path.is_file():
+            continue
+        if policy.trusts(path):
+            continue
+        digest = sha256_of(path.read_bytes())
+        if policy.pins is None or not policy.pins.vouches(digest, sidecar(path)):
+            found.append(refusal(path, digest, policy.pins))
+    return found

@@ -3,8 +3,10 @@
 A single-file artifact pins its hash in a ``<file>.sha256`` sidecar
 (:mod:`modelport.model.integrity`);
 a folder pins every file in one manifest, ``MANIFEST.sha256`` (``sha256sum`` format, so
-``sha256sum -c MANIFEST.sha256`` checks it too). When the manifest is there, the folder loads only
-if every listed file still has its hash and no file was added beside them.
+``sha256sum -c MANIFEST.sha256`` checks it too). Like a sidecar, a manifest proves integrity
+only. A folder model loads when a trusted pin (:mod:`modelport.model.pins`) vouches for its
+*tree digest*, the sha256 of the manifest lines computed from the files on disk now: every
+file's hash and name, so an edited, added or removed file changes it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,17 @@ import shutil
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
+from modelport.model.pins import Pins, signature_line
 
-__all__ = ["MANIFEST", "copy_folder", "verify_manifest", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "copy_folder",
+    "pin_folder",
+    "tree_digest",
+    "verify_folder",
+    "verify_manifest",
+    "write_manifest",
+]
 
 MANIFEST = "MANIFEST.sha256"
 
@@ -36,18 +47,41 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def write_manifest(folder: Path) -> Path:
-    """Hash every file under ``folder`` into ``folder/MANIFEST.sha256``."""
-    lines = [f"{_digest(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder)]
-    target = folder / MANIFEST
-    target.write_text("".join(lines), encoding="utf-8")
-    return target
+def _listing(folder: Path) -> str:
+    return "".join(f"{_digest(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder))
+
+
+def tree_digest(folder: Path) -> str:
+    """The sha256 of the folder's manifest lines, computed from its files now."""
+    return hashlib.sha256(_listing(folder).encode()).hexdigest()
+
+
+def _write(folder: Path, key: bytes | None) -> str:
+    listing = _listing(folder)
+    digest = hashlib.sha256(listing.encode()).hexdigest()
+    signature = signature_line(key, digest) if key else ""
+    (folder / MANIFEST).write_text(listing + signature, encoding="utf-8")
+    return digest
+
+
+def write_manifest(folder: Path, key: bytes | None = None) -> Path:
+    """Hash every file under ``folder`` into ``folder/MANIFEST.sha256`` (signed with ``key``)."""
+    _write(folder, key)
+    return folder / MANIFEST
+
+
+def pin_folder(folder: Path, pins: Pins) -> str:
+    """Pin a folder model as trusted: its manifest (signed when the key is set), its lock line.
+    Returns its tree digest."""
+    digest = _write(folder, pins.key)
+    pins.write({pins.relative(folder) + "/": digest})
+    return digest
 
 
 def _read(manifest: Path) -> dict[str, str]:
     pins: dict[str, str] = {}
     for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+        if not line.strip() or line.startswith("#"):
             continue
         digest, _, name = line.partition("  ")
         if len(digest) != 64 or not name:
@@ -82,11 +116,41 @@ def verify_manifest(folder: Path) -> bool:
     return True
 
 
-def copy_folder(source: Path, target: Path) -> Path:
-    """Copy the files of ``source`` into ``target`` (created) and pin them in a manifest."""
+def verify_folder(folder: Path, pins: Pins | None) -> None:
+    """Refuse a folder model no trusted pin vouches for, naming what changed when it can."""
+    digest = tree_digest(folder)
+    if pins is not None and pins.vouches(digest, folder / MANIFEST):
+        return
+    locked = pins.read().get(pins.relative(folder) + "/") if pins is not None else None
+    command = pins.command() if pins is not None else f"modelport pin {folder}"
+    changed = f"Check where it came from. If you trust it as it is now: {command} --force"
+    try:
+        verify_manifest(folder)  # names the file that changed, when the manifest still tells
+    except UntrustedArtifact as exc:
+        raise UntrustedArtifact(f"refusing to load {exc.message}.\n  {changed}") from exc
+    if locked is not None:
+        reason = f"its files changed since it was pinned (tree sha256 {digest}, pinned {locked})"
+        advice = changed
+    else:
+        where = f"not in {pins.lock}" if pins is not None else "no pins were given"
+        reason = f"no trusted pin vouches for it ({where})"
+        if (folder / MANIFEST).is_file():
+            reason += f"; its {MANIFEST} matches, but it proves integrity only"
+        advice = f"If you trust it, pin it: {command}"
+    raise UntrustedArtifact(
+        f"refusing to load the folder {folder}: {reason}; modelport serves a folder model only "
+        f"as it was pinned.\n  {advice}, or serve it as it is with --trust {folder}"
+    )
+
+
+def copy_folder(source: Path, target: Path, pins: Pins | None = None) -> Path:
+    """Copy the files of ``source`` into ``target`` (created) and pin them: a manifest, and a
+    trusted pin when ``pins`` is given."""
     target.mkdir(parents=True, exist_ok=True)
     for path in _files(source):
         destination = target / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)
-    return write_manifest(target)
+    if pins is not None:
+        pin_folder(target, pins)
+    return target / MANIFEST if pins is not None else write_manifest(target)

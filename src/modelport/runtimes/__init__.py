@@ -16,6 +16,7 @@ import numpy as np
 
 from modelport.errors import ConfigError, MissingExtra
 from modelport.model.card import ModelCard
+from modelport.model.pins import Pins
 from modelport.model.signature import ModelFacts
 
 __all__ = [
@@ -62,11 +63,13 @@ BUILTIN_NAMES = {*BUILTIN_SUFFIXES.values(), *SNIFFED_SUFFIXES.values(), *EXTRAS
 
 @dataclass(frozen=True, slots=True)
 class LoadContext:
-    """What a runtime is given to load one model version."""
+    """What a runtime is given to load one model version: ``trusted`` when the user trusts the
+    path as it is (``--trust``), else ``pins`` vouch (or not) for what loads code."""
 
     artifact: Path
     card: ModelCard
     trusted: bool
+    pins: Pins | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,7 @@ class SklearnRuntime(Runtime):
         if path.suffix.lower() == ".skops":
             model = _load_skops(path.read_bytes(), context)
         else:
-            data = read_verified(path, trusted=context.trusted)
+            data = read_verified(path, trusted=context.trusted, pins=context.pins)
             try:
                 model = joblib.load(io.BytesIO(data))
             except ModuleNotFoundError as exc:

@@ -41,7 +41,9 @@ def _torch() -> Any:
 
 def _load(torch: Any, context: LoadContext) -> Any:
     path = context.artifact
-    data = io.BytesIO(read_verified(path, trusted=context.trusted))  # the bytes that were hashed
+    data = io.BytesIO(
+        read_verified(path, trusted=context.trusted, pins=context.pins)
+    )  # the bytes that were hashed
     try:
         if path.suffix.lower() == ".pt2":
             return torch.export.load(data).module()

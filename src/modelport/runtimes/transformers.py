@@ -2,8 +2,8 @@
 
 The version folder holds the model (``model.safetensors`` + ``config.json``) and its tokenizer
 files. Only safetensors weights are read (``use_safetensors=True``; a pickled ``.bin`` is never
-loaded) and no code from the folder runs. When the folder has a ``MANIFEST.sha256``
-(:mod:`modelport.model.manifest`), every file must still have its pinned hash.
+loaded) and no code from the folder runs. The folder loads only as it was pinned: a trusted
+pin vouches for its files (:mod:`modelport.model.manifest`), or the user trusts it (``--trust``).
 
 Card ``parameters``:
 
@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import InvalidInput, MissingExtra, ModelLoadError, UntrustedArtifact
-from modelport.model.manifest import verify_manifest
+from modelport.model.manifest import verify_folder
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 
@@ -115,7 +115,7 @@ class TransformersRuntime(Runtime):
         folder = context.artifact.parent if context.artifact.is_file() else context.artifact
         params = _parameters(context)
         if not context.trusted:
-            verify_manifest(folder)
+            verify_folder(folder, context.pins)
         torch, transformers = _imports()
         self.torch, self.params = torch, params
         if params.threads is not None:

@@ -27,6 +27,7 @@ from modelport.core.observe import Observer
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
 from modelport.errors import MissingExtra, ModelportError
+from modelport.model.pins import Pins
 from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, tutorial, v1, v2, v2_repository
 from modelport.protocols import outcomes as outcomes_api
@@ -59,6 +60,8 @@ def registry_from_settings(settings: Settings) -> Registry:
         default_model=settings.default_model,
         trusted=settings.trust,
         origin=settings.models,
+        pins=Pins.from_settings(settings),
+        strict_readiness=settings.strict_readiness,
     )
 
 

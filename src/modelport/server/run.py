@@ -10,7 +10,8 @@ from typing import Any
 import uvicorn
 
 from modelport.core.repository import scan
-from modelport.model.integrity import check_trusted
+from modelport.model.integrity import refusals
+from modelport.model.pins import Pins, TrustPolicy
 from modelport.observability import multiproc
 from modelport.server.app import create_app, loaded_app
 from modelport.server.logs import configure_logging, gunicorn_logger
@@ -77,9 +78,13 @@ def _serve_gunicorn(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
-    # Fail fast, before any worker starts, on a repository that is wrong or a pickle not trusted.
+    # Fail fast, before any worker starts, on a repository that is wrong, or when no model
+    # could load because no trusted pin vouches for any; one refused model fails alone.
     sources = scan(settings.models)
-    check_trusted((p for s in sources for p in s.versions.values()), settings.trust)
+    artifacts = [p for s in sources for v, p in s.versions.items() if v not in s.problems]
+    refused = refusals(artifacts, TrustPolicy(tuple(settings.trust), Pins.from_settings(settings)))
+    if refused and len(refused) == len(artifacts):
+        raise refused[0]
     configure_logging(settings)
     if settings.workers > 1:
         directory, created = multiproc.prepare()  # before prometheus_client is imported

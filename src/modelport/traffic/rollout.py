@@ -57,9 +57,12 @@ def _on_disk(registry: Registry, model: RegistryModel, version: int) -> ModelVer
         raise ModelNotFound(f"model {model.name!r} has no version {version}")
     for source in scan(registry.origin):
         if source.name == model.name and version in source.versions:
-            mv = ModelVersion(model.name, version, model.card, source.versions[version])
+            artifact = source.versions[version]
+            mv = ModelVersion(
+                model.name, version, model.card, artifact, root=source.root, candidate=True
+            )
             if version in source.problems:
-                mv.state, mv.error = ModelState.FAILED, source.problems[version]
+                mv.fail(source.problems[version])
             return mv
     known = ", ".join(str(v) for v in sorted(model.versions))
     raise ModelNotFound(

@@ -73,7 +73,7 @@ def test_a_forged_sidecar_is_refused_and_its_payload_never_runs(
     forged: tuple[Path, Path], tmp_path: Path, workers: str, strict: str, ready: int
 ) -> None:
     repo, marker = forged
-    env = {"MODELPORT_STRICT_READINESS": strict}
+    env = {"MODELPORT_STRICT_READINESS": strict, "MODELPORT_ADMIN_KEY": "admin-k"}
     with live_server([str(repo), "--workers", workers], tmp_path / "log", env) as server:
         url = server.url
         assert httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).status_code == 200
@@ -87,8 +87,10 @@ def test_a_forged_sidecar_is_refused_and_its_payload_never_runs(
         assert index["wine"]["state"] == "UNAVAILABLE"
         assert "changed since it was pinned (sha256 <sha256>" in index["wine"]["reason"]
         assert index["iris"]["state"] == "READY"
-        # loading it again (anonymously, no admin key here) refuses it again
-        assert httpx.post(f"{url}/v2/repository/models/wine/load").status_code == 400
+        # loading it again refuses it again, even with the admin key; without it, 401
+        load = f"{url}/v2/repository/models/wine/load"
+        assert httpx.post(load).status_code == 401
+        assert httpx.post(load, headers={"X-Admin-Key": "admin-k"}).status_code == 400
     assert not marker.exists()
     log = server.output()
     assert "failed to load wine v1" in log

@@ -59,7 +59,8 @@ def test_no_model_loaded_is_never_ready(
 ) -> None:
     write_fake_model(tmp_path, "a")
     write_fake_model(tmp_path, "b", parameters={"load_error": "nope"})
-    with make_client(tmp_path, strict_readiness=strict) as client:
+    with make_client(tmp_path, strict_readiness=strict, admin_key="k") as client:
+        client.headers["X-Admin-Key"] = "k"  # unload needs it
         assert client.post("/v2/repository/models/a/unload").status_code == 200
         for path in READINESS:
             assert client.get(path).status_code == 503, path
@@ -75,7 +76,8 @@ def test_unloading_every_model_makes_the_server_unready(
 ) -> None:
     write_fake_model(tmp_path, "a")
     write_fake_model(tmp_path, "b")
-    with make_client(tmp_path, strict_readiness=strict) as client:
+    with make_client(tmp_path, strict_readiness=strict, admin_key="k") as client:
+        client.headers["X-Admin-Key"] = "k"  # load and unload need it
         assert all(client.get(path).status_code == 200 for path in READINESS)
         for name in ("a", "b"):
             assert client.post(f"/v2/repository/models/{name}/unload").status_code == 200
@@ -89,7 +91,8 @@ def test_unloading_every_model_makes_the_server_unready(
 def test_unloading_the_failed_model_makes_a_strict_server_ready(
     make_client: ClientFactory, mixed: Path
 ) -> None:
-    with make_client(mixed) as client:
+    with make_client(mixed, admin_key="k") as client:
+        client.headers["X-Admin-Key"] = "k"  # unload needs it
         assert client.get("/ready").status_code == 503
         assert client.post("/v2/repository/models/broken/unload").status_code == 200
         assert client.get("/ready").status_code == 200

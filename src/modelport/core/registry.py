@@ -244,9 +244,11 @@ class Registry:
         """
         if self.origin is None:
             raise BadRequest("this server was not started from a model repository")
-        sources = [s for s in scan(self.origin) if s.name == name]
+        known = self.models.get(name)
+        where = known.folder if known is not None and known.folder is not None else self.origin
+        sources = [s for s in scan(where) if s.name == name]  # not the other models' folders
         if not sources:
-            raise ModelNotFound(f"model {name!r} is not in the repository {self.origin}")
+            raise ModelNotFound(f"model {name!r} is not in the model repository")
         model = _model_of(sources[0])
         for mv in model.versions.values():
             if mv.state is ModelState.PENDING:

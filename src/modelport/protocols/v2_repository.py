@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from modelport.core.redact import redact
 from modelport.errors import BadRequest, ConfigError
 from modelport.protocols._http import json_response, plane_of, read_body
 from modelport.protocols.auth import check_admin
@@ -45,7 +46,7 @@ async def index(request: Request) -> list[dict[str, Any]]:
                 continue
             entry = {"name": model.name, "version": str(mv.version), "state": state}
             if mv.error:
-                entry["reason"] = mv.error
+                entry["reason"] = redact(mv.error)
             entries.append(entry)
     return entries
 

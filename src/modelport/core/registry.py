@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from modelport.batching import Batcher
 from modelport.core.repository import ModelSource, scan
 from modelport.core.schemas import request_model
+from modelport.core.validation import bounded
 from modelport.errors import (
     BadRequest,
     ConfigError,
@@ -276,7 +277,8 @@ class Registry:
         key = self.default_model if name is None else name
         if key is None or key not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
-            what = f"model {name!r}" if name is not None else f"the default model {key!r}"
+            shown = bounded(key, 130) if key is not None else None
+            what = f"model {shown!r}" if name is not None else f"the default model {shown!r}"
             raise ModelNotFound(f"{what} not found; models served here: {known}")
         return self.models[key]
 

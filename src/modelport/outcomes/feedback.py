@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from modelport.core.registry import Registry
+from modelport.core.validation import bounded
 from modelport.errors import InvalidInput, UnknownRequest
 from modelport.outcomes.records import StoredRequest
 from modelport.outcomes.service import Outcomes
@@ -43,7 +44,7 @@ class FeedbackIn(BaseModel):
     value: float | None = Field(
         None, allow_inf_nan=False, description="The true value (regressors)."
     )
-    row: int = Field(0, ge=0, description="Which row of a batch answer (default 0).")
+    row: int = Field(0, ge=0, le=2**31 - 1, description="Which row of a batch answer (default 0).")
 
 
 def _found(outcomes: Outcomes, store: Store, request_id: str) -> StoredRequest:
@@ -83,7 +84,8 @@ def _check_kind(body: FeedbackIn, found: StoredRequest, registry: Registry) -> N
     if body.label is not None and signature is not None and signature.classes is not None:
         known = [str(signature.label(c)) for c in signature.classes]
         if str(body.label) not in known:
-            raise InvalidInput(f"label {body.label!r} is not a class of {model}: one of {known}")
+            label = bounded(repr(body.label), 80)
+            raise InvalidInput(f"label {label} is not a class of {model}: one of {known}")
 
 
 def record_feedback(outcomes: Outcomes, registry: Registry, body: FeedbackIn) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from modelport.core import context
 from modelport.core.redact import redact
@@ -30,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "JSON",
     "Call",
+    "ErrorBody",
     "Handler",
     "Reply",
     "check_instances",
     "encode",
     "error_body",
+    "error_responses",
     "json_response",
     "parse_version",
     "plane_of",
@@ -73,6 +77,21 @@ class Reply:
 
 
 Handler = Callable[[Call], Awaitable[Reply]]
+
+
+class ErrorBody(BaseModel):
+    """The one error body of every answer (OpenAPI's schema of every error status)."""
+
+    error: str = Field(description="What went wrong, for a person.")
+    code: str = Field(description="What went wrong, for a program: model_not_found, ...")
+    detail: str | list[dict[str, Any]] = Field(
+        description="The message again (FastAPI's key), or each field's problem for a 422."
+    )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring error statuses with :class:`ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": HTTPStatus(s).phrase} for s in statuses}
 
 
 def encode(content: Any) -> bytes:

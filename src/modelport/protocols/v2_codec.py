@@ -36,6 +36,7 @@ __all__ = [
 
 MAX_RANK = 8  # dimensions of a tensor at most
 MAX_ELEMENTS = 2**31 - 1  # elements of a tensor at most (counting empty axes as 1)
+_MAX_NAME = 256  # characters of a tensor's name: messages quote it
 _LENGTH_PREFIX = 4  # bytes before each element of binary BYTES data
 
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -58,9 +59,9 @@ DTYPES: dict[str, np.dtype[Any]] = {
 class RequestInput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str
-    shape: list[int]
-    datatype: str
+    name: str = Field(max_length=_MAX_NAME)
+    shape: list[int] = Field(max_length=MAX_RANK)
+    datatype: str = Field(max_length=16)
     parameters: dict[str, Any] | None = None
     data: Any = None
 
@@ -68,14 +69,14 @@ class RequestInput(BaseModel):
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str
+    name: str = Field(max_length=_MAX_NAME)
     parameters: dict[str, Any] | None = None
 
 
 class InferenceRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = None
+    id: str | None = Field(None, max_length=1024)  # echoed in the answer
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
@@ -171,7 +172,9 @@ def decode_input(tensor: RequestInput, binary: bytes | None) -> np.ndarray:
     try:
         return np.asarray(flat, dtype=dtype).reshape(tensor.shape)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise BadRequest(f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}") from exc
+        raise BadRequest(
+            f"input {tensor.name!r}: data is not {tensor.datatype}: {bounded(str(exc))}"
+        ) from exc
 
 
 def datatype_of(array: np.ndarray) -> str:

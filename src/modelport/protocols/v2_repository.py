@@ -18,13 +18,17 @@ from fastapi.responses import Response
 
 from modelport.core.redact import redact
 from modelport.errors import BadRequest, ConfigError
-from modelport.protocols._http import json_response, plane_of, read_body
+from modelport.protocols._http import error_responses, json_response, plane_of, read_body
 from modelport.protocols.auth import check_admin
 from modelport.traffic.rollout import retire
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
+router = APIRouter(
+    prefix="/v2/repository",
+    tags=["Open Inference Protocol (V2)"],
+    responses=error_responses(400, 401, 403, 404, 409),
+)
 
 _STATES = {"ready": "READY", "loading": "LOADING", "pending": "LOADING", "failed": "UNAVAILABLE"}
 

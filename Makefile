@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench
+.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
+
+## schemathesis over every operation, 1 and 2 workers, FUZZ_EXAMPLES cases per operation and every
+## phase (make test runs a quick, derandomized pass of the same test)
+fuzz: $(VENV)/.installed-dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest -q --timeout=3600 tests/e2e/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -113,6 +113,25 @@ def declare_errors(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _path_examples(doc: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    """A served model (and its default version) as the example of every ``{name}``, ``{model}``
+    and ``{version}``: Swagger's "Try it out" and schema-driven testers start from a real one."""
+    name = registry.default_model
+    if name is None:
+        return doc
+    examples = {
+        "name": name,
+        "model": name,
+        "version": str(registry.models[name].default_version),
+    }
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in examples:
+                    parameter["example"] = examples[parameter["name"]]
+    return doc
+
+
 def install_openapi(app: FastAPI, registry: Registry, batch_limit: int) -> None:
     """Replace ``app.openapi`` with one that documents every loaded model.
 
@@ -128,15 +147,14 @@ def install_openapi(app: FastAPI, registry: Registry, batch_limit: int) -> None:
         )
         if cache.get("key") != key:
             cache["key"] = key
-            cache["doc"] = declare_errors(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=[*_model_routes(registry, batch_limit), *app.routes],
-                )
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=[*_model_routes(registry, batch_limit), *app.routes],
             )
-        doc: dict[str, Any] = cache["doc"]
-        return doc
+            cache["doc"] = _path_examples(declare_errors(doc), registry)
+        built: dict[str, Any] = cache["doc"]
+        return built
 
     app.openapi = openapi  # type: ignore[method-assign]

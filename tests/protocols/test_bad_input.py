@@ -320,3 +320,19 @@ def test_openapi_declares_every_error_status(client: TestClient) -> None:
     assert {"400", "401", "404", "413", "422", "503", "504"} <= set(predict)
     admin = doc["paths"]["/admin/models/{name}/rollout/{version}"]["post"]["responses"]
     assert {"401", "403", "404", "409"} <= set(admin)
+
+
+def test_openapi_after_the_default_model_is_unloaded(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    write_fake_model(tmp_path, "a")
+    write_fake_model(tmp_path, "b")
+    with make_client(tmp_path, admin_key=KEY) as client:
+        doc = client.get("/openapi.json").json()
+        (name,) = (
+            p for p in doc["paths"]["/v2/models/{name}"]["get"]["parameters"] if p["name"] == "name"
+        )
+        assert name["example"] == "a"
+        unload = client.post("/v2/repository/models/a/unload", headers={"X-Admin-Key": KEY})
+        assert unload.status_code == 200
+        assert client.get("/openapi.json").status_code == 200

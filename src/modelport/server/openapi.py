@@ -117,13 +117,10 @@ def _path_examples(doc: dict[str, Any], registry: Registry) -> dict[str, Any]:
     """A served model (and its default version) as the example of every ``{name}``, ``{model}``
     and ``{version}``: Swagger's "Try it out" and schema-driven testers start from a real one."""
     name = registry.default_model
-    if name is None:
+    model = registry.models.get(name) if name is not None else None
+    if name is None or model is None:  # none, or unloaded through the repository API
         return doc
-    examples = {
-        "name": name,
-        "model": name,
-        "version": str(registry.models[name].default_version),
-    }
+    examples = {"name": name, "model": name, "version": str(model.default_version)}
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
 
-.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench grpc-stubs
+.PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench grpc-stubs fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ bench: $(VENV)/.installed-dev
 ## Regenerate the gRPC module from src/modelport/protocols/grpc_v2/open_inference.proto
 grpc-stubs: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.protocols.grpc_stubs
+
+## schemathesis over every operation, 1 and 2 workers, FUZZ_EXAMPLES cases per operation and every
+## phase (make test runs a quick, derandomized pass of the same test)
+fuzz: $(VENV)/.installed-dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest -q --timeout=3600 tests/e2e/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

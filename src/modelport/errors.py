@@ -16,14 +16,17 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
     ├── OutcomesUnavailable (503)     predictions are not being recorded (no outcome store)
-    └── ConfigError (500)             a problem found before serving: cards, artifacts, extras
+    └── ConfigError (409)             a model's files on disk do not allow it: cards, artifacts,
+        │                             extras (at start it stops the start; asked for by a load
+        │                             or rollout, the request conflicts with the files: 409)
         ├── CardError                 a model card that does not parse or validate
         ├── SignatureError            a card that contradicts its model
         ├── UntrustedArtifact         a pickle that was never imported or whose hash changed
         ├── MissingExtra              a runtime whose optional dependencies are not installed
         └── ModelLoadError            the runtime could not load the artifact
 
-Validation uses these errors, never ``assert``.
+Every class declares its own status (a test walks this tree). Validation uses these errors, never
+``assert``.
 """
 
 from __future__ import annotations
@@ -162,24 +165,30 @@ class GatewayTimeout(ModelportError):
 
 
 class ConfigError(ModelportError):
+    status = HTTPStatus.CONFLICT
     code = "config_error"
 
 
 class CardError(ConfigError):
+    status = HTTPStatus.CONFLICT
     code = "card_error"
 
 
 class SignatureError(ConfigError):
+    status = HTTPStatus.CONFLICT
     code = "signature_error"
 
 
 class UntrustedArtifact(ConfigError):
+    status = HTTPStatus.CONFLICT
     code = "untrusted_artifact"
 
 
 class MissingExtra(ConfigError):
+    status = HTTPStatus.CONFLICT
     code = "missing_extra"
 
 
 class ModelLoadError(ConfigError):
+    status = HTTPStatus.CONFLICT
     code = "model_load_error"

@@ -75,7 +75,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds a prediction may take, queueing included (504 past it)."
     )
     max_batch_instances: int = Field(
-        1000, ge=1, description="Instances one batch request may hold (413 past it)."
+        1000,
+        ge=1,
+        description="Instances (rows) one request may hold on every protocol: /predict/batch, "
+        "V1 instances or inputs, the V2 batch dimension (413 past it).",
     )
     graceful_timeout: float = Field(
         30.0, gt=0, description="Seconds in-flight requests get to finish after SIGTERM."

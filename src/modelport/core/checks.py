@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from modelport.core.validation import bounded
 from modelport.errors import InvalidInput
 from modelport.model.images import check_images
 from modelport.model.signature import FieldSpec, Signature
@@ -24,7 +25,7 @@ _RULES = (
 
 
 def _fail(spec: FieldSpec, row: int, rule: str, value: object) -> InvalidInput:
-    return InvalidInput(f"{spec.name} (row {row}): {rule}, got {value!r}")
+    return InvalidInput(f"{spec.name} (row {row}): {rule}, got {bounded(repr(value), 80)}")
 
 
 def _numeric(spec: FieldSpec, column: np.ndarray) -> np.ndarray:

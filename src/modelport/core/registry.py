@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from modelport.batching import Batcher
 from modelport.core.repository import ModelSource, scan
 from modelport.core.schemas import request_model
+from modelport.core.validation import bounded
 from modelport.errors import (
     BadRequest,
     ConfigError,
@@ -300,9 +301,11 @@ class Registry:
         """
         if self.origin is None:
             raise BadRequest("this server was not started from a model repository")
-        sources = [s for s in scan(self.origin) if s.name == name]
+        known = self.models.get(name)
+        where = known.folder if known is not None and known.folder is not None else self.origin
+        sources = [s for s in scan(where) if s.name == name]  # not the other models' folders
         if not sources:
-            raise ModelNotFound(f"model {name!r} is not in the repository {self.origin}")
+            raise ModelNotFound(f"model {name!r} is not in the model repository")
         model = _model_of(sources[0])
         for mv in model.versions.values():
             if mv.state is ModelState.PENDING:
@@ -330,7 +333,8 @@ class Registry:
         key = self.default_model if name is None else name
         if key is None or key not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
-            what = f"model {name!r}" if name is not None else f"the default model {key!r}"
+            shown = bounded(key, 130) if key is not None else None
+            what = f"model {shown!r}" if name is not None else f"the default model {shown!r}"
             raise ModelNotFound(f"{what} not found; models served here: {known}")
         return self.models[key]
 

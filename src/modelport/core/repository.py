@@ -23,18 +23,32 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelport.core.validation import version_number
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import pin_artifact
 from modelport.model.pins import Pins
 from modelport.runtimes import runtime_for_file, runtime_reads
 
-__all__ = ["ModelSource", "add_folder_version", "add_version", "is_folder_model", "scan"]
+__all__ = [
+    "ModelSource",
+    "add_folder_version",
+    "add_version",
+    "is_folder_model",
+    "scan",
+    "version_of",
+]
 
 PARITY_FILE = "parity.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _IGNORED_SUFFIXES = (".sha256", ".md", ".txt", ".yaml", ".yml")
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5")
+
+
+def version_of(folder: Path) -> int | None:
+    """The version a folder holds: a positive number of ASCII digits as its name, else None."""
+    number = version_number(folder.name)
+    return number if number is not None and folder.is_dir() else None
 
 
 @dataclass
@@ -172,9 +186,9 @@ def _model_folder(folder: Path, root: Path | None) -> ModelSource:
     versions: dict[int, Path] = {}
     problems: dict[int, str] = {}
     for child in sorted(folder.iterdir()):
-        if not (child.is_dir() and child.name.isdigit() and int(child.name) > 0):
+        version = version_of(child)
+        if version is None:
             continue
-        version = int(child.name)
         try:
             versions[version] = _artifact(child, card, root)
         except ConfigError as exc:
@@ -186,9 +200,7 @@ def _model_folder(folder: Path, root: Path | None) -> ModelSource:
 
 
 def _is_model_folder(folder: Path) -> bool:
-    return (folder / CARD_FILE).is_file() or any(
-        c.is_dir() and c.name.isdigit() for c in folder.iterdir()
-    )
+    return (folder / CARD_FILE).is_file() or any(version_of(c) for c in folder.iterdir())
 
 
 def scan(path: Path) -> list[ModelSource]:
@@ -241,7 +253,7 @@ def add_version(
     """
     folder = repository / check_name(name)
     folder.mkdir(parents=True, exist_ok=True)
-    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
+    existing = [v for v in map(version_of, folder.iterdir()) if v is not None]
     version = version or (max(existing, default=0) + 1)
     target_dir = folder / str(version)
     if target_dir.exists() and any(target_dir.iterdir()):
@@ -270,7 +282,7 @@ def add_folder_version(
 
     folder = repository / check_name(name)
     folder.mkdir(parents=True, exist_ok=True)
-    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
+    existing = [v for v in map(version_of, folder.iterdir()) if v is not None]
     version = version or (max(existing, default=0) + 1)
     target = folder / str(version)
     if target.exists() and any(target.iterdir()):

@@ -1,31 +1,73 @@
-"""Turning pydantic validation errors into precise, JSON-safe 422 answers."""
+"""What requests are checked with: the one parser of integers from paths and headers, and
+pydantic validation errors turned into precise, JSON-safe and bounded 422 answers."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from modelport.errors import InvalidInput
 
-__all__ = ["invalid_input"]
+__all__ = ["MAX_VERSION_DIGITS", "ascii_int", "bounded", "invalid_input", "version_number"]
 
 _MAX_INPUT_REPR = 200
+_INT64 = 2**63
+MAX_VERSION_DIGITS = 9  # versions are 1 to 999,999,999: in paths and as folder names
+_MAX_ITEMS = 50  # problems listed in a 422's detail at most
+_MAX_SUMMARY = 5  # problems named in its message
+
+
+def ascii_int(raw: str | bytes, max_digits: int) -> int | None:
+    """``raw`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits, else
+    ``None``: the one parser of integers in paths and headers.
+
+    ``str.isdigit`` alone accepts ``"²"`` and other Unicode digits that ``int`` refuses, and an
+    unbounded ``int()`` of thousands of digits costs time; both are refused here.
+    """
+    if not 0 < len(raw) <= max_digits:
+        return None
+    if isinstance(raw, str) and not raw.isascii():
+        return None
+    return int(raw) if raw.isdigit() else None
+
+
+def version_number(raw: str) -> int | None:
+    """A model version written as text (a path segment, a folder name), else ``None``."""
+    number = ascii_int(raw, MAX_VERSION_DIGITS)
+    return number if number else None
+
+
+def bounded(value: Any, limit: int = _MAX_INPUT_REPR) -> str:
+    """A caller's value as text of at most ``limit`` characters, for an error message."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, bytes | bytearray):
-        text = bytes(value[:_MAX_INPUT_REPR]).decode("utf-8", "replace")
-        return text + ("..." if len(value) > _MAX_INPUT_REPR else "")
-    if value is None or isinstance(value, bool | int | float | str):
+    """An echoed input that any JSON encoder writes and that stays small: integers beyond 64
+    bits, long strings and containers become bounded text."""
+    if value is None or isinstance(value, bool):
         return value
-    text = repr(value)
-    return text if len(text) <= _MAX_INPUT_REPR else text[:_MAX_INPUT_REPR] + "..."
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else bounded(_int_text(value), 40)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | bytearray):
+        return bounded(bytes(value[: _MAX_INPUT_REPR + 1]).decode("utf-8", "replace"))
+    return bounded(value)
+
+
+def _int_text(value: int) -> str:
+    """The digits of a huge integer without converting all of it (``str`` of 5,000 digits is
+    refused by Python's int-to-str limit)."""
+    digits = value.bit_length() * 30103 // 100000 + 1  # about log10(2) digits per bit
+    if digits <= 40:
+        return str(value)
+    return f"an integer of about {digits} digits"
 
 
 def _message(loc: Sequence[Any], msg: str) -> str:
@@ -34,27 +76,36 @@ def _message(loc: Sequence[Any], msg: str) -> str:
     return f"{where}: {msg}" if where else msg
 
 
+def _loc(loc: Sequence[Any]) -> list[Any]:
+    """A location whose parts are bounded (a key can be a caller's megabyte-long string)."""
+    return [p if isinstance(p, int) else bounded(p, 80) for p in loc]
+
+
 def invalid_input(
-    error: ValidationError,
+    error: ValidationError | Sequence[Mapping[str, Any]],
     prefix: Sequence[str | int] = ("body",),
     example: Callable[[], Any] | None = None,
 ) -> InvalidInput:
-    """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape.
+    """An :class:`InvalidInput` naming every failing field and its rule, FastAPI's shape
+    (``error`` is pydantic's, or the list of its errors that FastAPI raises for a query).
 
     When the body as a whole is wrong (not JSON, not an object) and ``example`` is given, the
     message shows a body that works (``example()`` is built only then).
     """
+    found = error.errors(include_url=False) if isinstance(error, ValidationError) else error
     items = []
-    for item in error.errors(include_url=False):
-        loc = [*prefix, *item["loc"]]
-        entry: dict[str, Any] = {"type": item["type"], "loc": loc, "msg": item["msg"]}
+    for item in found[:_MAX_ITEMS]:
+        loc = _loc([*prefix, *item["loc"]])
+        entry: dict[str, Any] = {"type": item["type"], "loc": loc, "msg": bounded(item["msg"])}
         if "input" in item and item["type"] != "missing":
             entry["input"] = _json_safe(item["input"])
         ctx = item.get("ctx")
         if ctx:
             entry["ctx"] = {k: _json_safe(v) for k, v in ctx.items()}
         items.append(entry)
-    summary = "; ".join(_message(i["loc"], i["msg"]) for i in items)
+    summary = "; ".join(_message(i["loc"], i["msg"]) for i in items[:_MAX_SUMMARY])
+    if len(found) > _MAX_SUMMARY:
+        summary += f"; and {len(found) - _MAX_SUMMARY} more"
     if example is not None and any(len(i["loc"]) <= len(prefix) for i in items):
         summary += f"; send a JSON object of field values, for example {json.dumps(example())}"
     return InvalidInput(summary or "invalid input", items)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelport.core.repository import ModelSource, scan
+from modelport.core.repository import ModelSource, scan, version_of
 from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, render_target
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE
@@ -58,7 +58,7 @@ def _copy_models(repo: Path, target: Path) -> None:
     if (
         repo.is_dir()
         and not (repo / CARD_FILE).is_file()
-        and not any(c.is_dir() and c.name.isdigit() for c in repo.iterdir())
+        and not any(version_of(c) for c in repo.iterdir())
     ):
         shutil.copytree(repo, target, ignore=shutil.ignore_patterns("__pycache__", ".*"))
         return

@@ -33,6 +33,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from modelport.core.registry import Registry
+from modelport.core.validation import bounded
 from modelport.errors import InvalidInput, OutcomesUnavailable, UnknownRequest
 from modelport.outcomes.records import StoredRequest, scoped_id
 from modelport.outcomes.service import Outcomes
@@ -60,7 +61,7 @@ class FeedbackIn(BaseModel):
     value: float | None = Field(
         None, allow_inf_nan=False, description="The true value (regressors)."
     )
-    row: int = Field(0, ge=0, description="Which row of a batch answer (default 0).")
+    row: int = Field(0, ge=0, le=2**31 - 1, description="Which row of a batch answer (default 0).")
 
 
 async def _found(outcomes: Outcomes, stored_id: str, request_id: str) -> StoredRequest:
@@ -106,7 +107,8 @@ def _check_kind(body: FeedbackIn, found: StoredRequest, registry: Registry) -> N
     if body.label is not None and signature is not None and signature.classes is not None:
         known = [str(signature.label(c)) for c in signature.classes]
         if str(body.label) not in known:
-            raise InvalidInput(f"label {body.label!r} is not a class of {model}: one of {known}")
+            label = bounded(repr(body.label), 80)
+            raise InvalidInput(f"label {label} is not a class of {model}: one of {known}")
 
 
 async def record_feedback(

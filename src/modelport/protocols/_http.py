@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from modelport.core import context
-from modelport.errors import ModelNotFound, ModelportError
+from modelport.core.redact import redact
+from modelport.core.validation import bounded, version_number
+from modelport.errors import ModelNotFound, ModelportError, PayloadTooLarge
 
 if TYPE_CHECKING:
     from modelport.core.dataplane import DataPlane
@@ -28,10 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "JSON",
     "Call",
+    "ErrorBody",
     "Handler",
     "Reply",
+    "check_instances",
     "encode",
     "error_body",
+    "error_responses",
     "json_response",
     "parse_version",
     "plane_of",
@@ -41,7 +48,6 @@ __all__ = [
 ]
 
 JSON = "application/json"
-_MAX_VERSION_DIGITS = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,21 @@ class Reply:
 Handler = Callable[[Call], Awaitable[Reply]]
 
 
+class ErrorBody(BaseModel):
+    """The one error body of every answer (OpenAPI's schema of every error status)."""
+
+    error: str = Field(description="What went wrong, for a person.")
+    code: str = Field(description="What went wrong, for a program: model_not_found, ...")
+    detail: str | list[dict[str, Any]] = Field(
+        description="The message again (FastAPI's key), or each field's problem for a 422."
+    )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring error statuses with :class:`ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": HTTPStatus(s).phrase} for s in statuses}
+
+
 def encode(content: Any) -> bytes:
     """JSON with orjson (numpy scalars and arrays included); integers beyond 64 bits as text."""
     try:
@@ -82,8 +103,13 @@ def encode(content: Any) -> bytes:
 
 
 def error_body(error: ModelportError) -> bytes:
-    """The one error body of every answer: ``{"error", "detail", "code"}``."""
-    return encode(error.to_body())
+    """The one error body of every answer: ``{"error", "detail", "code"}``, with absolute paths
+    and sha256 values left out (:func:`~modelport.core.redact.redact`; the log has them)."""
+    body = error.to_body()
+    for key in ("error", "detail"):
+        if isinstance(body.get(key), str):
+            body[key] = redact(body[key])
+    return encode(body)
 
 
 def plane_of(request: Request) -> DataPlane:
@@ -99,12 +125,24 @@ def traffic_of(request: Request) -> TrafficRouter:
 
 
 def parse_version(version: str) -> int:
-    """A version path segment as a number; 404 for anything that cannot be a version."""
-    digits = version.isascii() and version.isdigit() and len(version) <= _MAX_VERSION_DIGITS
-    if not digits or int(version) < 1:
-        shown = version if len(version) <= 20 else version[:20] + "..."
+    """A version path segment as a number (:func:`~modelport.core.validation.ascii_int`); 404
+    for anything that cannot be a version."""
+    number = version_number(version)
+    if number is None:
+        shown = bounded(version, 20)
         raise ModelNotFound(f"no version {shown!r}: versions are positive integers")
-    return int(version)
+    return number
+
+
+def check_instances(count: int, settings: Settings) -> None:
+    """413 when one request holds more instances (rows) than ``max_batch_instances``, on every
+    protocol; called with the count a request declares, before its rows are built."""
+    limit = settings.max_batch_instances
+    if count > limit:
+        raise PayloadTooLarge(
+            f"{count} instances is more than the limit of {limit} per request "
+            "(MODELPORT_MAX_BATCH_INSTANCES)"
+        )
 
 
 def json_response(

@@ -32,6 +32,7 @@ from modelport.core.validation import invalid_input
 from modelport.errors import BadRequest, Conflict
 from modelport.model.policy import TrafficPolicy
 from modelport.protocols._http import (
+    error_responses,
     json_response,
     parse_version,
     plane_of,
@@ -50,7 +51,12 @@ async def _admin(request: Request) -> None:
     check_admin(request.scope["headers"], request.app.state.settings.admin_key)
 
 
-router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["Admin"],
+    dependencies=[Depends(_admin)],
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
 
 
 def _publish(request: Request, name: str, **changes: object) -> None:

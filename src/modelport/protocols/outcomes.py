@@ -20,19 +20,19 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from modelport.core.validation import invalid_input
+from modelport.core.validation import bounded, invalid_input
 from modelport.errors import ModelNotFound, ModelportError, OutcomesUnavailable
 from modelport.outcomes.feedback import FeedbackIn, record_feedback
 from modelport.outcomes.health import error_kind
 from modelport.outcomes.report import ExperimentReport
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.stats import MIN_SAMPLES
-from modelport.protocols._http import plane_of, read_body
+from modelport.protocols._http import error_responses, plane_of, read_body
 from modelport.protocols.auth import ANONYMOUS, check_inference, check_reader, inference_keys
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["A/B test outcomes"])
+router = APIRouter(tags=["A/B test outcomes"], responses=error_responses(401, 403, 404, 422))
 log = logging.getLogger("modelport.outcomes")
 T = TypeVar("T")
 
@@ -108,5 +108,6 @@ async def experiment(
     outcomes = _outcomes(request)
     report = await _guarded(outcomes, outcomes.report(model, min_samples))
     if not report.variants and model not in plane_of(request).registry.models:
-        raise ModelNotFound(f"no model {model!r} and no predictions recorded for it")
+        shown = bounded(model, 130)
+        raise ModelNotFound(f"no model {shown!r} and no predictions recorded for it")
     return report

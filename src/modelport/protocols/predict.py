@@ -15,13 +15,16 @@ places, as the tutorial does), regressors ``{"prediction"}``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelport.errors import InvalidInput, PayloadTooLarge
-from modelport.protocols._http import Call, Reply
+from modelport.errors import InvalidInput
+from modelport.protocols._http import Call, Reply, check_instances
 from modelport.protocols.answers import answers
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
 
 __all__ = ["predict_batch", "predict_one"]
 
@@ -34,7 +37,7 @@ async def predict_one(call: Call) -> Reply:
     return Reply(answers(result, [getattr(record, "top_k", None)])[0], headers)
 
 
-def _instances(body: bytes, limit: int) -> list[Any]:
+def _instances(body: bytes, settings: Settings) -> list[Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -42,16 +45,13 @@ def _instances(body: bytes, limit: int) -> list[Any]:
     instances = payload.get("instances") if isinstance(payload, dict) else None
     if not isinstance(instances, list) or not instances:
         raise InvalidInput('send {"instances": [...]}: a non-empty list of objects')
-    if len(instances) > limit:
-        raise PayloadTooLarge(
-            f"{len(instances)} instances is more than the limit of {limit} per request"
-        )
+    check_instances(len(instances), settings)
     return instances
 
 
 async def predict_batch(call: Call) -> Reply:
     plane = call.plane
-    instances = _instances(call.body, call.settings.max_batch_instances)  # before routing: a
+    instances = _instances(call.body, call.settings)  # before routing: a
     model = plane.route(call.name, call.version)  # body refused here reached no model version
     rows = plane.records_to_rows(model, instances, prefix=("body", "instances"))
     result = await plane.infer(model, rows)

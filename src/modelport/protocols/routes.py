@@ -21,7 +21,7 @@ from modelport.errors import ModelportError
 from modelport.protocols import predict, v1, v2
 from modelport.protocols._http import Handler, parse_version
 
-__all__ = ["UNMATCHED", "Match", "match"]
+__all__ = ["STATUSES", "UNMATCHED", "Match", "match"]
 
 UNMATCHED = "<unmatched>"
 _MODEL = r"/models/(?P<name>[^/]+)"
@@ -39,6 +39,10 @@ _TABLE: list[tuple[str, str, Handler]] = [
     (r"/v2" + _MODEL + r"/infer", "v2", v2.infer),
     (r"/v2" + _VERSION + r"/infer", "v2", v2.infer),
 ]
+# what a prediction can answer besides 200: bad input (400, or 422 on the tutorial's routes), no
+# key (401), unknown model or version (404), too large (413), not loaded or overloaded (503),
+# past its deadline (504)
+STATUSES = (400, 401, 404, 413, 422, 503, 504)
 _GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 _COMPILED = [(re.compile(p), _GROUP.sub(r"{\1}", p), proto, h) for p, proto, h in _TABLE]
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from modelport._version import __version__
+from modelport.core.redact import redact
 from modelport.core.registry import ModelVersion, Registry, RegistryModel
 from modelport.protocols._http import json_response, plane_of
 
@@ -26,7 +27,7 @@ def _version_info(mv: ModelVersion) -> dict[str, Any]:
         "runtime": mv.loaded.runtime_name if mv.loaded else mv.card.runtime,
         "artifact": mv.artifact.name,
         "load_seconds": round(mv.load_seconds, 3) if mv.load_seconds is not None else None,
-        "error": mv.error,
+        "error": redact(mv.error) if mv.error else None,
     }
 
 
@@ -62,7 +63,12 @@ async def ready(request: Request) -> Response:
     ``MODELPORT_OUTCOMES_REQUIRED`` (serving does not depend on the outcome store)."""
     registry = plane_of(request).registry
     waiting = [
-        {"model": mv.name, "version": mv.version, "state": mv.state.value, "error": mv.error}
+        {
+            "model": mv.name,
+            "version": mv.version,
+            "state": mv.state.value,
+            "error": redact(mv.error) if mv.error else None,
+        }
         for model in registry.models.values()
         for mv in model.versions.values()
         if mv.loaded is None

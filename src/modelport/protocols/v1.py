@@ -7,7 +7,7 @@ Instances are rows (lists in signature order) or objects with named fields; answ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -17,14 +17,24 @@ from fastapi.responses import Response
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
 from modelport.errors import BadRequest, InvalidInput
-from modelport.protocols._http import Call, Reply, json_response, plane_of, serve
+from modelport.protocols._http import (
+    Call,
+    Reply,
+    check_instances,
+    json_response,
+    plane_of,
+    serve,
+)
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
 
 __all__ = ["predict", "router"]
 
 router = APIRouter(prefix="/v1", tags=["KServe V1"])
 
 
-def _instances(body: bytes) -> list[Any]:
+def _instances(body: bytes, settings: Settings) -> list[Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -38,6 +48,7 @@ def _instances(body: bytes) -> list[Any]:
                 raise BadRequest(f'"{key}" must be a list, got {type(value).__name__}')
             if not value:
                 raise BadRequest(f'"{key}" is empty')
+            check_instances(len(value), settings)
             return value
     raise BadRequest('expected "instances" or "inputs" holding a list of rows or objects')
 
@@ -68,7 +79,7 @@ async def predict(call: Call) -> Reply:
     plane = call.plane
     model = plane.route(call.name)
     try:
-        rows = _rows(plane, model, _instances(call.body))
+        rows = _rows(plane, model, _instances(call.body, call.settings))
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc

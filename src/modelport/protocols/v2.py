@@ -9,7 +9,7 @@ feature named after it (Triton's); a one-feature model (text) takes ``[batch]``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -21,11 +21,13 @@ from modelport._version import __version__
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
 from modelport.core.result import InferenceResult
+from modelport.core.validation import ascii_int, bounded
 from modelport.errors import BadRequest, InvalidInput
 from modelport.model.images import tensor_rows
 from modelport.protocols._http import (
     Call,
     Reply,
+    check_instances,
     json_response,
     parse_version,
     plane_of,
@@ -38,6 +40,9 @@ from modelport.protocols.v2_codec import (
     decode_input,
     encode_output,
 )
+
+if TYPE_CHECKING:
+    from modelport.settings import Settings
 
 __all__ = ["EXTENSIONS", "infer", "model_is_ready", "model_metadata", "router", "rows_of"]
 
@@ -142,10 +147,11 @@ def _header_length(headers: list[tuple[bytes, bytes]], size: int) -> int | None:
     wanted = HEADER_LENGTH.lower().encode()
     for key, value in headers:
         if key == wanted:
-            if not (value.isdigit() and len(value) <= 12 and int(value) <= size):
-                shown = value[:20].decode("latin-1")
+            length = ascii_int(value, 12)
+            if length is None or length > size:
+                shown = bounded(value.decode("utf-8", "replace"), 20)
                 raise BadRequest(f"{HEADER_LENGTH} {shown!r} does not fit a {size}-byte body")
-            return int(value)
+            return length
     return None
 
 
@@ -188,10 +194,15 @@ def _column(tensor: RequestInput, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def rows_of(model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, bytes]) -> np.ndarray:
+def rows_of(
+    model: LoadedModel, parsed: InferenceRequest, binaries: dict[str, bytes], settings: Settings
+) -> np.ndarray:
     """The request's tensors as the model's input rows (``binaries``: raw data by input name)."""
     names = model.signature.names
+    # decoding checks each shape against the data received before it allocates anything
     arrays = [(t, decode_input(t, binaries.get(t.name))) for t in parsed.inputs]
+    for _, array in arrays:  # the batch dimension, before the rows are built and checked
+        check_instances(len(array) if array.ndim else 1, settings)
     if model.signature.image is not None:
         if len(arrays) != 1:
             raise BadRequest(f"an image model takes one input tensor, got {len(arrays)}")
@@ -258,7 +269,7 @@ async def infer(call: Call) -> Reply:
     model = plane.route(call.name, call.version)
     parsed, binaries = _parse(call.headers, call.body)
     try:
-        rows = plane.check_rows(model, rows_of(model, parsed, binaries))
+        rows = plane.check_rows(model, rows_of(model, parsed, binaries, call.settings))
         result = await plane.infer(model, rows)
     except InvalidInput as exc:
         raise BadRequest(exc.message) from exc

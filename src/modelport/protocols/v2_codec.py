@@ -4,6 +4,10 @@ The binary tensor extension (tritonclient's default): the JSON header's length i
 ``Inference-Header-Content-Length`` header, and the raw little-endian, row-major tensors follow it
 in input order, each ``parameters.binary_data_size`` bytes long; a BYTES element is a 4-byte
 little-endian length followed by its bytes.
+
+A declared shape never sizes an allocation by itself: the number of elements it declares is
+checked against the data received (JSON values, or binary bytes) before any array is made, so a
+small body cannot make the server take memory for a large tensor.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelport.core.validation import bounded
 from modelport.errors import BadRequest
 
 __all__ = [
     "DTYPES",
+    "MAX_ELEMENTS",
+    "MAX_RANK",
     "InferenceRequest",
     "RequestInput",
     "RequestOutput",
@@ -26,6 +33,11 @@ __all__ = [
     "decode_input",
     "encode_output",
 ]
+
+MAX_RANK = 8  # dimensions of a tensor at most
+MAX_ELEMENTS = 2**31 - 1  # elements of a tensor at most (counting empty axes as 1)
+_MAX_NAME = 256  # characters of a tensor's name: messages quote it
+_LENGTH_PREFIX = 4  # bytes before each element of binary BYTES data
 
 DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
@@ -47,9 +59,9 @@ DTYPES: dict[str, np.dtype[Any]] = {
 class RequestInput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str
-    shape: list[int]
-    datatype: str
+    name: str = Field(max_length=_MAX_NAME)
+    shape: list[int] = Field(max_length=MAX_RANK)
+    datatype: str = Field(max_length=16)
     parameters: dict[str, Any] | None = None
     data: Any = None
 
@@ -57,14 +69,14 @@ class RequestInput(BaseModel):
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str
+    name: str = Field(max_length=_MAX_NAME)
     parameters: dict[str, Any] | None = None
 
 
 class InferenceRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    id: str | None = None
+    id: str | None = Field(None, max_length=1024)  # echoed in the answer
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
@@ -87,6 +99,11 @@ def _flatten(data: Any) -> list[Any]:
 
 
 def _unpack_bytes(raw: bytes, count: int, name: str) -> np.ndarray:
+    if count * _LENGTH_PREFIX > len(raw):  # before the array: a shape must not size it alone
+        raise BadRequest(
+            f"input {name!r}: {len(raw)} bytes of binary BYTES data cannot hold {count} "
+            f"elements (each takes at least {_LENGTH_PREFIX} bytes)"
+        )
     out = np.empty(count, dtype=object)
     offset = 0
     for i in range(count):
@@ -106,9 +123,20 @@ def _unpack_bytes(raw: bytes, count: int, name: str) -> np.ndarray:
 
 
 def _check_shape(tensor: RequestInput) -> int:
-    if any(d < 0 for d in tensor.shape):
-        raise BadRequest(f"input {tensor.name!r}: negative dimension in shape {tensor.shape}")
-    return math.prod(tensor.shape)
+    """The number of elements the shape declares, once each dimension is in bounds."""
+    shape = tensor.shape
+    if any(d < 0 for d in shape):
+        raise BadRequest(f"input {tensor.name!r}: negative dimension in shape {bounded(shape, 80)}")
+    if len(shape) > MAX_RANK:
+        raise BadRequest(
+            f"input {tensor.name!r}: shape {bounded(shape, 80)} has more than {MAX_RANK} dimensions"
+        )
+    if math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:  # numpy's bound, empty axes too
+        raise BadRequest(
+            f"input {tensor.name!r}: shape {bounded(shape, 80)} is larger than "
+            f"{MAX_ELEMENTS} elements"
+        )
+    return math.prod(shape)
 
 
 def decode_input(tensor: RequestInput, binary: bytes | None) -> np.ndarray:
@@ -126,7 +154,7 @@ def decode_input(tensor: RequestInput, binary: bytes | None) -> np.ndarray:
         if len(binary) != count * dtype.itemsize:
             raise BadRequest(
                 f"input {tensor.name!r}: {len(binary)} bytes of binary data do not hold "
-                f"{count} {tensor.datatype} values of shape {tensor.shape}"
+                f"{count} {tensor.datatype} values of shape {bounded(tensor.shape, 80)}"
             )
         return np.frombuffer(binary, dtype=dtype).reshape(tensor.shape)
     if tensor.data is None:
@@ -134,7 +162,8 @@ def decode_input(tensor: RequestInput, binary: bytes | None) -> np.ndarray:
     flat = _flatten(tensor.data)
     if len(flat) != count:
         raise BadRequest(
-            f"input {tensor.name!r}: shape {tensor.shape} needs {count} values, got {len(flat)}"
+            f"input {tensor.name!r}: shape {bounded(tensor.shape, 80)} needs {count} values, "
+            f"got {len(flat)}"
         )
     if tensor.datatype == "BYTES":
         array = np.empty(count, dtype=object)
@@ -143,7 +172,9 @@ def decode_input(tensor: RequestInput, binary: bytes | None) -> np.ndarray:
     try:
         return np.asarray(flat, dtype=dtype).reshape(tensor.shape)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise BadRequest(f"input {tensor.name!r}: data is not {tensor.datatype}: {exc}") from exc
+        raise BadRequest(
+            f"input {tensor.name!r}: data is not {tensor.datatype}: {bounded(str(exc))}"
+        ) from exc
 
 
 def datatype_of(array: np.ndarray) -> str:

@@ -18,15 +18,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from modelport.core.dataplane import DataPlane
+from modelport.core.redact import redact
 from modelport.errors import BadRequest, ConfigError
-from modelport.protocols._http import json_response, plane_of, read_body
+from modelport.protocols._http import error_responses, json_response, plane_of, read_body
 from modelport.protocols.auth import check_admin
 from modelport.settings import Settings
 from modelport.traffic.rollout import retire
 
 __all__ = ["guard", "index_entries", "load_model", "router", "unload_model"]
 
-router = APIRouter(prefix="/v2/repository", tags=["Open Inference Protocol (V2)"])
+router = APIRouter(
+    prefix="/v2/repository",
+    tags=["Open Inference Protocol (V2)"],
+    responses=error_responses(400, 401, 403, 404, 409),
+)
 
 _STATES = {"ready": "READY", "loading": "LOADING", "pending": "LOADING", "failed": "UNAVAILABLE"}
 
@@ -53,7 +58,7 @@ def index_entries(plane: DataPlane, only_ready: bool = False) -> list[dict[str, 
                 continue
             entry = {"name": model.name, "version": str(mv.version), "state": state}
             if mv.error:
-                entry["reason"] = mv.error
+                entry["reason"] = redact(mv.error)
             entries.append(entry)
     return entries
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +27,7 @@ from modelport.core.dataplane import DataPlane
 from modelport.core.observe import Observer
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
+from modelport.core.validation import invalid_input
 from modelport.errors import MissingExtra, ModelportError
 from modelport.model.pins import Pins
 from modelport.outcomes.service import Outcomes
@@ -81,6 +83,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(encode(body), exc.status_code, dict(exc.headers or {}), media_type=JSON)
 
 
+async def _request_error(request: Request, exc: Exception) -> Response:
+    """A query or path parameter FastAPI refused: a 422 in modelport's error shape."""
+    if not isinstance(exc, RequestValidationError):  # registered for these only
+        return await _unexpected(request, exc)
+    return _error_response(invalid_input(exc.errors(), prefix=()))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(ModelportError(f"internal error: {type(exc).__name__}"))
@@ -106,6 +115,7 @@ def _freeze_heap() -> None:
 def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelportError, _modelport_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core import context
+from modelport.core.validation import ascii_int
 from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge
 from modelport.protocols._http import JSON, Call, error_body
 from modelport.protocols.auth import check_inference, inference_keys
@@ -57,7 +58,7 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     for key, value in headers:
         if key == b"content-length":
-            return int(value) if value.isdigit() and len(value) <= 18 else None
+            return ascii_int(value, 18)
     return None
 
 

@@ -55,7 +55,8 @@ def warm(loaded: LoadedModel) -> None:
 def _on_disk(registry: Registry, model: RegistryModel, version: int) -> ModelVersion:
     if registry.origin is None:
         raise ModelNotFound(f"model {model.name!r} has no version {version}")
-    for source in scan(registry.origin):
+    # only this model's folder: another model's broken card is no reason to refuse this one
+    for source in scan(model.folder or registry.origin):
         if source.name == model.name and version in source.versions:
             artifact = source.versions[version]
             mv = ModelVersion(
@@ -66,7 +67,7 @@ def _on_disk(registry: Registry, model: RegistryModel, version: int) -> ModelVer
             return mv
     known = ", ".join(str(v) for v in sorted(model.versions))
     raise ModelNotFound(
-        f"model {model.name!r} has no version {version} in {registry.origin}; served: {known}"
+        f"model {model.name!r} has no version {version} in the repository; served: {known}"
     )
 
 

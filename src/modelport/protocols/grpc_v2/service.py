@@ -159,7 +159,7 @@ async def model_infer(call: RpcCall, request: pb.ModelInferRequest) -> pb.ModelI
             info.scope = scope
     model = plane.route(_name(request.model_name, "model_name"), _version(request.model_version))
     parsed, binaries = decode_request(request)
-    rows = plane.check_rows(model, v2.rows_of(model, parsed, binaries))
+    rows = plane.check_rows(model, v2.rows_of(model, parsed, binaries, call.settings))
     result = await _infer(call, model, rows)
     return encode_response(result, request, request.id or call.request_id)
 

@@ -1,0 +1,101 @@
+"""The one integer parser of paths and headers, and bounded echoes in 422 answers."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from modelport.core.validation import ascii_int, bounded, invalid_input, version_number
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0", 0),
+        ("42", 42),
+        (b"42", 42),
+        ("007", 7),
+        ("123456789", 123456789),
+        ("1234567890", None),  # more digits than allowed
+        ("9" * 5000, None),
+        ("", None),
+        ("²", None),  # str.isdigit() says yes, int() says no
+        ("³", None),
+        ("²".encode(), None),
+        ("١٢", None),  # Arabic-Indic digits: int() would take them
+        ("12a", None),
+        ("-1", None),
+        ("+1", None),
+        (" 1", None),
+        ("1_000", None),
+    ],
+)
+def test_ascii_int(raw: str | bytes, expected: int | None) -> None:
+    assert ascii_int(raw, 9) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", 1), ("0", None), ("00", None), ("999999999", 999999999)]
+)
+def test_version_number(raw: str, expected: int | None) -> None:
+    assert version_number(raw) == expected
+
+
+def test_bounded() -> None:
+    assert bounded("short") == "short"
+    assert bounded("x" * 1000, 10) == "x" * 10 + "..."
+    assert bounded([1, 2]) == "[1, 2]"
+
+
+class _Row(BaseModel):
+    x: float
+    name: str
+
+
+def _invalid(body: str | dict[str, object]) -> dict[str, object]:
+    try:
+        if isinstance(body, str):
+            _Row.model_validate_json(body)
+        else:
+            _Row.model_validate(body)
+    except ValidationError as exc:
+        error = invalid_input(exc)
+    else:
+        raise AssertionError("valid")
+    return {"error": error.message, "detail": error.errors}
+
+
+def test_an_integer_beyond_64_bits_is_echoed_as_text() -> None:
+    body = _invalid('{"x": 1, "name": 123456789012345678901234567890}')
+    (item,) = body["detail"]  # type: ignore[misc]
+    assert item["input"] == "123456789012345678901234567890"
+    assert orjson.dumps(body)  # orjson refuses integers beyond 64 bits
+
+
+def test_a_huge_integer_is_echoed_as_bounded_text() -> None:
+    body = _invalid({"x": 1, "name": 10**5000})
+    assert len(orjson.dumps(body)) < 1000
+    (item,) = body["detail"]  # type: ignore[misc]
+    assert item["input"] == "an integer of about 5001 digits"
+
+
+def test_a_long_string_is_echoed_truncated() -> None:
+    body = _invalid('{"x": "' + "a" * 100_000 + '", "name": "n"}')
+    assert len(json.dumps(body)) < 1000
+
+
+def test_many_problems_are_listed_bounded() -> None:
+    class Wide(BaseModel):
+        model_config = {"extra": "forbid"}
+
+    fields = ", ".join(f'"{"k" * 500}{i}": {i}' for i in range(1000))
+    try:
+        Wide.model_validate_json("{" + fields + "}")
+    except ValidationError as exc:
+        error = invalid_input(exc)
+    assert len(error.errors) == 50
+    assert "and 995 more" in error.message
+    assert len(json.dumps(error.to_body())) < 50_000

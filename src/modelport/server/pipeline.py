@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core import context
-from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge
+from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge, RequestTimeout
 from modelport.protocols._http import JSON, Call, error_body
 from modelport.protocols.auth import check_inference
 from modelport.protocols.routes import Match, match
@@ -160,8 +160,8 @@ class Pipeline:
         chunks, seen = [], 0
         while True:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                break
+            if message["type"] == "http.disconnect":  # gone, or cut off by the body timeout
+                raise RequestTimeout("the connection closed before the whole body arrived")
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_body:

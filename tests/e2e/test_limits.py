@@ -144,7 +144,7 @@ def test_a_connection_that_sends_nothing_is_closed_silently(server: Server) -> N
 def test_a_slow_body_gets_408(server: Server) -> None:
     with _connection(server) as sock:
         sock.sendall(_head("Content-Length: 100") + b'{"x0": ')
-        answer, took = _until_closed(sock, trickle=b" ")
+        answer, _ = _until_closed(sock, trickle=b" ")
     assert _status(answer) == 408
     assert b"request body took over" in answer
 

@@ -8,7 +8,8 @@ when the answer is sent. Then:
 1. ``GET /metrics`` is answered here (unless the metrics have their own port);
 2. a prediction needs the inference key when one is set (401);
 3. a body larger than ``max_body_bytes`` is refused (413), by ``Content-Length`` at once, else
-   while it streams;
+   while it streams; while a model is overloaded, a prediction it would refuse gets its 503
+   before its body is read (:meth:`~modelport.core.dataplane.DataPlane.admit`);
 4. predictions on every protocol are served by their handler directly; every other path goes
    to the FastAPI app;
 5. every answer carries ``X-Request-Id`` (and ``X-Model-Variant`` for a routed prediction), and
@@ -28,7 +29,13 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core import context
-from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge, RequestTimeout
+from modelport.errors import (
+    MethodNotAllowed,
+    ModelportError,
+    Overloaded,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from modelport.protocols._http import JSON, Call, error_body
 from modelport.protocols.auth import check_inference
 from modelport.protocols.routes import Match, match
@@ -120,7 +127,7 @@ class Pipeline:
                 return
             await self._predict(scope, receive, answer, route)
         except ModelportError as exc:
-            if exc.status >= 500:
+            if exc.status >= 500 and not isinstance(exc, Overloaded):  # shedding is no fault
                 log.error("%s %s: %s", scope["method"], scope["path"], exc.message)
             await answer.error(exc)
         except Exception as exc:
@@ -136,6 +143,8 @@ class Pipeline:
             raise MethodNotAllowed()
         if self.key is not None:
             check_inference(scope["headers"], self.key)
+        if self.plane.standing:  # overload: refuse at once, before reading or parsing the body
+            self.plane.admit(route.model, route.version)
         body = await self._read(receive)
         info = answer.info
         call = Call(

@@ -30,7 +30,7 @@ parameters: {delay_s: 0.01}
 batching: {max_batch_size: 8}
 """
 CAPACITY_PER_WORKER = 16
-OVERLOAD_PER_WORKER = int(__import__("os").environ.get("OVER", "4096"))
+OVERLOAD_PER_WORKER = 4096
 REQUEST = (
     b"POST /predict HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
     b'Content-Length: 22\r\n\r\n{"x0": 1.0, "x1": 1.0}'

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -286,25 +287,42 @@ def _targets(modelport: Path, work: Path, only: tuple[str, ...]) -> list[Target]
     return targets
 
 
-def _overload(modelport: Path, work: Path, seconds: float) -> tuple[overload.Phase, overload.Phase]:
+def _overload(modelport: Path, work: Path, seconds: float) -> list[overload.Run]:
     print("overload ...", flush=True)
+    _raise_open_files(overload.OVERLOAD_PER_WORKER * 2 + 1024)
     slow = work / "slow" / "slow"
     (slow / "1").mkdir(parents=True)
     (slow / "1" / "model.fake").write_text("fake\n")
     (slow / "modelport.yaml").write_text(overload.CARD)
-    port = free_port()
-    command = [
-        str(modelport),
-        "serve",
-        str(slow.parent),
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-    ]
-    env = {"MODELPORT_ACCESS_LOG": "false"}
-    with serve(command, port, "/ready", work, env, work / "slow.log") as running:
-        return overload.run(running.url, seconds)
+    env = {"MODELPORT_ACCESS_LOG": "false", "MODELPORT_OUTCOMES": "false"}
+    runs = []
+    for workers in (1, 2):
+        port = free_port()
+        command = [
+            str(modelport),
+            "serve",
+            str(slow.parent),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--workers",
+            str(workers),
+        ]
+        log = work / f"slow-{workers}.log"
+        with serve(command, port, "/ready", work, env, log):
+            runs.append(overload.run(port, seconds, workers))
+    return runs
+
+
+def _raise_open_files(wanted: int) -> None:
+    """4,096 connections per worker need as many descriptors in the client (``ulimit -n``)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            print(f"  ulimit -n is {target}: overload runs with fewer connections", flush=True)
 
 
 def _grpc(modelport: Path, work: Path, seconds: float) -> grpc.GrpcRow:
@@ -358,7 +376,7 @@ def main() -> None:
         work = Path(tmp)
         results = [_measure(t, work, opts) for t in _targets(modelport, work, opts.only)]
         costs = _model_costs(work)
-        phases = _overload(modelport, work, opts.seconds) if "overload" in opts.only else None
+        phases = _overload(modelport, work, opts.seconds) if "overload" in opts.only else []
         grpc_row = _grpc(modelport, work, opts.seconds) if "grpc" in opts.only else None
     machine = (
         f"{os.cpu_count()} cores, {platform.machine()}, {_cpu()}, Python {sys.version.split()[0]}"
@@ -375,7 +393,7 @@ def _cells(opts: Options) -> int:
     """wrk runs of this selection (the overload phases and a profile run count as one each)."""
     per_group = {"ceiling": 1, "lr": 5, "rf": 3, "onnx": 1}
     servers = sum(per_group.get(g, 0) for g in opts.only)
-    extra = (2 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
+    extra = (4 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
     extra += 2 if "grpc" in opts.only else 0
     return servers * len(opts.conns) + extra
 

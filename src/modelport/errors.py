@@ -11,7 +11,9 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── MethodNotAllowed (405)        a prediction route asked with another method than POST
     ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
     ├── Conflict (409)                a rollout that failed or cannot apply; the old version serves
-    ├── PayloadTooLarge (413)
+    ├── RequestTimeout (408)          the request's headers or body did not arrive in time
+    ├── PayloadTooLarge (413)         answered with Connection: close (the rest is not read)
+    ├── HeadersTooLarge (431)         request line and headers past their size or count limit
     ├── ModelNotReady (503)           known, but not loaded (yet, or because its load failed)
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
@@ -41,6 +43,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "GatewayTimeout",
+    "HeadersTooLarge",
     "InvalidInput",
     "MethodNotAllowed",
     "MissingExtra",
@@ -51,6 +54,7 @@ __all__ = [
     "OutcomesUnavailable",
     "Overloaded",
     "PayloadTooLarge",
+    "RequestTimeout",
     "SignatureError",
     "Unauthorized",
     "UnknownRequest",
@@ -141,9 +145,28 @@ class MethodNotAllowed(ModelportError):
         return {"Allow": self.allow}
 
 
+class RequestTimeout(ModelportError):
+    status = HTTPStatus.REQUEST_TIMEOUT
+    code = "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class PayloadTooLarge(ModelportError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}  # the rest of the body is never read: end the connection
+
+
+class HeadersTooLarge(ModelportError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    code = "headers_too_large"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
 
 
 class ModelNotReady(ModelportError):

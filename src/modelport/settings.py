@@ -71,6 +71,32 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 past it)."
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="Bytes of request line and headers one request may send (431 past it).",
+    )
+    max_headers: int = Field(100, ge=8, description="Header lines per request (431 past it).")
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request's line and headers may take to arrive, counted from the "
+        "connection or from its first byte (408, or a plain close if nothing came).",
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive once the headers did (408).",
+    )
+    keepalive_timeout: float = Field(
+        5.0, gt=0, description="Seconds an idle keep-alive connection stays open between requests."
+    )
+    max_connections: int = Field(
+        4096,
+        ge=1,
+        description="Open connections per worker; past it a request is answered 503 + Retry-After "
+        "and its connection closed (lowered to what the file-descriptor limit allows).",
+    )
     request_timeout: float = Field(
         30.0, gt=0, description="Seconds a prediction may take, queueing included (504 past it)."
     )

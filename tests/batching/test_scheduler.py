@@ -303,3 +303,140 @@ async def test_a_failure_for_a_caller_that_left_is_discarded() -> None:
     await settle()
     assert leaving.cancelled()
     assert batcher.batches == 1
+
+
+class Now:
+    """The batcher's clock, set by the test."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_timed(
+    policy: BatchPolicy, tell: bool = True
+) -> tuple[Batcher[str, str], Model, Now, list[bool]]:
+    model, now, changes = Model(), Now(), []
+    batcher: Batcher[str, str] = Batcher(
+        model.process, policy, FakeClock().sleep, now, changes.append if tell else None
+    )
+    return batcher, model, now, changes
+
+
+async def test_a_standing_queue_admits_one_batch_ahead_and_refuses_the_rest_at_once() -> None:
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=2, max_wait_s=1.0))
+    model.gate.clear()
+    tasks = [submit(batcher, "a")]  # t=0: taken at once, the model keeps up
+    await model.entered.wait()
+    tasks += [submit(batcher, v) for v in "bcd"]
+    await settle()
+    for t, more in ((0.4, "ef"), (0.8, "gh")):  # every batch full, and some left behind
+        now.t = t
+        await release(model)
+        assert not batcher.standing
+        tasks += [submit(batcher, v) for v in more]
+        await settle()
+    now.t = 1.2  # more than the window (1 s) without slack: the queue stands
+    await release(model)
+    assert batcher.standing
+    assert changes == [True]
+    assert batcher.depth == 1  # one batch ahead may still queue
+    assert not batcher.refusing
+    tasks.append(submit(batcher, "i"))
+    await settle()
+    assert batcher.refusing
+    with pytest.raises(Overloaded, match="serving all it can"):
+        await batcher.submit("refused")
+    assert batcher.refused == 1
+    now.t = 1.6
+    await release(model)  # [h, i]: a full batch, nothing left: still standing
+    assert batcher.standing
+    model.gate.set()
+    assert await asyncio.gather(*tasks) == list("ABCDEFGHI")
+    assert not batcher.standing  # the queue emptied: the model idles
+    assert changes == [True, False]
+    assert model.batches == [["a"], ["b", "c"], ["d", "e"], ["f", "g"], ["h", "i"]]
+
+
+async def test_a_burst_the_model_drains_within_the_window_is_queued() -> None:
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=2, max_wait_s=1.0))
+    model.gate.clear()
+    tasks = [submit(batcher, "a")]
+    await model.entered.wait()
+    tasks += [submit(batcher, v) for v in "bcdef"]
+    await settle()
+    now.t = 0.1
+    await release(model)
+    now.t = 0.2
+    await release(model)
+    model.gate.set()
+    assert await asyncio.gather(*tasks) == list("ABCDEF")
+    assert changes == []
+    assert batcher.refused == 0
+
+
+async def test_a_request_that_waited_past_the_window_is_answered_overloaded_not_run() -> None:
+    batcher, model, now, _ = make_timed(BatchPolicy(max_batch_size=4, max_wait_s=1.0))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    late = asyncio.ensure_future(batcher.submit("late", arrived=0.0))
+    fresh = asyncio.ensure_future(batcher.submit("fresh", arrived=1.5))
+    await settle()
+    now.t = 1.6  # "late" waited 1.6 s, "fresh" 0.1 s
+    model.gate.set()
+    assert await first == "A"
+    with pytest.raises(Overloaded, match="waited too long"):
+        await late
+    assert await fresh == "FRESH"
+    assert model.batches == [["a"], ["fresh"]]
+    assert batcher.expired == 1
+
+
+async def test_the_window_grows_to_two_batches_of_a_slow_model() -> None:
+    batcher, model, now, _ = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=0.1))
+    model.gate.clear()
+    for value, t in (("a", 3.0), ("b", 6.0)):  # two batches of 3 s each
+        model.entered.clear()
+        task = submit(batcher, value)
+        await model.entered.wait()
+        now.t = t
+        await release(model)
+        assert await task == value.upper()
+    assert batcher.window > 2.0
+    first = submit(batcher, "c")
+    await settle()
+    waited = submit(batcher, "d")  # waits 2 s for "c": within the grown window
+    await settle()
+    now.t = 8.0
+    model.gate.set()
+    assert await asyncio.gather(first, waited) == ["C", "D"]
+    assert batcher.expired == 0
+
+
+async def _stand(batcher: Batcher[str, str], model: Model, now: Now) -> list[asyncio.Task[str]]:
+    """Keep more than a batch waiting for over the window (1 s): the queue stands."""
+    model.gate.clear()
+    tasks = [submit(batcher, "a")]
+    await model.entered.wait()
+    for t in (0.4, 0.8, 1.2):
+        tasks += [submit(batcher, v) for v in "xy"]
+        await settle()
+        now.t = t
+        await release(model)
+    assert batcher.standing
+    return tasks
+
+
+@pytest.mark.parametrize("tell", [True, False], ids=["told", "untold"])
+async def test_close_while_standing_ends_it(tell: bool) -> None:
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0), tell)
+    tasks = await _stand(batcher, model, now)
+    assert changes == ([True] if tell else [])
+    await batcher.close()
+    assert not batcher.standing
+    assert changes == ([True, False] if tell else [])
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert any(isinstance(r, ModelportError) for r in results)

@@ -15,19 +15,32 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   latency for fewer, fuller model calls, and an idle model is where requests arrive one by one and
   the window gathers them; skipping it at idle would bring back the "under load only" guess this
   scheduler dropped, and one rule keeps the bound easy to state.
-- **Bounded**: at most ``max_queue`` items wait; past that :meth:`submit` raises
-  :class:`Overloaded` at once (the server answers 503 with ``Retry-After``).
-- **Nothing lost**: every submitted item gets a result or an exception; an item whose caller gave
-  up (cancelled, e.g. its deadline passed) is dropped before it reaches the model; if a batch
-  fails, each of its items is retried alone so one bad item cannot fail the others.
+- **Bounded by the latency it causes** (controlled delay, after CoDel and "Fail at Scale"): the
+  queue is *standing* when for ``window`` seconds (``max_wait_s``, or two batch durations for a
+  slower model) every batch was full or left items behind, which happens only when requests
+  arrive faster than the model serves them. While it stands, :meth:`submit` admits only up to
+  one full batch ahead and raises :class:`Overloaded` at once for the rest (the server answers
+  503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the model
+  stays busy with full batches and an admitted item waits about two batches, however many
+  callers knock. A burst that the
+  model drains within the window is queued, up to ``max_queue`` items.
+- **Deadlines**: an item that waited longer than ``window`` when its batch forms is answered
+  :class:`Overloaded` instead of run (its caller's budget is spent, and running it would delay
+  everyone behind it); an item whose caller gave up (cancelled, e.g. its deadline passed) is
+  dropped before it reaches the model. Either way nothing is lost: every submitted item gets a
+  result or an exception, and if a batch fails, each of its items is retried alone so one bad
+  item cannot fail the others.
 
-Time is injected (``sleep``) so the tests drive the window with a fake clock.
+Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
+clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
+the item's arrival time from the caller).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -48,6 +61,7 @@ class BatchPolicy:
     max_batch_size: int = 64
     max_latency_s: float = 0.0  # the opt-in fill window; 0: take what is queued, no wait
     max_queue: int = 1024
+    max_wait_s: float = 0.1  # the controlled delay's window (see the module docstring)
 
 
 @dataclass(slots=True)
@@ -55,6 +69,7 @@ class _Item(Generic[T, R]):
     value: T
     size: int
     key: Hashable
+    arrived: float
     future: asyncio.Future[R] = field(repr=False)
 
 
@@ -66,32 +81,63 @@ class Batcher(Generic[T, R]):
         process: Callable[[list[T]], Awaitable[list[R]]],
         policy: BatchPolicy,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+        on_standing: Callable[[bool], None] | None = None,
     ) -> None:
         self._process = process
         self.policy = policy
         self._sleep = sleep
+        self._clock = clock
+        self._on_standing = on_standing  # told when the queue starts and stops standing
         self._queue: deque[_Item[T, R]] = deque()
+        self._rows = 0  # rows queued
         self._filled: asyncio.Future[None] | None = None  # set while a fill window is open
         self._worker: asyncio.Task[None] | None = None
+        self._slack_at = 0.0  # when the model was last seen keeping up
+        self._batch_s = 0.0  # how long a batch takes (moving average)
+        self.standing = False
         self.batches = 0  # counters, for metrics and tests
-        self.dropped = 0
+        self.dropped = 0  # items whose caller gave up before their batch
+        self.expired = 0  # items that waited past the window: answered Overloaded, not run
+        self.refused = 0  # items refused at once by submit
 
     @property
     def depth(self) -> int:
         return len(self._queue)
 
-    async def submit(self, value: T, size: int = 1, key: Hashable = None) -> R:
-        """Queue ``value`` and wait for its result."""
-        if len(self._queue) >= self.policy.max_queue:
+    @property
+    def refusing(self) -> bool:
+        """Whether :meth:`submit` would refuse an item now (a cheap check for the caller)."""
+        full = self.standing and self._rows >= self._limit
+        return full or len(self._queue) >= self.policy.max_queue
+
+    @property
+    def window(self) -> float:
+        """How long an item may wait, and the queue stay non-empty before it counts as standing."""
+        return max(self.policy.max_wait_s, 2 * self._batch_s)
+
+    async def submit(
+        self, value: T, size: int = 1, key: Hashable = None, arrived: float | None = None
+    ) -> R:
+        """Queue ``value`` (which arrived at ``arrived`` on this batcher's clock; default: now)
+        and wait for its result."""
+        if self.refusing:
+            self.refused += 1
+            if self.standing:
+                raise Overloaded("the model is serving all it can: try again shortly")
             raise Overloaded(
                 f"the model's queue is full ({self.policy.max_queue} requests waiting)"
             )
+        if arrived is None:
+            arrived = self._clock()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(value, size, key, future))
-        if self._filled is not None and self._queued_rows() >= self._limit:
+        self._queue.append(_Item(value, size, key, arrived, future))
+        self._rows += size
+        if self._filled is not None and self._rows >= self._limit:
             self._filled.set_result(None)  # a full batch waits: close the window now
             self._filled = None
         if self._worker is None or self._worker.done():
+            self._slack_at = arrived  # the model was idle until now
             self._worker = asyncio.ensure_future(self._run())
         return await future
 
@@ -105,36 +151,51 @@ class Batcher(Generic[T, R]):
             item = self._queue.popleft()
             if not item.future.done():
                 item.future.set_exception(ModelportError("the server is shutting down"))
+        self._rows = 0
+        self._stand(False)
 
-    def _take(self) -> list[_Item[T, R]]:
-        """The next batch: live items sharing the first live item's key, up to the size limit."""
+    def _take(self, now: float) -> list[_Item[T, R]]:
+        """The next batch: live items sharing the first live item's key, up to the size limit.
+
+        Items whose caller gave up are dropped, and items that waited past the window are
+        answered :class:`Overloaded`, before they cost anything."""
         batch: list[_Item[T, R]] = []
-        rows = 0
+        rows = kept_rows = 0
         kept: deque[_Item[T, R]] = deque()
+        oldest = now - self.window
         while self._queue:
             item = self._queue.popleft()
             if item.future.done():  # its caller gave up: drop it before it costs anything
                 self.dropped += 1
-                continue
-            fits = not batch or (item.key == batch[0].key and rows + item.size <= self._limit)
-            if fits:
+            elif item.arrived < oldest:
+                self.expired += 1
+                item.future.set_exception(Overloaded("the request waited too long for the model"))
+            elif not batch or (item.key == batch[0].key and rows + item.size <= self._limit):
                 batch.append(item)
                 rows += item.size
             else:
                 kept.append(item)
+                kept_rows += item.size
         self._queue.extendleft(reversed(kept))
+        self._rows = kept_rows
+        if not kept and rows < self._limit:  # the model keeps up: it found less than it can take
+            self._slack_at = now
+        self._stand(now - self._slack_at > self.window)
         return batch
+
+    def _stand(self, standing: bool) -> None:
+        if standing != self.standing:
+            self.standing = standing
+            if self._on_standing is not None:
+                self._on_standing(standing)
 
     @property
     def _limit(self) -> int:
         return self.policy.max_batch_size
 
-    def _queued_rows(self) -> int:
-        return sum(item.size for item in self._queue)
-
     async def _fill(self) -> None:
         """The opt-in window: wait up to ``max_latency_s`` for the queue to hold a full batch."""
-        if self.policy.max_latency_s <= 0 or self._queued_rows() >= self._limit:
+        if self.policy.max_latency_s <= 0 or self._rows >= self._limit:
             return
         self._filled = asyncio.get_running_loop().create_future()
         timer = asyncio.ensure_future(self._sleep(self.policy.max_latency_s))
@@ -148,11 +209,14 @@ class Batcher(Generic[T, R]):
         """The one dequeue loop: while items wait, (fill,) take a batch and run it."""
         while self._queue:
             await self._fill()
-            batch = self._take()
+            started = self._clock()
+            batch = self._take(started)
             if not batch:
                 break
             self.batches += 1
             await self._deliver(batch)
+            self._batch_s += (self._clock() - started - self._batch_s) / 4
+        self._stand(False)  # nothing waits: the model idles
 
     async def _deliver(self, batch: list[_Item[T, R]]) -> None:
         try:

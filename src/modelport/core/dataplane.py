@@ -25,7 +25,7 @@ from modelport.core.observe import Observer, Timing
 from modelport.core.registry import LoadedModel, Registry
 from modelport.core.result import InferenceResult
 from modelport.core.validation import invalid_input
-from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
+from modelport.errors import GatewayTimeout, InvalidInput, ModelportError, Overloaded
 from modelport.runtimes import Outputs
 
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: a deadline without a task
@@ -69,9 +69,23 @@ class DataPlane:
         self.request_timeout = request_timeout
         self.router: Router = router or DirectRouter(registry)
         self.observer = observer or Observer()
+        self.standing: set[str] = set()  # models whose batching queue stands (overload)
 
     def ready(self) -> bool:
         return self.registry.ready
+
+    def admit(self, name: str | None, version: int | None = None) -> None:
+        """Refuse (503) a prediction before its body is read when the model it asks for is
+        overloaded: every loaded version it may be routed to refuses new requests. Only called
+        while :attr:`standing` is not empty, so it costs nothing otherwise."""
+        key = self.registry.default_model if name is None else name
+        model = self.registry.models.get(key) if key is not None else None
+        if model is None:
+            return  # the handler answers 404
+        versions = [mv.loaded for n, mv in model.versions.items() if version in (None, n)]
+        batchers = [v.batcher for v in versions if v is not None]
+        if batchers and all(b is not None and b.refusing for b in batchers):
+            raise Overloaded(f"model {model.name!r} is serving all it can: try again shortly")
 
     def version(self, name: str | None, version: int | None = None) -> LoadedModel:
         """The ready model version (404 unknown, 503 not loaded)."""
@@ -165,7 +179,7 @@ class DataPlane:
         if batcher is None:
             return (await self._process(model, [job]))[0]
         key = (job.rows.dtype.kind, job.rows.shape[1:])
-        return await batcher.submit(job, size=len(job.rows), key=key)
+        return await batcher.submit(job, size=len(job.rows), key=key, arrived=job.queued)
 
     async def _process(self, model: LoadedModel, jobs: list[_Job]) -> list[Outputs]:
         """Run one batch of jobs; two clock reads per batch, shared by its jobs."""
@@ -191,9 +205,18 @@ class DataPlane:
             async def process(jobs: list[_Job]) -> list[Outputs]:
                 return await self._process(model, jobs)
 
+            def standing(now: bool) -> None:
+                (self.standing.add if now else self.standing.discard)(model.name)
+
             model.batcher = Batcher(
                 process,
-                BatchPolicy(policy.max_batch_size, policy.max_latency_ms / 1000, policy.max_queue),
+                BatchPolicy(
+                    policy.max_batch_size,
+                    policy.max_latency_ms / 1000,
+                    policy.max_queue,
+                    policy.max_wait_ms / 1000,
+                ),
+                on_standing=standing,
             )
         return model.batcher
 

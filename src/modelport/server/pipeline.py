@@ -9,7 +9,8 @@ when the answer is sent. Then:
 2. a prediction needs an inference key when one is set (401), whose caller scope it records
    under (:mod:`modelport.protocols.auth`);
 3. a body larger than ``max_body_bytes`` is refused (413), by ``Content-Length`` at once, else
-   while it streams;
+   while it streams; while a model is overloaded, a prediction it would refuse gets its 503
+   before its body is read (:meth:`~modelport.core.dataplane.DataPlane.admit`);
 4. predictions on every protocol are served by their handler directly; every other path goes
    to the FastAPI app;
 5. every answer carries ``X-Request-Id`` (and ``X-Model-Variant`` for a routed prediction), and
@@ -30,7 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelport.core import context
 from modelport.core.validation import ascii_int
-from modelport.errors import MethodNotAllowed, ModelportError, PayloadTooLarge
+from modelport.errors import (
+    MethodNotAllowed,
+    ModelportError,
+    Overloaded,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from modelport.protocols._http import JSON, Call, error_body
 from modelport.protocols.auth import check_inference, inference_keys
 from modelport.protocols.routes import Match, match
@@ -121,7 +128,7 @@ class Pipeline:
                 return
             await self._predict(scope, receive, answer, route)
         except ModelportError as exc:
-            if exc.status >= 500:
+            if exc.status >= 500 and not isinstance(exc, Overloaded):  # shedding is no fault
                 log.error("%s %s: %s", scope["method"], scope["path"], exc.message)
             await answer.error(exc)
         except Exception as exc:
@@ -138,6 +145,8 @@ class Pipeline:
         info = answer.info
         if self.keys:
             info.scope = check_inference(scope["headers"], self.keys)
+        if self.plane.standing:  # overload: refuse at once, before reading or parsing the body
+            self.plane.admit(route.model, route.version)
         body = await self._read(receive)
         call = Call(
             self.plane,
@@ -161,8 +170,8 @@ class Pipeline:
         chunks, seen = [], 0
         while True:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                break
+            if message["type"] == "http.disconnect":  # gone, or cut off by the body timeout
+                raise RequestTimeout("the connection closed before the whole body arrived")
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.max_body:

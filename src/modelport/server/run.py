@@ -15,6 +15,7 @@ from modelport.model.pins import Pins, TrustPolicy
 from modelport.observability import multiproc
 from modelport.server.app import create_app, loaded_app
 from modelport.server.logs import configure_logging, gunicorn_logger
+from modelport.server.protocol import Limits, fd_room, protocol_class
 from modelport.settings import Settings
 
 __all__ = ["serve"]
@@ -31,13 +32,14 @@ def _metrics_server(settings: Settings, app: Any) -> None:
     )
 
 
-def _serve_uvicorn(settings: Settings) -> None:
+def _serve_uvicorn(settings: Settings, limits: Limits) -> None:
     app = create_app(settings)
     _metrics_server(settings, app)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(limits),  # uvicorn's httptools protocol with modelport's limits
         log_level=settings.log_level,
         log_config=None,  # configure_logging did it
         access_log=False,  # modelport.access logs each request, with its id and model
@@ -47,15 +49,17 @@ def _serve_uvicorn(settings: Settings) -> None:
     uvicorn.Server(config).run()
 
 
-def _serve_gunicorn(settings: Settings) -> None:
+def _serve_gunicorn(settings: Settings, limits: Limits) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from modelport.server.worker import worker_class
 
     class Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             options: dict[str, Any] = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.workers,
-                "worker_class": "uvicorn_worker.UvicornWorker",
+                "worker_class": worker_class(limits),
                 "graceful_timeout": int(settings.graceful_timeout),
                 "preload_app": True,
                 "timeout": 120,
@@ -86,11 +90,12 @@ def serve(settings: Settings) -> None:
     if refused and len(refused) == len(artifacts):
         raise refused[0]
     configure_logging(settings)
+    limits = Limits.from_settings(settings, fd_room(settings.max_connections))
     if settings.workers > 1:
         directory, created = multiproc.prepare()  # before prometheus_client is imported
         try:
-            _serve_gunicorn(settings)
+            _serve_gunicorn(settings, limits)
         finally:
             multiproc.cleanup(directory, created)
     else:
-        _serve_uvicorn(settings)
+        _serve_uvicorn(settings, limits)

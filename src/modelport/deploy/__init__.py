@@ -129,9 +129,9 @@ class DeploySpec(BaseModel):
             )
             return note, env
         note = (
-            "# Outcome recording is OFF: the model folder is read-only and each replica would keep\n"
-            "# its own outcomes, lost on restart. Regenerate with --outcomes-secret NAME (a Secret\n"
-            "# whose key `url` holds a postgresql:// URL) to record them in PostgreSQL."
+            "# Outcome recording is OFF: the model folder is read-only and each replica would\n"
+            "# keep its own outcomes, lost on restart. Regenerate with --outcomes-secret NAME (a\n"
+            "# Secret whose key `url` holds a postgresql:// URL) to record them in PostgreSQL."
         )
         return note, f'{pad}- name: MODELPORT_OUTCOMES\n{pad}  value: "false"'
 

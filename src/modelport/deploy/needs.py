@@ -42,6 +42,7 @@ MODULE_EXTRAS = {
 # a ColumnTransformer that selects columns by name works on a DataFrame only.
 IMPLIED = {"sklearn.compose": ("pandas",)}
 _PICKLES = {".joblib", ".pkl", ".pickle"}
+_IGNORED = {"modelport", "__main__", "__builtin__", "copy_reg"}  # ours, or Python 2's names
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _GLOBAL = re.compile(rb"c([A-Za-z_][A-Za-z0-9_.]{0,200})\n[A-Za-z_][A-Za-z0-9_.]{0,200}\n")
 _FRAME = 0x95
@@ -163,7 +164,7 @@ def _add_module(result: Needs, module: str, model: str) -> None:
         if top == "pandas":
             result.packages.setdefault("pandas", _pinned("pandas"))
         return
-    if top in sys.stdlib_module_names or top in ("modelport", "__main__", "__builtin__", "copy_reg"):
+    if top in sys.stdlib_module_names or top in _IGNORED:
         return
     distribution = _distribution(top)
     if distribution is None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 import re
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 
 import pytest

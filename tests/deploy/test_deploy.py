@@ -21,7 +21,7 @@ from tests.helpers import write_fake_model
 GOLDEN = Path(__file__).with_name("golden")
 SHARED = Path(os.environ.get("MODELPORT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 BIN = Path(sys.executable).parent
-SPEC = DeploySpec(name="iris-api", image="iris-api:1.0", models={"iris": "ab" * 32})
+SPEC = DeploySpec(name="iris", image="iris-api:1.0", models={"iris": "ab" * 32})
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -106,26 +106,33 @@ def test_kserve_canary_splits_traffic() -> None:
     assert runtime["spec"]["protocolVersions"] == ["v2", "v1"]
 
 
-def test_render_blueprint() -> None:
+def test_render_blueprint_leaves_the_command_to_the_image() -> None:
     service = yaml.safe_load(render_target("render", SPEC)["render.yaml"])["services"][0]
     assert service["runtime"] == "docker"
     assert service["healthCheckPath"] == "/ready"
-    assert "--bind 0.0.0.0:$PORT" in service["dockerCommand"]
-    assert "uvicorn_worker.UvicornWorker" in service["dockerCommand"]
+    assert "dockerCommand" not in service  # the image's `modelport serve` reads PORT itself
+    keys = {v["key"] for v in service["envVars"]}
+    assert "MODELPORT_ACCESS_LOG" not in keys
 
 
-def test_railway_config() -> None:
+def test_railway_start_command_needs_no_shell() -> None:
     config = json.loads(render_target("railway", SPEC)["railway.json"])
     assert config["build"]["builder"] == "DOCKERFILE"
     assert config["deploy"]["healthcheckPath"] == "/ready"
+    assert "$" not in config["deploy"]["startCommand"]
 
 
-def test_huggingface_space() -> None:
+def test_huggingface_space_runs_as_uid_1000_with_a_home() -> None:
     files = render_target("huggingface", SPEC)
     front = yaml.safe_load(files["README.md"].split("---")[1])
     assert front["sdk"] == "docker"
     assert front["app_port"] == 7860
-    assert "PORT=7860" in files["Dockerfile"]
+    dockerfile = files["Dockerfile"]
+    assert "PORT=7860" in dockerfile
+    assert "useradd --uid 1000 --user-group --create-home --home-dir /home/user" in dockerfile
+    assert "USER 1000" in dockerfile
+    assert "HOME=/home/user" in dockerfile
+    assert "filter=lfs" in files[".gitattributes"]
 
 
 @pytest.mark.parametrize("extras", [[], ["lightgbm", "onnx"]])

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,18 @@ def test_the_provisioned_dashboard_is_the_generated_one() -> None:
     assert len(titles) == len(set(titles)) == len(dashboard.PANELS)
     for panel in data["panels"]:
         assert panel["targets"], panel["title"]
-        assert panel["datasource"] == {"type": "prometheus", "uid": "prometheus"}
+        # the datasource is a variable: an import asks for it, provisioning picks the default
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
         assert all(t["expr"] for t in panel["targets"])
+    assert [i["name"] for i in data["__inputs"]] == ["DS_PROMETHEUS"]
+    variables = {v["name"]: v for v in data["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"
+    assert variables["DS_PROMETHEUS"]["query"] == "prometheus"
+    packaged = resources.files("modelport.deploy").joinpath("templates", "grafana-dashboard.json")
+    assert packaged.read_text() == path.read_text()  # what `deploy compose` writes
+    assert (DEPLOY / "prometheus/rules.yml").read_text() == (
+        resources.files("modelport.deploy").joinpath("templates", "prometheus-rules.yml")
+    ).read_text()
     provisioning = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
     )

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -166,6 +164,9 @@ def validate(path: PathArg = None, trust: TrustOpt = None) -> None:
         detail = json.dumps(row.answer) if row.answer else (row.error or "")
         table.add_row(row.model, str(row.version), row.runtime or "-", status, load, detail)
     out.print(table)
+    for row in rows:  # one unwrapped line each, for logs and `modelport build`
+        if not row.ok:
+            err.print(f"{row.model} v{row.version} failed: {row.error}", soft_wrap=True)
     if not all(r.ok for r in rows):
         raise typer.Exit(1)
 
@@ -262,6 +263,9 @@ def convert(
         raise typer.Exit(1)
 
 
+ForceOpt = Annotated[bool, typer.Option(help="Replace the files in --out it names as not ours.")]
+
+
 @app.command()
 def build(
     path: PathArg = None,
@@ -270,53 +274,51 @@ def build(
         Optional[Path], typer.Option(help="Build context folder (default: build/<name>).")
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the Dockerfile; build nothing.")] = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Write a Docker build context for a model repository and build it with Docker."""
+    """Write a Docker build context for a model repository and build it with Docker; the build
+    fails, with the reason, when a model cannot load or predict its example in the image."""
+    from modelport.cli.deploy import build_image
     from modelport.deploy import render_target
-    from modelport.deploy.context import spec_for, write_target
+    from modelport.deploy.context import spec_for
 
     repo = _settings(models=path).models
-    spec = spec_for(repo, image=tag or None, name=tag.split(":")[0].rsplit("/", 1)[-1] or None)
     if dry_run:
-        print(render_target("docker", spec)["Dockerfile"], end="")
+        name = tag.split(":")[0].rsplit("/", 1)[-1] or None
+        print(render_target("docker", spec_for(repo, image=tag or None, name=name))["Dockerfile"])
         return
-    context = out or Path("build") / spec.name
-    write_target("docker", repo, context, spec)
-    err.print(f"Wrote the build context {context} (models: {', '.join(spec.models)})")
-    if shutil.which("docker") is None:
-        err.print(f"No docker here: build it with  docker build -t {spec.image} {context}")
-        return
-    done = subprocess.run(["docker", "build", "--network", "host", "-t", spec.image, str(context)])
-    if done.returncode != 0:
-        raise typer.Exit(done.returncode)
-    err.print(f"Built {spec.image}: docker run --rm -p {spec.port}:{spec.port} {spec.image}")
+    build_image(repo, tag, out, err, force=force)
 
 
 @app.command()
 def deploy(
-    target: Annotated[
-        str, typer.Argument(help="render, railway, huggingface, kubernetes, kserve or docker")
-    ],
+    target: Annotated[str, typer.Argument(help="render, railway, huggingface, kubernetes, ...")],
     path: PathArg = None,
     out: Annotated[
         Optional[Path], typer.Option(help="Folder for the files (default: deploy/<target>).")
     ] = None,
-    name: Annotated[Optional[str], typer.Option(help="Service name (a DNS label).")] = None,
+    name: Annotated[
+        Optional[str],
+        typer.Option(help="Service name (default: the single model's, else the folder's)."),
+    ] = None,
     image: Annotated[Optional[str], typer.Option(help="Image the cluster pulls.")] = None,
     replicas: Annotated[int, typer.Option(help="Replicas (the autoscaler's minimum).")] = 2,
     workers: Annotated[int, typer.Option(help="Worker processes per container.")] = 2,
+    outcomes_secret: Annotated[
+        Optional[str], typer.Option(help="Secret whose key `url` is a postgresql:// URL.")
+    ] = None,
+    force: ForceOpt = False,
 ) -> None:
-    """Write the files that deploy a model repository to a platform."""
+    """Write the files that deploy a model repository to a platform; never replaces a file
+    modelport did not write unless --force."""
+    from modelport.cli.deploy import deploy_files
     from modelport.deploy import TARGETS
-    from modelport.deploy.context import spec_for, write_target
 
     if target not in TARGETS:
         raise typer.BadParameter(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     repo = _settings(models=path).models
-    spec = spec_for(repo, name=name, image=image, replicas=replicas, workers=workers)
-    folder = out or Path("deploy") / target
-    for written in write_target(target, repo, folder, spec):
-        err.print(f"wrote {written}")
+    options = {"replicas": replicas, "workers": workers, "outcomes_secret": outcomes_secret}
+    deploy_files(target, repo, out, err, force=force, name=name, image=image, **options)
 
 
 @experiments_app.command("report")

@@ -1,6 +1,6 @@
 """Deploy files for a model repository, rendered from one typed spec and the templates shipped
 in ``modelport/deploy/templates``: a Docker build context, Render, Railway, Hugging Face Spaces,
-Kubernetes and KServe.
+Kubernetes, KServe, and a compose stack with Prometheus and Grafana.
 """
 
 from __future__ import annotations
@@ -14,25 +14,42 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelport._version import __version__
 
-__all__ = ["TARGETS", "DeploySpec", "Target", "render_target"]
+__all__ = ["TARGETS", "DeploySpec", "Target", "default_name", "render_target"]
 
-Target = Literal["docker", "render", "railway", "huggingface", "kubernetes", "kserve"]
+Target = Literal["docker", "render", "railway", "huggingface", "kubernetes", "kserve", "compose"]
 
 # target -> (output file name, template name)
 TARGETS: dict[str, list[tuple[str, str]]] = {
     "docker": [("Dockerfile", "Dockerfile"), (".dockerignore", "dockerignore")],
     "render": [("render.yaml", "render.yaml")],
     "railway": [("railway.json", "railway.json")],
-    "huggingface": [("README.md", "huggingface-README.md")],
+    "huggingface": [
+        ("README.md", "huggingface-README.md"),
+        (".gitattributes", "huggingface-gitattributes"),
+    ],
     "kubernetes": [("kubernetes.yaml", "kubernetes.yaml")],
     "kserve": [
         ("servingruntime.yaml", "kserve-servingruntime.yaml"),
         ("inferenceservice.yaml", "kserve-inferenceservice.yaml"),
         ("inferenceservice-canary.yaml", "kserve-inferenceservice-canary.yaml"),
     ],
+    "compose": [
+        ("compose.yaml", "compose.yaml"),
+        ("prometheus/prometheus.yml", "compose-prometheus.yml"),
+        ("prometheus/rules.yml", "prometheus-rules.yml"),
+        ("grafana/provisioning/datasources/prometheus.yml", "grafana-datasource.yml"),
+        ("grafana/provisioning/dashboards/modelport.yml", "grafana-dashboards.yml"),
+        ("grafana/dashboards/modelport.json", "grafana-dashboard.json"),
+    ],
 }
 # Platforms that build the repository's Dockerfile get the Docker files too.
-WITH_DOCKER = {"render", "railway", "huggingface"}
+WITH_DOCKER = {"render", "railway", "huggingface", "compose"}
+# Templates copied as they are (their own ``$`` syntax is Prometheus' and Grafana's).
+VERBATIM = {"prometheus-rules.yml", "grafana-datasource.yml", "grafana-dashboards.yml"}
+VERBATIM |= {"grafana-dashboard.json"}
+# Hugging Face Spaces run the container as uid 1000 and route to the Space card's app_port.
+SPACES_UID = 1000
+SPACES_PORT = 7860
 
 _DNS = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi)?$"
@@ -63,15 +80,60 @@ class DeploySpec(BaseModel):
         "pvc://modelport-models/models-next", pattern=r"^[a-z0-9]+://\S+$"
     )
     extras: list[str] = Field(default_factory=list, description="modelport extras to install.")
+    packages: list[str] = Field(
+        default_factory=list,
+        description="Requirements the models' files name, pinned (``pandas==2.2.3``).",
+    )
+    uid: int = Field(10001, ge=1, le=2**31 - 1, description="User the container runs as.")
+    models_path: str = Field(
+        "models",
+        pattern=r"^\w[\w.-]*(/\w[\w.-]*)*$",
+        description="The model repository's path in the build context.",
+    )
+    models_target: str = Field(
+        "/models", pattern=r"^/models(/[\w.-]+)?$", description="Where it goes in the image."
+    )
+    outcomes_secret: str | None = Field(
+        None,
+        pattern=_DNS,
+        description="Secret whose key ``url`` holds a postgresql:// URL for outcome recording "
+        "(Kubernetes, KServe); without it recording is off there.",
+    )
 
     def values(self) -> dict[str, str]:
         data = {k: str(v) for k, v in self.model_dump().items() if not isinstance(v, list | dict)}
+        extras = sorted({*self.extras, *(["postgres"] if self.outcomes_secret else [])})
         data["version"] = __version__
         data["model_list"] = ", ".join(self.models) or "no models"
         data["model_hashes"] = ",".join(f"{n}={h[:16]}" for n, h in self.models.items())
-        data["extras"] = f"[{','.join(self.extras)}]" if self.extras else ""
+        data["extras"] = f"[{','.join(extras)}]" if extras else ""
+        data["packages"] = "".join(f' "{p}"' for p in self.packages)
         data["system_packages"] = _OPENMP if "lightgbm" in self.extras else ""
+        data["user"], data["home"] = "modelport", "/home/modelport"
+        if self.uid == SPACES_UID:
+            data["user"], data["home"] = "user", "/home/user"
         return data
+
+    def outcomes(self, indent: int) -> tuple[str, str]:
+        """The note and the env entries that wire outcome recording in a cluster."""
+        pad = " " * indent
+        if self.outcomes_secret:
+            note = (
+                f"# Outcomes (A/B feedback) go to PostgreSQL: the URL is the key `url` of the "
+                f"Secret {self.outcomes_secret}."
+            )
+            env = (
+                f"{pad}- name: MODELPORT_OUTCOMES_URL\n{pad}  valueFrom:\n"
+                f"{pad}    secretKeyRef:\n{pad}      name: {self.outcomes_secret}\n"
+                f"{pad}      key: url"
+            )
+            return note, env
+        note = (
+            "# Outcome recording is OFF: the model folder is read-only and each replica would\n"
+            "# keep its own outcomes, lost on restart. Regenerate with --outcomes-secret NAME (a\n"
+            "# Secret whose key `url` holds a postgresql:// URL) to record them in PostgreSQL."
+        )
+        return note, f'{pad}- name: MODELPORT_OUTCOMES\n{pad}  value: "false"'
 
 
 # LightGBM's wheel links the system's OpenMP runtime, which slim Python images lack.
@@ -81,6 +143,7 @@ RUN apt-get update \\
     && apt-get install -y --no-install-recommends libgomp1 \\
     && rm -rf /var/lib/apt/lists/*
 """
+_OUTCOME_INDENT = {"kubernetes.yaml": 12, "kserve-servingruntime.yaml": 8}
 
 
 def _template(name: str) -> str:
@@ -88,14 +151,22 @@ def _template(name: str) -> str:
 
 
 def render_target(target: str, spec: DeploySpec) -> dict[str, str]:
-    """File name -> content for one target (Render, Railway and Spaces include the Dockerfile)."""
+    """File name -> content for one target (the Docker files included where a platform builds)."""
     names = list(TARGETS[target])
     if target in WITH_DOCKER:
         names = TARGETS["docker"] + names
-    values = spec.values()
     if target == "huggingface":
-        values["port"] = "7860"
-    return {out: string.Template(_template(tpl)).substitute(values) for out, tpl in names}
+        spec = spec.model_copy(update={"uid": SPACES_UID, "port": SPACES_PORT})
+    values = spec.values()
+    files = {}
+    for out, tpl in names:
+        if tpl in VERBATIM:
+            files[out] = _template(tpl)
+            continue
+        if tpl in _OUTCOME_INDENT:
+            values["outcomes_note"], values["outcomes_env"] = spec.outcomes(_OUTCOME_INDENT[tpl])
+        files[out] = string.Template(_template(tpl)).substitute(values)
+    return files
 
 
 def default_name(text: str) -> str:

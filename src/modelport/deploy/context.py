@@ -1,9 +1,15 @@
-"""Writing deploy files and Docker build contexts for a model repository."""
+"""Writing deploy files and Docker build contexts for a model repository.
+
+The repository is never written to. When it lies inside the output folder (``deploy render
+models --out .`` in a project), the Dockerfile copies it from where it is; otherwise its files
+are copied into ``models/`` of the output folder. Every write goes through
+:func:`modelport.deploy.files.write_files`, which refuses to replace what modelport did not write.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,77 +18,117 @@ from typing import Any
 
 from modelport.core.repository import ModelSource, scan, version_of
 from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, render_target
+from modelport.deploy.files import Content, check_out, write_files
+from modelport.deploy.needs import needs
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE
 from modelport.model.integrity import pinned_sha256, sidecar
 from modelport.model.pins import LOCK_FILE, Pins
-from modelport.runtimes import EXTRAS, runtime_for_file
 
-__all__ = ["spec_for", "write_target"]
+__all__ = ["needs_notes", "spec_for", "write_target"]
+
+# folder names that say nothing about the service: the project folder above names it instead
+_GENERIC = {"models", "model", "repository", "repo"}
 
 
 def _digest(path: Path) -> str:
+    if path.is_dir():
+        return hashlib.sha256(path.name.encode()).hexdigest()
     return pinned_sha256(path) or hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _extras(sources: list[ModelSource]) -> list[str]:
-    needed = set()
-    for source in sources:
-        for artifact in source.versions.values():
-            runtime = source.card.runtime or runtime_for_file(artifact)
-            if runtime in EXTRAS:
-                needed.add(EXTRAS[runtime])
-    return sorted(needed)
+def _service_name(repo: Path, sources: list[ModelSource]) -> str:
+    """The single model's name, else the repository folder's (the project's for ``models``)."""
+    if len(sources) == 1:
+        return default_name(sources[0].name)
+    folder = repo.resolve()
+    while folder.name.lower() in _GENERIC and folder.parent != folder:
+        folder = folder.parent
+    label = default_name(folder.name)
+    return "modelport" if label in _GENERIC else label
 
 
 def spec_for(
     repo: Path, name: str | None = None, image: str | None = None, **options: Any
 ) -> DeploySpec:
-    """The deploy spec of the models at ``repo``, with the sha256 of each default version."""
+    """The deploy spec of the models at ``repo``, with the sha256 of each default version and
+    what their files need installed."""
     sources = scan(repo)
     models = {s.name: _digest(s.versions[max(s.versions)]) for s in sources if s.versions}
-    label = default_name(name or (sources[0].name if len(sources) == 1 else repo.resolve().name))
+    label = default_name(name) if name else _service_name(repo, sources)
+    found = needs(sources)
     return DeploySpec(
         name=label,
         image=image or f"{label}:latest",
         models=models,
-        extras=_extras(sources),
+        extras=sorted(found.extras),
+        packages=sorted(found.packages.values()),
         **options,
     )
 
 
-def _copy_models(repo: Path, target: Path) -> None:
-    """The repository as ``models/`` in a build context (a single file or folder becomes one)."""
-    if target.exists():
-        shutil.rmtree(target)
-    if (
+def needs_notes(repo: Path) -> list[str]:
+    """Warnings about modules the models' files name that no installed package provides."""
+    found = needs(scan(repo))
+    return [
+        f"{', '.join(sorted(models))} names the module {module!r}, which no installed package "
+        "provides: the image's check will fail unless it is importable there"
+        for module, models in sorted(found.unknown.items())
+    ]
+
+
+def _is_repository(repo: Path) -> bool:
+    return (
         repo.is_dir()
         and not (repo / CARD_FILE).is_file()
         and not any(version_of(c) for c in repo.iterdir())
-    ):
-        shutil.copytree(repo, target, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        return
+    )
+
+
+def _files_under(folder: Path, prefix: str) -> dict[str, Content]:
+    """Every file below ``folder`` (hidden ones and caches left out) under ``prefix``."""
+    found: dict[str, Content] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(p.startswith(".") or p == "__pycache__" for p in rel.parts) or not path.is_file():
+            continue
+        found[f"{prefix}/{rel.as_posix()}"] = path
+    return found
+
+
+def _models(repo: Path, out: Path) -> tuple[dict[str, str], dict[str, Content]]:
+    """Where the Dockerfile finds the models, and the files to copy (none when in place)."""
+    repo, out = repo.resolve(), out.resolve()
+    if repo.is_dir() and out in repo.parents:
+        rel = repo.relative_to(out).as_posix()
+        if _is_repository(repo):
+            return {"models_path": rel, "models_target": "/models"}, {}
+        (source,) = scan(repo)
+        return {"models_path": rel, "models_target": f"/models/{source.name}"}, {}
+    place = {"models_path": "models", "models_target": "/models"}
+    if _is_repository(repo):
+        return place, _files_under(repo, "models")
     (source,) = scan(repo)
-    folder = target / source.name
     if repo.is_dir():
-        shutil.copytree(repo, folder, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        return
-    (folder / "1").mkdir(parents=True)
-    shutil.copyfile(repo, folder / "1" / repo.name)
+        return place, _files_under(repo, f"models/{source.name}")
+    files: dict[str, Content] = {f"models/{source.name}/1/{repo.name}": repo}
     if sidecar(repo).is_file():
-        shutil.copyfile(sidecar(repo), folder / "1" / sidecar(repo).name)
+        files[f"models/{source.name}/1/{sidecar(repo).name}"] = sidecar(repo)
     if (repo.parent / CARD_FILE).is_file():
-        shutil.copyfile(repo.parent / CARD_FILE, folder / CARD_FILE)
+        files[f"models/{source.name}/{CARD_FILE}"] = repo.parent / CARD_FILE
+    return place, files
 
 
-def _copy_pins(repo: Path, target: Path) -> None:
-    """The repository's trusted pins as they are (never re-pinned here: that would vouch for
-    whatever the folder holds now); without any, an empty lock, and pickles are refused."""
-    lock = Pins.default(repo).lock
-    if lock.is_file():
-        shutil.copyfile(lock, target)
-    else:
-        target.write_text(f"# no trusted pins: run `{Pins.default(repo).command()}`\n")
+def _pins(repo: Path, out: Path) -> dict[str, Content]:
+    """The repository's trusted pins as they are, as ``modelport.lock`` (never re-pinned here:
+    that would vouch for whatever the folder holds now); without any, an empty lock, and pickles
+    are refused. A lock already where the build context needs it is used in place."""
+    pins = Pins.default(repo)
+    if pins.lock.resolve() == (out / LOCK_FILE).resolve() and pins.lock.is_file():
+        return {}
+    if pins.lock.is_file():
+        return {LOCK_FILE: pins.lock}
+    return {LOCK_FILE: f"# no trusted pins: run `{pins.command()}`\n".encode()}
 
 
 def _source_root() -> Path:
@@ -95,43 +141,53 @@ def _source_root() -> Path:
     return root
 
 
-def _wheel(dest: Path) -> None:
-    """A wheel of this modelport in ``dest``, so the image needs no package index for it."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+@functools.cache
+def _wheel() -> tuple[str, bytes]:
+    """A wheel of this modelport (name, bytes), so the image needs no package index for it;
+    built once a process."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "-w",
-            tmp,
-            str(_source_root()),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp]
+        done = subprocess.run(
+            [*command, str(_source_root())], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise ConfigError(f"building modelport's wheel failed: {done.stderr.strip()[-500:]}")
-        for wheel in Path(tmp).glob("modelport-*.whl"):
-            shutil.copyfile(wheel, dest / wheel.name)
+        (wheel,) = Path(tmp).glob("modelport-*.whl")
+        return wheel.name, wheel.read_bytes()
 
 
-def write_target(target: str, repo: Path, out: Path, spec: DeploySpec) -> list[Path]:
-    """Write ``target``'s files (and, where a Dockerfile goes, ``models/`` and ``wheels/``)."""
+def _check_kserve(spec: DeploySpec) -> None:
+    if spec.name not in spec.models:
+        raise ConfigError(
+            f"KServe sends /v2/models/<InferenceService name>/infer to the runtime, so the "
+            f"service must be named after the model it serves: give --name one of "
+            f"{', '.join(spec.models)} (a model name that is not a DNS label needs renaming)"
+        )
+
+
+def write_target(
+    target: str, repo: Path, out: Path, spec: DeploySpec, *, force: bool = False
+) -> list[Path]:
+    """Write ``target``'s files (and, where a Dockerfile goes, the models and ``wheels/``).
+
+    Refuses, having written nothing, an ``out`` inside the repository and an ``out`` holding
+    files modelport did not write that it would replace, unless ``force``."""
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for file_name, content in render_target(target, spec).items():
-        path = out / file_name
-        path.write_text(content, encoding="utf-8")
-        written.append(path)
-    if target == "docker" or target in WITH_DOCKER:
-        _copy_models(repo, out / "models")
-        _copy_pins(repo, out / LOCK_FILE)
-        _wheel(out / "wheels")
-        written += [out / "models", out / LOCK_FILE, out / "wheels"]
-    return written
+    check_out(out, repo)
+    if target == "kserve":
+        _check_kserve(spec)
+    docker = target == "docker" or target in WITH_DOCKER
+    files: dict[str, Content] = {}
+    owned: list[str] = []
+    if docker:
+        place, files = _models(repo, out)
+        spec = spec.model_copy(update=place)
+        owned = ["wheels", *(["models"] if files else [])]
+    rendered = render_target(target, spec)
+    files.update({name: text.encode("utf-8") for name, text in rendered.items()})
+    if docker:
+        files.update(_pins(repo, out))
+        wheel, content = _wheel()
+        files[f"wheels/{wheel}"] = content
+    return write_files(out, files, force=force, owned_folders=owned)

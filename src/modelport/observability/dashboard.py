@@ -17,7 +17,10 @@ from typing import Any
 __all__ = ["PANELS", "build", "queries", "render", "write"]
 
 UID = "modelport"
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+# Every panel reads the datasource the variable names: Grafana's import asks for it
+# (``__inputs``), and a provisioned copy picks the default Prometheus datasource.
+DS_VARIABLE = "DS_PROMETHEUS"
+DATASOURCE = {"type": "prometheus", "uid": "${" + DS_VARIABLE + "}"}
 RATE = "[$__rate_interval]"
 
 
@@ -121,7 +124,16 @@ def queries() -> list[str]:
 
 def build() -> dict[str, Any]:
     """The dashboard as Grafana JSON."""
-    from grafanalib.core import Dashboard, GridPos, Target, Time, TimeSeries
+    from grafanalib.core import (
+        Dashboard,
+        DataSourceInput,
+        GridPos,
+        Target,
+        Template,
+        Templating,
+        Time,
+        TimeSeries,
+    )
 
     panels = []
     for index, (title, unit, targets) in enumerate(PANELS):
@@ -145,6 +157,18 @@ def build() -> dict[str, Any]:
         time=Time("now-1h", "now"),
         refresh="10s",
         panels=panels,
+        inputs=[
+            DataSourceInput(
+                name=DS_VARIABLE,
+                label="Prometheus",
+                pluginId="prometheus",
+                pluginName="Prometheus",
+                description="The Prometheus that scrapes modelport",
+            )
+        ],
+        templating=Templating(
+            [Template(name=DS_VARIABLE, label="Prometheus", query="prometheus", type="datasource")]
+        ),
     ).auto_panel_ids()
     data: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), default=_encode))
     return data

@@ -1,0 +1,205 @@
+"""Deploy images built and run the way their platform runs them, on the real engine.
+
+One repository (a DataFrame pipeline with a string column) is built once with `modelport build`:
+its image must install pandas and pass its own model check, then serve under the generated
+Kubernetes pod spec's rules (read-only root, the emptyDirs as tmpfs, the manifest's uid and env).
+The same repository plus a model whose module the image lacks must fail at build time, naming
+it. The Hugging Face Space's image must answer as uid 1000. The builds share their first stage.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from modelport.deploy.context import spec_for, write_target
+from modelport.model.integrity import write_sha256
+from tests.container.test_image import ENV, docker, engine, wait_ready
+from tests.helpers import free_port
+
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1500)]
+__all__ = ["engine"]  # the engine fixture, shared with test_image
+
+MODELPORT = str(Path(sys.executable).parent / "modelport")
+ROW = {"city": "tainan", "amount": 12.5}
+
+
+def _pipeline() -> Any:
+    frame = pd.DataFrame(
+        {"city": ["taipei", "tainan", "kaohsiung"] * 10, "amount": np.arange(30.0)}
+    )
+    columns = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["city"]), (StandardScaler(), ["amount"])
+    )
+    return make_pipeline(columns, LogisticRegression()).fit(frame, ["no", "yes", "yes"] * 10)
+
+
+def _save(model: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    joblib.dump(model, path)
+    write_sha256(path)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("basket-shop")
+    _save(_pipeline(), root / "models" / "basket" / "1" / "model.joblib")
+    return root
+
+
+def _build(repo: Path, tag: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODELPORT, "build", str(repo), "-t", tag, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**ENV, "HOME": str(out.parent), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        timeout=1200,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def image(engine: None, project: Path) -> Iterator[str]:
+    done = _build(project / "models", "basket:test", project / "ctx")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    yield "basket:test"
+    docker("rmi", "-f", "basket:test")
+
+
+def _run_as_the_pod(image: str, pod: dict[str, Any], port: int) -> str:
+    """docker run with the pod spec's uid, env, read-only root and emptyDirs (as tmpfs)."""
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    args = [
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--read-only",
+        "--user",
+        str(pod["securityContext"]["runAsUser"]),
+    ]
+    for mount in container["volumeMounts"]:
+        args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777"]
+    for env in container["env"]:
+        value = str(port) if env["name"] == "PORT" else env["value"]
+        args += ["-e", f"{env['name']}={value}"]
+    return docker(*args, image)
+
+
+def test_dataframe_image_installs_pandas_and_serves_as_the_kubernetes_pod(
+    image: str, project: Path, tmp_path: Path
+) -> None:
+    dockerfile = (project / "ctx" / "Dockerfile").read_text()
+    assert '"pandas==' in dockerfile
+    docker("run", "--rm", "--network", "host", image, "python", "-c", "import pandas")
+    spec = spec_for(project / "models")
+    write_target("kubernetes", project / "models", tmp_path / "k8s", spec)
+    manifest = next(yaml.safe_load_all((tmp_path / "k8s" / "kubernetes.yaml").read_text()))
+    pod = manifest["spec"]["template"]["spec"]
+    port = free_port()
+    container = _run_as_the_pod(image, pod, port)
+    try:
+        url = wait_ready(port, container)
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        for _ in range(20):
+            reply = httpx.post(f"{url}/models/basket/predict", json=ROW)
+            assert reply.status_code == 200, reply.text
+        scrape_path = manifest["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"]
+        for _ in range(3):  # every scrape counts both workers' requests
+            text = httpx.get(f"{url}{scrape_path}").text
+            counted = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("modelport_requests_total{") and 'model="basket"' in line
+            )
+            assert counted == 20
+        pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+        docker("exec", container, *pre_stop[:-1], "0")  # the drain command exists in the image
+        docker("stop", "-t", "30", container)
+        assert docker("inspect", "-f", "{{.State.ExitCode}}", container) == "0"
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
+
+
+def test_a_model_the_image_cannot_load_fails_the_build_with_the_reason(
+    image: str, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "models"
+    _save(_pipeline(), repo / "basket" / "1" / "model.joblib")
+    (tmp_path / "acme_features.py").write_text(
+        textwrap.dedent(
+            """
+            from sklearn.base import BaseEstimator, TransformerMixin
+
+            class Doubler(TransformerMixin, BaseEstimator):
+                def fit(self, x, y=None):
+                    return self
+
+                def transform(self, x):
+                    return x * 2
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import acme_features
+
+    model = make_pipeline(acme_features.Doubler(), LogisticRegression())
+    _save(model.fit(np.arange(20.0).reshape(10, 2), [0, 1] * 5), repo / "custom" / "1" / "m.joblib")
+    del sys.modules["acme_features"]
+    done = _build(repo, "custom-shop:test", tmp_path / "ctx")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert "names the module 'acme_features'" in " ".join(output.split())  # warned up front
+    reason = " ".join(done.stderr.split())
+    assert "the image was not built" in reason
+    assert "custom v1 failed" in reason
+    assert "acme_features" in reason
+
+
+def test_huggingface_space_image_answers_as_uid_1000(
+    image: str, project: Path, tmp_path: Path
+) -> None:
+    space = tmp_path / "space"
+    write_target("huggingface", project / "models", space, spec_for(project / "models"))
+    docker("build", "--network", "host", "-t", "basket-space:test", str(space), timeout=1200)
+    port = free_port()
+    container = docker(
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--user",
+        "1000",
+        "-e",
+        f"PORT={port}",
+        "basket-space:test",
+    )
+    try:
+        url = wait_ready(port, container)
+        assert httpx.post(f"{url}/models/basket/predict", json=ROW).status_code == 200
+        assert docker("exec", container, "id", "-u") == "1000"
+        docker("exec", container, "sh", "-c", 'touch "$HOME/written" /models/.modelport/written')
+        env = docker("inspect", "-f", "{{json .Config.Env}}", "basket-space:test")
+        assert "PORT=7860" in env  # the Space card's app_port
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
+        subprocess.run(
+            ["docker", "rmi", "-f", "basket-space:test"], capture_output=True, env=ENV, check=False
+        )

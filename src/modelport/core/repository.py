@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,28 +168,56 @@ def scan(path: Path) -> list[ModelSource]:
     return sources
 
 
+def _next_version(folder: Path, version: int | None) -> Path:
+    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
+    target = folder / str(version or (max(existing, default=0) + 1))
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"{target} already exists; choose another --version")
+    return target
+
+
+@contextmanager
+def _staged(repository: Path, name: str, version: int | None) -> Iterator[tuple[Path, Path]]:
+    """A temporary folder inside the model's folder and the version folder it becomes: the
+    version appears whole (renamed) or not at all; so does a model folder made for it."""
+    folder = repository / check_name(name)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the version from a server run as another user
+    try:
+        yield staging, _next_version(folder, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def add_version(
     repository: Path, name: str, artifact: Path, card: ModelCard | None, version: int | None = None
 ) -> Path:
     """Copy ``artifact`` into ``repository/name/<version>/`` and pin its sha256; write ``card``
     unless it is ``None``.
 
-    The version defaults to one above the highest present. Returns the copied artifact's path.
+    The version defaults to one above the highest present; it appears whole or not at all. A file
+    that already is that version's (``--version`` names its folder) is pinned where it is. Returns
+    the artifact's path in the repository.
     """
     folder = repository / check_name(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
-    version = version or (max(existing, default=0) + 1)
-    target_dir = folder / str(version)
-    if target_dir.exists() and any(target_dir.iterdir()):
-        raise ConfigError(f"{target_dir} already exists; choose another --version")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"model{artifact.suffix.lower()}"
-    shutil.copyfile(artifact, target)
-    write_sha256(target)
-    if card is not None:
-        write_card(folder / CARD_FILE, card)
-    return target
+    if version is not None and artifact.resolve().parent == (folder / str(version)).resolve():
+        write_sha256(artifact)
+        if card is not None:
+            write_card(folder / CARD_FILE, card)
+        return artifact
+    with _staged(repository, name, version) as (staging, target_dir):
+        staged = staging / f"model{artifact.suffix.lower()}"
+        shutil.copyfile(artifact, staged)
+        write_sha256(staged)
+        staging.replace(target_dir)
+        if card is not None:
+            write_card(folder / CARD_FILE, card)
+    return target_dir / staged.name
 
 
 def add_folder_version(
@@ -194,17 +225,12 @@ def add_folder_version(
 ) -> Path:
     """Copy a model that is a folder of files (a ``save_pretrained`` folder) into
     ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256``, write ``card`` unless
-    it is ``None``. Returns the version folder."""
+    it is ``None``. The version appears whole or not at all. Returns the version folder."""
     from modelport.model.manifest import copy_folder
 
-    folder = repository / check_name(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    existing = [int(c.name) for c in folder.iterdir() if c.is_dir() and c.name.isdigit()]
-    version = version or (max(existing, default=0) + 1)
-    target = folder / str(version)
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"{target} already exists; choose another --version")
-    copy_folder(source, target)
-    if card is not None:
-        write_card(folder / CARD_FILE, card)
+    with _staged(repository, name, version) as (staging, target):
+        copy_folder(source, staging)
+        staging.replace(target)
+        if card is not None:
+            write_card(repository / name / CARD_FILE, card)
     return target

@@ -9,6 +9,7 @@ when the file still has that hash, or when the user trusts the path explicitly (
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,11 +57,25 @@ def is_trusted(path: Path, trusted: Iterable[Path]) -> bool:
 
 
 def _advice(path: Path) -> str:
+    """The two ways out, as commands: pin the file's hash (in place when it already is a
+    version of a model in a repository), or trust it as it is."""
     quoted = shlex.quote(str(path))
-    name = shlex.quote(path.stem.replace(" ", "-") or "model")
+    version = path.parent
+    if version.name.isdigit() and version.parent.name:  # <repo>/<model>/<version>/<file>
+        model = version.parent
+        where = f"--name {shlex.quote(model.name)} --repo {shlex.quote(str(model.parent))}"
+        pin = (
+            f"pin its hash where it is: modelport import {quoted} {where} --version {version.name}"
+        )
+    else:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).strip("-.") or "model"
+        pin = (
+            "copy it into the repository models/ with its hash pinned: "
+            f"modelport import {quoted} --name {name} --repo models"
+        )
     return (
-        f"If you trust this file, import it (records its hash): modelport import {quoted} "
-        f"--name {name}\n  or serve it as it is: modelport serve ... --trust {quoted}"
+        f"If you trust this file, {pin}\n"
+        f"  or load it as it is, unpinned: add --trust {quoted} to the command"
     )
 
 

@@ -7,6 +7,7 @@ Pickle and joblib files load only when their sha256 is pinned or the path is tru
 from __future__ import annotations
 
 import io
+import shlex
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from modelport.model.integrity import read_verified
 from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
 
-__all__ = ["SklearnRuntime"]
+__all__ = ["SklearnRuntime", "facts_of"]
 
 _TEXT_MODULE = "sklearn.feature_extraction.text"
 
@@ -44,8 +45,8 @@ def _load_skops(data: bytes, context: LoadContext) -> Any:
     if untrusted and not context.trusted:
         raise UntrustedArtifact(
             f"refusing to load {context.artifact}: it contains types skops does not trust by "
-            f"default: {', '.join(untrusted)}. If you trust them, serve it with "
-            f"--trust {context.artifact}"
+            f"default: {', '.join(untrusted)}. If you trust them, add "
+            f"--trust {shlex.quote(str(context.artifact))} to the command"
         )
     return sio.loads(data, trusted=untrusted or None)
 
@@ -89,6 +90,11 @@ def _missing(path: Path, exc: ModuleNotFoundError) -> ModelportError:
             f"pip install 'modelport[{EXTRAS[package]}]'"
         )
     return ModelLoadError(f"{path}: unpickling it needs the module {exc.name!r}, not installed")
+
+
+def facts_of(model: Any) -> ModelFacts:
+    """What a fitted estimator or Pipeline tells about its inputs and outputs."""
+    return SklearnRuntime()._facts(model)
 
 
 class SklearnRuntime(Runtime):

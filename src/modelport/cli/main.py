@@ -231,6 +231,7 @@ def examples_train(
 
     if estimator not in ("logistic", "forest"):
         raise typer.BadParameter("estimator is logistic or forest")
+    before = set(repo.glob("*/*")) if repo.is_dir() else set()
     try:
         framework = framework or frameworks(example)[0]
         target = train_example(
@@ -243,7 +244,10 @@ def examples_train(
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message) from exc
     what = estimator if framework == "sklearn" else framework
-    out.print(f"Trained {example} ({what}) into {target}")
+    if target.parent in before:  # training is deterministic: the very same model
+        out.print(f"{target} already holds {example} ({what}): nothing added")
+    else:
+        out.print(f"Trained {example} ({what}) into {target}")
 
 
 @app.command()

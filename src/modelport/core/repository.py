@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import re
 import shutil
@@ -194,17 +195,38 @@ def _staged(repository: Path, name: str, version: int | None) -> Iterator[tuple[
         raise
 
 
+def _same_as_latest(folder: Path, artifact: Path, card: ModelCard | None) -> Path | None:
+    """The highest version's file when it has the very bytes of ``artifact`` under ``card``."""
+    versions = sorted(
+        (int(c.name) for c in folder.glob("*") if c.is_dir() and c.name.isdigit()), reverse=True
+    )
+    if not versions or (card is not None and read_card(folder / CARD_FILE) != card):
+        return None
+    latest = folder / str(versions[0]) / f"model{artifact.suffix.lower()}"
+    same = latest.is_file() and filecmp.cmp(latest, artifact, shallow=False)
+    return latest if same else None
+
+
 def add_version(
-    repository: Path, name: str, artifact: Path, card: ModelCard | None, version: int | None = None
+    repository: Path,
+    name: str,
+    artifact: Path,
+    card: ModelCard | None,
+    version: int | None = None,
+    *,
+    reuse: bool = False,
 ) -> Path:
     """Copy ``artifact`` into ``repository/name/<version>/`` and pin its sha256; write ``card``
     unless it is ``None``.
 
     The version defaults to one above the highest present; it appears whole or not at all. A file
     that already is that version's (``--version`` names its folder) is pinned where it is. Returns
-    the artifact's path in the repository.
+    the artifact's path in the repository. With ``reuse``, an artifact identical to the highest
+    version's, under the same card, is that version (a deterministic example trained again).
     """
     folder = repository / check_name(name)
+    if reuse and version is None and (same := _same_as_latest(folder, artifact, card)):
+        return same
     if version is not None and artifact.resolve().parent == (folder / str(version)).resolve():
         write_sha256(artifact)
         if card is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shlex
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,24 @@ def _categorical_columns(model: Any) -> tuple[dict[str, FieldType], dict[str, li
     return types, choices
 
 
+def _needs_frame(model: Any) -> bool:
+    """Whether the model selects columns by name (a ColumnTransformer), which only a pandas
+    DataFrame can give it."""
+    for _, _, columns in getattr(_first_step(model), "transformers_", []):
+        names = [columns] if isinstance(columns, str) else columns
+        if isinstance(names, list | tuple) and any(isinstance(c, str) for c in names):
+            return True
+    return False
+
+
+def _check_pandas(path: Path, model: Any) -> None:
+    if _needs_frame(model) and find_spec("pandas") is None:
+        raise MissingExtra(
+            f"{path}: it selects its columns by name, which needs a pandas DataFrame, and pandas "
+            "is not installed: pip install 'modelport[pandas]'"
+        )
+
+
 def _first_step(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     return steps[0][1] if steps else model
@@ -124,6 +143,7 @@ class SklearnRuntime(Runtime):
                 ) from exc
         if not callable(getattr(model, "predict", None)):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
+        _check_pandas(path, model)
         self.model = model
         return self._facts(model)
 

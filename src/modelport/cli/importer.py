@@ -80,7 +80,7 @@ def _generated(runtime: str, facts: ModelFacts, options: CardOptions) -> ModelCa
     return ModelCard(
         runtime=runtime,
         description=options.description,
-        signature=CardSignature(inputs=signature.inputs, output=signature.output),
+        signature=CardSignature(inputs=signature.inputs, output=output),
     )
 
 

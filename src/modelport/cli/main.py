@@ -211,7 +211,7 @@ def predict(
         write_errors(score.bad, listed)
         summary += f"; skipped {score.bad_rows} bad rows, listed in {listed}"
     if output is not None or score.bad:
-        err.print(summary, highlight=False)
+        err.print(summary, highlight=False, soft_wrap=True)
 
 
 @examples_app.command("train")

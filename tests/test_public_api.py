@@ -22,6 +22,7 @@ PUBLIC = {
     "Settings",
     "Signature",
     "__version__",
+    "card_from",
     "create_app",
 }
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modelport._version import __version__
 
 if TYPE_CHECKING:
+    from modelport.core.cardfrom import card_from
     from modelport.core.dataplane import DataPlane
     from modelport.core.registry import Registry
     from modelport.core.result import InferenceResult
@@ -36,6 +37,7 @@ _LAZY = {
     "Runtime": "modelport.runtimes",
     "Settings": "modelport.settings",
     "Signature": "modelport.model.signature",
+    "card_from": "modelport.core.cardfrom",
     "create_app": "modelport.server.app",
 }
 
@@ -54,6 +56,7 @@ __all__ = [
     "Settings",
     "Signature",
     "__version__",
+    "card_from",
     "create_app",
 ]
 

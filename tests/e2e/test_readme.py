@@ -57,7 +57,9 @@ class Session:
         self.env = {
             **os.environ,
             "PORT": str(self.port),
-            "MODELPORT_MODELS": str(work / "default-models"),
+            # `make serve` trains into the same ./models the README then imports into, as for a
+            # reader in the clone: the README must hold when followed in order
+            "MODELPORT_MODELS": str(work / "models"),
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
         }
         self.server: subprocess.Popen[bytes] | None = None

@@ -353,7 +353,7 @@ def test_examples_train_every_iris_framework(tmp_path: Path) -> None:
             answer = client.post(f"/models/{name}/predict", json=IRIS_ROW).json()
             assert answer["prediction"] == "setosa"
     again = train_example("iris", repo, framework="xgboost")
-    assert again == repo / "iris-xgboost" / "2" / "model.json"
+    assert again == repo / "iris-xgboost" / "1" / "model.json"  # the very same model: no v2
 
 
 class _BrokenLibrary:

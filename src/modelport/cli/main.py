@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional, cast
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from modelport._version import __version__
+from modelport.cli.options import PathArg, TrustOpt, err, out
+from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
+from modelport.cli.ship import build, deploy
 from modelport.errors import InvalidInput, ModelportError
 
 __all__ = ["app", "main"]
@@ -36,28 +40,6 @@ app.add_typer(examples_app, name="examples")
 experiments_app = typer.Typer(help="A/B test outcomes recorded by the server.")
 app.add_typer(experiments_app, name="experiments")
 app.command("pin")(pin_command)
-
-err = Console(stderr=True)
-out = Console()
-
-PathArg = Annotated[
-    Optional[Path],
-    typer.Argument(help="Model repository, one model's folder, or a model file. Default: ./models"),
-]
-TrustOpt = Annotated[
-    Optional[list[Path]],
-    typer.Option(
-        "--trust",
-        help="Load this file (or every file under this folder) as it is, even when no "
-        "trusted pin vouches for it (modelport pin). Repeatable.",
-    ),
-]
-
-
-def _settings(**overrides: Any) -> Any:
-    from modelport.settings import Settings
-
-    return Settings(**{k: v for k, v in overrides.items() if v is not None and v != []})
 
 
 def _ensure_default_repository(path: Path, explicit: bool) -> None:
@@ -126,6 +108,10 @@ def serve(
     run_server(settings)
 
 
+def _names(value: Optional[str]) -> Optional[list[str]]:
+    return [n.strip() for n in value.split(",")] if value is not None else None
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
@@ -136,16 +122,38 @@ def import_(
     class_names: Annotated[
         Optional[str], typer.Option(help="Comma-separated class names, in class order.")
     ] = None,
+    feature_names: Annotated[
+        Optional[str], typer.Option(help="Comma-separated input names, in the model's order.")
+    ] = None,
+    feature_names_from: Annotated[
+        Optional[Path], typer.Option(help="A CSV file whose header names the inputs.")
+    ] = None,
+    example_from: Annotated[
+        Optional[Path],
+        typer.Option(help="A CSV file of inputs: examples, bounds and categories come from it."),
+    ] = None,
+    card: Annotated[
+        Optional[Path], typer.Option(help="A card file (modelport.card_from(...).save(FILE)).")
+    ] = None,
 ) -> None:
     """Copy a model into the repository, pin its sha256 and write its card."""
-    from modelport.cli.importer import import_model
+    from modelport.cli.importer import CardOptions, import_model
     from modelport.model.pins import Pins
 
-    names = [c.strip() for c in class_names.split(",")] if class_names else None
-    target = import_model(
-        file, repo, name, version=version, description=description, class_names=names
+    options = CardOptions(
+        description=description,
+        class_names=_names(class_names),
+        feature_names=_names(feature_names),
+        feature_names_from=feature_names_from,
+        example_from=example_from,
+        card=card,
     )
-    out.print(f"Imported {file} as {target} (sha256 pinned in {Pins.default(repo).lock})")
+    target = import_model(file, repo, name, version=version, options=options)
+    lock = Pins.default(repo).lock
+    if target == file:
+        out.print(f"Pinned the sha256 of {target} in {lock}")
+    else:
+        out.print(f"Imported {file} as {target} (sha256 pinned in {lock})")
 
 
 @app.command()
@@ -185,21 +193,36 @@ def predict(
     output: Annotated[
         Optional[Path], typer.Option(help="Write answers here, .csv or .jsonl (default: stdout).")
     ] = None,
+    on_error: Annotated[
+        str, typer.Option(help="A row that does not fit: fail (stop) or skip (list it, go on).")
+    ] = "fail",
+    errors: Annotated[
+        Optional[Path],
+        typer.Option(help="Where skipped rows are listed (default: <output>.errors.csv)."),
+    ] = None,
     trust: TrustOpt = None,
 ) -> None:
     """Predict offline, without a server: one record (--data) or a file of them (--input)."""
-    from modelport.cli.predict import load_for_predict, predict_file, predict_one
+    from modelport.cli.offline import write_errors
+    from modelport.cli.predict import errors_path, load_for_predict, predict_file, predict_one
 
     if (data is None) == (input is None):
         raise typer.BadParameter("give exactly one of --data or --input")
+    if on_error not in ("fail", "skip"):
+        raise typer.BadParameter("--on-error is fail or skip")
     plane, loaded = load_for_predict(_settings(models=path, trust=trust), model, version)
     if data is not None:
         print(json.dumps(predict_one(plane, loaded, data), ensure_ascii=False))
         return
-    if input is not None:
-        count = predict_file(plane, loaded, input, output, err)
-        if output is not None:
-            err.print(f"Wrote {count} predictions to {output}")
+    source = cast(Path, input)  # given: --data was not
+    score = predict_file(loaded, source, output, err, skip=on_error == "skip")
+    summary = f"Wrote {score.written} predictions" + (f" to {output}" if output else "")
+    if score.bad:
+        listed = errors or errors_path(source, output)
+        write_errors(score.bad, listed)
+        summary += f"; skipped {score.bad_rows} bad rows, listed in {listed}"
+    if output is not None or score.bad:
+        err.print(summary, highlight=False, soft_wrap=True)
 
 
 @examples_app.command("train")
@@ -219,6 +242,7 @@ def examples_train(
 
     if estimator not in ("logistic", "forest"):
         raise typer.BadParameter("estimator is logistic or forest")
+    before = set(repo.glob("*/*")) if repo.is_dir() else set()
     try:
         framework = framework or frameworks(example)[0]
         target = train_example(
@@ -231,7 +255,10 @@ def examples_train(
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message) from exc
     what = estimator if framework == "sklearn" else framework
-    out.print(f"Trained {example} ({what}) into {target}")
+    if target.parent in before:  # training is deterministic: the very same model
+        out.print(f"{target} already holds {example} ({what}): nothing added")
+    else:
+        out.print(f"Trained {example} ({what}) into {target}")
 
 
 @app.command()
@@ -263,62 +290,8 @@ def convert(
         raise typer.Exit(1)
 
 
-ForceOpt = Annotated[bool, typer.Option(help="Replace the files in --out it names as not ours.")]
-
-
-@app.command()
-def build(
-    path: PathArg = None,
-    tag: Annotated[str, typer.Option("--tag", "-t", help="Image name[:tag].")] = "",
-    out: Annotated[
-        Optional[Path], typer.Option(help="Build context folder (default: build/<name>).")
-    ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the Dockerfile; build nothing.")] = False,
-    force: ForceOpt = False,
-) -> None:
-    """Write a Docker build context for a model repository and build it with Docker; the build
-    fails, with the reason, when a model cannot load or predict its example in the image."""
-    from modelport.cli.deploy import build_image
-    from modelport.deploy import render_target
-    from modelport.deploy.context import spec_for
-
-    repo = _settings(models=path).models
-    if dry_run:
-        name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-        print(render_target("docker", spec_for(repo, image=tag or None, name=name))["Dockerfile"])
-        return
-    build_image(repo, tag, out, err, force=force)
-
-
-@app.command()
-def deploy(
-    target: Annotated[str, typer.Argument(help="render, railway, huggingface, kubernetes, ...")],
-    path: PathArg = None,
-    out: Annotated[
-        Optional[Path], typer.Option(help="Folder for the files (default: deploy/<target>).")
-    ] = None,
-    name: Annotated[
-        Optional[str],
-        typer.Option(help="Service name (default: the single model's, else the folder's)."),
-    ] = None,
-    image: Annotated[Optional[str], typer.Option(help="Image the cluster pulls.")] = None,
-    replicas: Annotated[int, typer.Option(help="Replicas (the autoscaler's minimum).")] = 2,
-    workers: Annotated[int, typer.Option(help="Worker processes per container.")] = 2,
-    outcomes_secret: Annotated[
-        Optional[str], typer.Option(help="Secret whose key `url` is a postgresql:// URL.")
-    ] = None,
-    force: ForceOpt = False,
-) -> None:
-    """Write the files that deploy a model repository to a platform; never replaces a file
-    modelport did not write unless --force."""
-    from modelport.cli.deploy import deploy_files
-    from modelport.deploy import TARGETS
-
-    if target not in TARGETS:
-        raise typer.BadParameter(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    repo = _settings(models=path).models
-    options = {"replicas": replicas, "workers": workers, "outcomes_secret": outcomes_secret}
-    deploy_files(target, repo, out, err, force=force, name=name, image=image, **options)
+app.command()(build)
+app.command()(deploy)
 
 
 @experiments_app.command("report")
@@ -385,14 +358,24 @@ def version() -> None:
     out.print(f"modelport {__version__}")
 
 
+_TRUST_HINT = re.compile(r"add --trust ('[^']*'|\S+) to the command")
+
+
+def _rerun(message: str, argv: list[str]) -> str:
+    """A hint to add ``--trust`` becomes the very command that was run, with it."""
+    command = shlex.join(["modelport", *argv])
+    return _TRUST_HINT.sub(lambda m: f"run {command} --trust {m.group(1)}", message)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``modelport`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=True)
     except ModelportError as exc:
+        message = _rerun(exc.message, sys.argv[1:] if argv is None else argv)
         # escaped: hints like "pip install 'modelport[onnx]'" are not markup
-        err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     except ValidationError as exc:  # settings from the environment or flags
         for item in exc.errors(include_url=False):

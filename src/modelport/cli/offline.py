@@ -1,5 +1,8 @@
 """Offline batch scoring: read records from CSV, JSON or JSON Lines, predict in chunks, write
 answers as JSON Lines or CSV. Memory stays flat: one chunk is held at a time.
+
+A row that does not fit the model's signature stops the run, or (``--on-error skip``) is left
+out and listed with its column and the reason; an empty cell is a "missing value".
 """
 
 from __future__ import annotations
@@ -7,21 +10,46 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel, ValidationError
+
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
-from modelport.errors import BadRequest
+from modelport.errors import BadRequest, InvalidInput
 from modelport.protocols.answers import answers
 
-__all__ = ["count_records", "predict_records", "read_records", "write_answers"]
+__all__ = [
+    "BadRow",
+    "count_records",
+    "predict_records",
+    "read_records",
+    "write_answers",
+    "write_errors",
+]
 
 CHUNK = 1024
 
 
-def _json_records(path: Path) -> Iterator[dict[str, Any]]:
+Record = tuple[int | None, dict[str, Any]]  # (line in the file where known, field values)
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """One problem with one input row: which row (0-based, as errors name it), where in the file,
+    which column, the value and why it was refused."""
+
+    row: int
+    line: int | None
+    column: str
+    value: Any
+    reason: str
+
+
+def _json_records(path: Path) -> Iterator[Record]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -30,10 +58,10 @@ def _json_records(path: Path) -> Iterator[dict[str, Any]]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRequest(f"{path}: item {index} is not an object of field values")
-        yield item
+        yield None, item
 
 
-def _jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
+def _jsonl_records(path: Path) -> Iterator[Record]:
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -44,16 +72,19 @@ def _jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
                 raise BadRequest(f"{path}:{number}: not valid JSON: {exc}") from exc
             if not isinstance(item, dict):
                 raise BadRequest(f"{path}:{number}: not an object of field values")
-            yield item
+            yield number, item
 
 
-def _csv_records(path: Path) -> Iterator[dict[str, Any]]:
+def _csv_records(path: Path) -> Iterator[Record]:
     with path.open(encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
+        reader = csv.DictReader(handle)
+        for record in reader:
+            yield reader.line_num, record
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Records from a ``.csv``, ``.json`` (one object or a list) or ``.jsonl`` file."""
+def read_records(path: Path) -> Iterator[Record]:
+    """Records from a ``.csv``, ``.json`` (one object or a list) or ``.jsonl`` file, each with
+    its line number (``None`` in a ``.json`` file)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _csv_records(path)
@@ -73,22 +104,74 @@ def count_records(path: Path) -> int | None:
     return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _problems(error: ValidationError, row: int, line: int | None, record: Any) -> list[BadRow]:
+    problems = []
+    for item in error.errors(include_url=False):
+        column = str(item["loc"][0]) if item["loc"] else ""
+        value = record.get(column) if isinstance(record, dict) else record
+        missing = item["type"] == "missing" or _blank(value)
+        reason = "missing value" if missing else item["msg"]
+        problems.append(BadRow(row, line, column, None if missing else value, reason))
+    return problems
+
+
+def _parsed(
+    model: LoadedModel, chunk: list[Record], start: int, skip: bool, bad: list[BadRow]
+) -> tuple[list[dict[str, Any]], list[BaseModel]]:
+    """The chunk's records that fit the signature, validated; the others go to ``bad`` (or
+    raise, naming the row, its column and the reason, unless ``skip``)."""
+    good, parsed = [], []
+    for index, (line, record) in enumerate(chunk, start):
+        try:
+            parsed.append(model.request.model_validate(record))
+        except ValidationError as exc:
+            problems = _problems(exc, index, line, record)
+            if not skip:
+                where = f" (line {line})" if line is not None else ""
+                summary = "; ".join(f"row.{index}.{p.column}: {p.reason}" for p in problems)
+                raise InvalidInput(summary + where) from exc
+            bad.extend(problems)
+            continue
+        good.append(record)
+    return good, parsed
+
+
 def predict_records(
-    plane: DataPlane,
     model: LoadedModel,
-    records: Iterable[dict[str, Any]],
+    records: Iterable[Record],
     progress: Callable[[int], None] | None = None,
+    *,
+    skip: bool = False,
+    bad: list[BadRow] | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """``(record, answer)`` pairs, predicted a chunk at a time; a bad record names its row."""
+    """``(record, answer)`` pairs, predicted a chunk at a time. A record that does not fit the
+    signature stops it (naming the row, its column and the reason) or, with ``skip``, is left
+    out and listed in ``bad``."""
+    bad = [] if bad is None else bad
     iterator = iter(records)
     done = 0
     while chunk := list(islice(iterator, CHUNK)):
-        rows = plane.records_to_rows(model, chunk, prefix=("row",), start=done)
-        for index, answer in enumerate(answers(plane.infer_sync(model, rows))):
-            yield chunk[index], answer
+        good, parsed = _parsed(model, chunk, done, skip, bad)
+        if parsed:
+            result = DataPlane.infer_sync(model, model.rows(parsed))
+            yield from zip(good, answers(result), strict=True)
         done += len(chunk)
         if progress is not None:
             progress(len(chunk))
+
+
+def write_errors(bad: Iterable[BadRow], path: Path) -> None:
+    """The refused rows as CSV: row, line, column, value, reason."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "line", "column", "value", "reason"])
+        for item in bad:
+            value = "" if item.value is None else item.value
+            writer.writerow([item.row, item.line or "", item.column, value, item.reason])
 
 
 def write_answers(

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from modelport.cli.offline import count_records, predict_records, read_records, write_answers
+from modelport.cli.offline import (
+    BadRow,
+    count_records,
+    predict_records,
+    read_records,
+    write_answers,
+)
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
 from modelport.errors import BadRequest, ConfigError
@@ -19,7 +27,7 @@ from modelport.protocols.answers import answers
 from modelport.server.app import registry_from_settings
 from modelport.settings import Settings
 
-__all__ = ["load_for_predict", "predict_file", "predict_one"]
+__all__ = ["FileScore", "errors_path", "load_for_predict", "predict_file", "predict_one"]
 
 
 def load_for_predict(
@@ -46,19 +54,48 @@ def predict_one(plane: DataPlane, model: LoadedModel, data: str) -> dict[str, An
     return answers(plane.infer_sync(model, rows))[0]
 
 
+@dataclass(frozen=True, slots=True)
+class FileScore:
+    """What scoring a file did: answers written, and the rows left out (``--on-error skip``)."""
+
+    written: int
+    bad: list[BadRow]
+    bad_rows: int
+
+
+@contextmanager
+def _replaced(output: Path | None) -> Iterator[IO[str]]:
+    """stdout, or a partial file that becomes ``output`` only when everything is written."""
+    if output is None:
+        yield sys.stdout
+        return
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def predict_file(
-    plane: DataPlane, model: LoadedModel, source: Path, output: Path | None, console: Console
-) -> int:
-    """Score every record of ``source`` into ``output`` (stdout when None), with a progress bar."""
+    model: LoadedModel,
+    source: Path,
+    output: Path | None,
+    console: Console,
+    *,
+    skip: bool = False,
+) -> FileScore:
+    """Score every record of ``source`` into ``output`` (stdout when None), with a progress bar.
+
+    A bad row stops it, naming the row (and nothing is written to ``output``), or with ``skip``
+    is left out and returned."""
     fmt = "csv" if output is not None and output.suffix.lower() == ".csv" else "jsonl"
     signature = model.signature
     labels = [str(c) for c in (signature.output.class_names or signature.classes or [])]
+    bad: list[BadRow] = []
     with ExitStack() as stack:
-        handle = (
-            stack.enter_context(output.open("w", encoding="utf-8", newline=""))
-            if output is not None
-            else sys.stdout
-        )
+        handle = stack.enter_context(_replaced(output))
         progress = stack.enter_context(
             Progress(
                 "[progress.description]{task.description}",
@@ -71,6 +108,17 @@ def predict_file(
         )
         task = progress.add_task(f"scoring {source.name}", total=count_records(source))
         pairs = predict_records(
-            plane, model, read_records(source), lambda n: progress.advance(task, n)
+            model,
+            read_records(source),
+            lambda n: progress.advance(task, n),
+            skip=skip,
+            bad=bad,
         )
-        return write_answers(pairs, handle, fmt, labels)
+        written = write_answers(pairs, handle, fmt, labels)
+    return FileScore(written, bad, len({b.row for b in bad}))
+
+
+def errors_path(source: Path, output: Path | None) -> Path:
+    """Where the refused rows are listed by default: beside the output (else the input)."""
+    base = output or source
+    return base.with_name(f"{base.stem}.errors.csv")

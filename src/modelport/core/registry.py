@@ -255,6 +255,14 @@ class Registry:
             )
         self.default_model = default_model or (min(self.models) if self.models else None)
         self._loaded = threading.Event()
+        self.generation = (
+            0  # counts changes to what is served: documents derived from it cache on it
+        )
+
+    def changed(self) -> None:
+        """Record a change to the models, versions or defaults served (a load, a reload, a
+        rollout, an unload)."""
+        self.generation += 1
 
     @property
     def loaded(self) -> bool:
@@ -287,6 +295,7 @@ class Registry:
         for mv in self.model(name).versions.values():
             if mv.state is ModelState.PENDING:
                 mv.load(self.trusted)
+                self.changed()
 
     def load_all(self) -> None:
         for name in self.models:
@@ -317,12 +326,14 @@ class Registry:
         if old is not None and old.active in model.versions:  # a rollout outlives a reload
             model.active, model.previous = old.active, old.previous
         self.models[name] = model  # in-flight requests keep the versions they already hold
+        self.changed()
         return model
 
     def unload(self, name: str) -> None:
         """Stop serving ``name``; requests in flight finish on the versions they hold."""
         self.model(name)  # 404 when unknown
         del self.models[name]
+        self.changed()
 
     def unload_all(self) -> None:
         for model in self.models.values():

@@ -79,6 +79,14 @@ class ModelCard(BaseModel):
     )
     traffic: TrafficPolicy | None = Field(None, description="Split, canary and shadow traffic.")
 
+    def save(self, path: Path | str) -> Path:
+        """Write the card as YAML to ``path`` (for ``modelport import --card``, or as a model's
+        ``modelport.yaml``); returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_card(target, self)
+        return target
+
 
 def _format(error: ValidationError) -> str:
     parts = []

@@ -99,10 +99,13 @@ def refusal(path: Path, digest: str, pins: Pins | None) -> UntrustedArtifact:
     if changed:
         advice = (
             f"Check where it came from. If you trust it as it is now, pin it again: {command} "
-            f"--force, or serve it as it is with {trust}"
+            f"--force\n  or load it as it is, unpinned: add {trust} to the command"
         )
     else:
-        advice = f"If you trust it, pin it: {command}, or serve it as it is with {trust}"
+        advice = (
+            f"If you trust it, pin it: {command}\n"
+            f"  or load it as it is, unpinned: add {trust} to the command"
+        )
     return UntrustedArtifact(f"refusing to load {path}: {reason}; {WHY}.\n  {advice}")
 
 

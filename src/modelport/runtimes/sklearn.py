@@ -7,7 +7,9 @@ Pickle and joblib files load only when their sha256 is pinned or the path is tru
 from __future__ import annotations
 
 import io
+import shlex
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from modelport.model.integrity import read_verified
 from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
 
-__all__ = ["SklearnRuntime"]
+__all__ = ["SklearnRuntime", "facts_of"]
 
 _TEXT_MODULE = "sklearn.feature_extraction.text"
 
@@ -44,8 +46,8 @@ def _load_skops(data: bytes, context: LoadContext) -> Any:
     if untrusted and not context.trusted:
         raise UntrustedArtifact(
             f"refusing to load {context.artifact}: it contains types skops does not trust by "
-            f"default: {', '.join(untrusted)}. If you trust them, serve it with "
-            f"--trust {context.artifact}"
+            f"default: {', '.join(untrusted)}. If you trust them, add "
+            f"--trust {shlex.quote(str(context.artifact))} to the command"
         )
     return sio.loads(data, trusted=untrusted or None)
 
@@ -70,6 +72,24 @@ def _categorical_columns(model: Any) -> tuple[dict[str, FieldType], dict[str, li
     return types, choices
 
 
+def _needs_frame(model: Any) -> bool:
+    """Whether the model selects columns by name (a ColumnTransformer), which only a pandas
+    DataFrame can give it."""
+    for _, _, columns in getattr(_first_step(model), "transformers_", []):
+        names = [columns] if isinstance(columns, str) else columns
+        if isinstance(names, list | tuple) and any(isinstance(c, str) for c in names):
+            return True
+    return False
+
+
+def _check_pandas(path: Path, model: Any) -> None:
+    if _needs_frame(model) and find_spec("pandas") is None:
+        raise MissingExtra(
+            f"{path}: it selects its columns by name, which needs a pandas DataFrame, and pandas "
+            "is not installed: pip install 'modelport[pandas]'"
+        )
+
+
 def _first_step(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     return steps[0][1] if steps else model
@@ -89,6 +109,11 @@ def _missing(path: Path, exc: ModuleNotFoundError) -> ModelportError:
             f"pip install 'modelport[{EXTRAS[package]}]'"
         )
     return ModelLoadError(f"{path}: unpickling it needs the module {exc.name!r}, not installed")
+
+
+def facts_of(model: Any) -> ModelFacts:
+    """What a fitted estimator or Pipeline tells about its inputs and outputs."""
+    return SklearnRuntime()._facts(model)
 
 
 class SklearnRuntime(Runtime):
@@ -118,6 +143,7 @@ class SklearnRuntime(Runtime):
                 ) from exc
         if not callable(getattr(model, "predict", None)):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
+        _check_pandas(path, model)
         self.model = model
         return self._facts(model)
 

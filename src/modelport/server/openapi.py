@@ -132,16 +132,13 @@ def _path_examples(doc: dict[str, Any], registry: Registry) -> dict[str, Any]:
 def install_openapi(app: FastAPI, registry: Registry, batch_limit: int) -> None:
     """Replace ``app.openapi`` with one that documents every loaded model.
 
-    The document is rebuilt only when loading has progressed since it was last built.
+    The document follows every load, reload, rollout and unload: it is rebuilt when the
+    registry's generation has moved since it was last built, and served from the cache otherwise.
     """
     cache: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
-        key = tuple(
-            (name, v, mv.state.value)
-            for name, m in registry.models.items()
-            for v, mv in m.versions.items()
-        )
+        key = (registry.generation, registry.default_model)
         if cache.get("key") != key:
             cache["key"] = key
             doc = get_openapi(

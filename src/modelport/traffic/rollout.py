@@ -106,6 +106,7 @@ def prepare(registry: Registry, name: str, version: int) -> LoadedModel:
     log.info("warmed %s v%d in %.1f ms", name, version, (time.perf_counter() - started) * 1000)
     if model.versions.get(version) is not mv:
         model.versions = {**model.versions, version: mv}
+        registry.changed()
     return mv.loaded
 
 
@@ -119,6 +120,7 @@ def switch(
     if previous != version:
         model.previous = previous
     model.active = version
+    registry.changed()
     log.info("%s now serves v%d (was v%d)", name, version, previous)
     return RolloutResult(name, version, previous)
 
@@ -150,6 +152,7 @@ async def drain_and_unload(
     if version == model.default_version:
         raise Conflict(f"v{version} is the version {name!r} serves by default; roll out another")
     model.versions = {v: m for v, m in model.versions.items() if v != version}
+    registry.changed()
     return await retire(mv, timeout_s)
 
 

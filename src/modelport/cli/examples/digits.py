@@ -13,6 +13,7 @@ import io
 import logging
 import tempfile
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +128,13 @@ def train_digits(
 
     ``estimator`` is ignored (there is one network). Returns the TorchScript artifact.
     """
-    try:
-        import torch
-    except ImportError as exc:
+    missing = [m for m in ("torch", "onnxscript", "onnxruntime") if find_spec(m) is None]
+    if missing:  # checked before training: the ONNX export and the ONNX version need them too
         raise MissingExtra(
-            "the digits example needs torch: pip install 'modelport[torch]'"
-        ) from exc
+            f"the digits example needs {', '.join(missing)}: pip install 'modelport[torch]'"
+        )
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the same weights on every machine, every run
     try:
@@ -149,8 +151,8 @@ def train_digits(
         with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.13
             warnings.filterwarnings("ignore", JIT_DEPRECATED, DeprecationWarning)
             torch.jit.save(torch.jit.script(model), str(script))
-        first = add_version(repo, name, script, card, version)
         onnx = Path(tmp) / "model.onnx"
-        _export_onnx(torch, model, torch.from_numpy(test_x[:2]), onnx)
+        _export_onnx(torch, model, torch.from_numpy(test_x[:2]), onnx)  # before writing any
+        first = add_version(repo, name, script, card, version)
         add_version(repo, name, onnx, None, int(first.parent.name) + 1)
     return first

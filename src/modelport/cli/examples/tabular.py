@@ -52,7 +52,7 @@ def _save(repo: Path, name: str, model: Any, card: ModelCard, version: int | Non
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.joblib"
         joblib.dump(model, path)
-        return add_version(repo, name, path, card, version)
+        return add_version(repo, name, path, card, version, reuse=True)
 
 
 def train_iris(

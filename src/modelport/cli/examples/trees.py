@@ -27,7 +27,7 @@ def _add(repo: Path, name: str, path: Path, runtime: str, version: int | None) -
     from modelport.cli.examples.tabular import iris_card
     from modelport.core.repository import add_version
 
-    return add_version(repo, name, path, iris_card(runtime), version)
+    return add_version(repo, name, path, iris_card(runtime), version, reuse=True)
 
 
 def _save_booster(

@@ -18,7 +18,9 @@ from modelport.outcomes.stats import (
     Comparison,
     compare_errors,
     compare_proportions,
+    mean_interval,
     percentile,
+    proportion_interval,
 )
 from modelport.outcomes.store import Store
 
@@ -36,6 +38,7 @@ class VariantReport(BaseModel):
     feedback: int
     accuracy: float | None = None
     mae: float | None = None
+    ci95: tuple[float, float] | None = None  # of accuracy or mae: Wilson's / Student's t
 
 
 class ComparisonReport(BaseModel):
@@ -107,10 +110,16 @@ def _tallies(store: Store, model: str) -> tuple[dict[str, _Tally], str | None]:
 def _variant(name: str, t: _Tally, metric: str | None) -> VariantReport:
     accuracy = t.hits / t.feedback if metric == "accuracy" and t.feedback else None
     mae = sum(t.abs_errors) / len(t.abs_errors) if metric == "mae" and t.abs_errors else None
+    ci95 = None
+    if accuracy is not None:
+        ci95 = proportion_interval(t.hits, t.feedback)
+    elif mae is not None:
+        ci95 = mean_interval(t.abs_errors)
     return VariantReport(
         variant=name, versions=sorted(t.versions), requests=len(t.latencies), errors=t.errors,
         rejected=t.rejected, latency_ms_p50=percentile(t.latencies, 50),
         latency_ms_p99=percentile(t.latencies, 99), feedback=t.feedback, accuracy=accuracy, mae=mae,
+        ci95=ci95,
     )  # fmt: skip
 
 

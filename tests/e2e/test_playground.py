@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download is not reachable
 KEY = "playground-key"
 IRIS_VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
-CHINESE = "老闆人很好，還送我們一盤小菜。"
+CHINESE = "老闆人很好，還送我們一盤小菜。"  # noqa: RUF001 (a Chinese comma)
 
 
 @pytest.fixture(scope="module")

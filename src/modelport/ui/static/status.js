@@ -140,10 +140,10 @@
         MP.intervals(points, { title: `${metric} per variant`, max, format: (v) => metricText(metric, v) }));
     }
     for (const c of r.comparisons) {
-      const diff = c.difference === null ? "–" : metricText(metric, c.difference);
-      const interval = c.ci95 ? ` (95 % CI ${metricText(metric, c.ci95[0])} to ${metricText(metric, c.ci95[1])})` : "";
-      parts.push(el("p", {}, `${c.variant} − ${c.baseline}: ${diff}${interval}, ` +
-        `p ${c.p_value === null ? "–" : number(c.p_value)}: ${c.verdict}`));
+      const signed = (v) => `${v > 0 ? "+" : ""}${metricText(metric, v)}`;
+      const diff = c.difference === null ? "no difference yet" : signed(c.difference);
+      const interval = c.ci95 ? ` (95 % CI ${signed(c.ci95[0])} to ${signed(c.ci95[1])})` : "";
+      parts.push(el("p", {}, `${c.variant} vs ${c.baseline}: ${diff}${interval}: ${c.verdict}`));
     }
     parts.push(el("p", { class: "note" }, `A verdict needs ${r.min_samples} feedback per variant.`));
     MP.put(report, el("h2", {}, "Experiment"), ...parts);

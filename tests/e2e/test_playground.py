@@ -6,7 +6,8 @@ test with markup in its description, and a form with a field of choices.
 Every control is found by its label, every request the pages make is recorded, and each test
 ends by checking that none left the server's origin and that the browser logged no error (a
 Content-Security-Policy violation is one). ``MODELPORT_SCREENSHOTS=docs`` writes the
-screenshots the README shows (``playground.png``, ``status.png``) there instead of a temp folder.
+screenshots there instead of a temp folder: the README shows ``playground.png`` and
+``docs/playground.md`` shows ``status.png``.
 """
 
 from __future__ import annotations
@@ -137,8 +138,8 @@ def visit(browser: Browser, server: Server) -> Iterator[Visit]:
     visit.context.close()
 
 
-def _screenshot(page: Page, name: str, tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MODELPORT_SCREENSHOTS") or tmp_path)
+def _screenshot(page: Page, name: str, tmp_path: Path, *, published: bool = True) -> Path:
+    folder = Path(os.environ.get("MODELPORT_SCREENSHOTS") or tmp_path) if published else tmp_path
     path = folder / name
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
@@ -244,7 +245,7 @@ def test_feedback_is_counted_on_the_status_page(visit: Visit, tmp_path: Path) ->
     expect(page.locator("#verdict")).to_have_text("only v1 has served: nothing to compare yet")
     expect(page.get_by_role("img", name="accuracy per variant")).to_be_visible()
     expect(page.get_by_label("Requests / s")).not_to_have_text("measuring…")  # a second reading
-    _screenshot(page, "status.png", tmp_path)
+    _screenshot(page, "status-iris.png", tmp_path, published=False)
     visit.check_stayed_home()
 
 
@@ -337,7 +338,10 @@ def test_an_ab_test_is_charted_with_intervals(visit: Visit, server: Server, tmp_
     expect(chart.locator("text.value")).to_have_text(["60.0 %  n=30", "93.3 %  n=30"])
     expect(chart.locator("line.whisker")).to_have_count(6)
     expect(page.locator("#verdict")).to_have_text(re.compile(r"^v2 better, p=0\.0\d\d$"))
-    expect(page.locator("section.report")).to_contain_text("v2 vs v1: +33.3 % (95 % CI +13.7 % to +53.0 %): v2 better")
-    _screenshot(page, "status-ab.png", tmp_path)
+    expect(page.locator("section.report")).to_contain_text(
+        "v2 vs v1: +33.3 % (95 % CI +13.7 % to +53.0 %): v2 better"
+    )
+    expect(page.get_by_label("Requests / s")).not_to_have_text("measuring…")
+    _screenshot(page, "status.png", tmp_path)
     assert not any("injected" in url for url in visit.requests)
     visit.check_stayed_home()

@@ -53,7 +53,7 @@ def models(tmp_path_factory: pytest.TempPathFactory, digits_repo: Path) -> Path:
     path = tmp_path_factory.mktemp("playground") / "models"
     train_example("iris", path)
     train_example("sentiment", path)
-    shutil.copytree(digits_repo / "digits", path / "digits")
+    shutil.copytree(digits_repo / "digits", path / "digits", ignore=shutil.ignore_patterns(".*"))
     bounded = {"ge": 0, "le": 10}
     write_fake_model(
         path,

@@ -83,7 +83,8 @@
       node = el("input", { ...described, type: "checkbox", checked: Boolean(example(field)) });
       read = () => ({ value: node.checked });
     } else if (field.type === "str") {
-      node = el(single ? "textarea" : "input", { ...described, rows: single ? 4 : null, type: single ? null : "text" });
+      node = single ? el("textarea", { ...described, rows: 4 })
+        : el("input", { ...described, type: "text" });
       node.value = String(example(field));
       read = () => ({ value: node.value });
     } else {
@@ -214,7 +215,8 @@
       return;
     }
     const prediction = Array.isArray(json.prediction)
-      ? `[${json.prediction.slice(0, 8).map((v) => MP.number(v)).join(", ")}${json.prediction.length > 8 ? ", …" : ""}]`
+      ? `[${json.prediction.slice(0, 8).map((v) => MP.number(v)).join(", ")}` +
+        `${json.prediction.length > 8 ? ", …" : ""}]`
       : MP.number(json.prediction, 4);
     const headers = answer.headers;
     const facts = [
@@ -227,7 +229,8 @@
     MP.put(answerBox, 
       el("h2", {}, "Answer"),
       el("p", { class: "prediction" }, el("output", { id: "prediction", for: "model" }, prediction),
-        typeof json.probability === "number" ? el("span", { class: "probability" }, MP.percent(json.probability)) : null),
+        typeof json.probability === "number"
+          ? el("span", { class: "probability" }, MP.percent(json.probability)) : null),
       ...chart(model.signature, json),
       el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k }, v)])),
       feedback(model, json, headers.get("x-request-id")),
@@ -261,7 +264,8 @@
         result.textContent = MP.problem(answer);
         return;
       }
-      const right = answer.json.correct === undefined ? "" : answer.json.correct ? ": the prediction was right" : ": the prediction was wrong";
+      const correct = answer.json.correct;
+      const right = correct === undefined ? "" : `: the prediction was ${correct ? "right" : "wrong"}`;
       result.textContent = `Feedback recorded (${answer.json.recorded})${right}.`;
     });
     return el("div", { class: "feedback" },
@@ -334,7 +338,8 @@
     }
     MP.put(modelSelect, ...state.models.map((m) => el("option", { value: m.name }, m.name)));
     const wanted = new URLSearchParams(location.search).get("model");
-    const chosen = state.models.find((m) => m.name === wanted) || state.models.find((m) => m.default) || state.models[0];
+    const chosen = state.models.find((m) => m.name === wanted) ||
+      state.models.find((m) => m.default) || state.models[0];
     modelSelect.value = chosen.name;
     MP.put(app, 
       el("section", { class: "ask" },

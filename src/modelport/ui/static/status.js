@@ -39,7 +39,8 @@
     let rows;
     if (policy.canary) {
       const c = policy.canary, share = c.steps[Math.min(c.step, c.steps.length - 1)] / 100;
-      rows = [{ label: `v${c.baseline} (baseline)`, value: 1 - share }, { label: `v${c.version} (canary)`, value: share }];
+      rows = [{ label: `v${c.baseline} (baseline)`, value: 1 - share },
+        { label: `v${c.version} (canary)`, value: share }];
     } else {
       const total = policy.split.reduce((s, e) => s + e.weight, 0) || 1;
       rows = policy.split.map((e) => ({ label: e.variant || `v${e.version}`, value: e.weight / total }));
@@ -110,7 +111,8 @@
         tile("live-errors", "Errors (5xx)", String(totals.errors)),
         tile("live-feedback", "Feedback received", String(totals.feedback))),
       rates.length > 1 ? MP.sparkline(rates, { title: "requests per second, last two minutes" }) : null,
-      el("p", { class: "note" }, "Since the server started, from its own counters; rate and latency over the last 2 s."));
+      el("p", { class: "note" },
+        "Since the server started, from its own counters; rate and latency over the last 2 s."));
   }
 
   function metricText(metric, value) {
@@ -136,7 +138,8 @@
       const points = r.variants.map((v) => ({ label: v.variant, value: value(v), n: v.feedback,
         low: v.ci95 ? v.ci95[0] : null, high: v.ci95 ? v.ci95[1] : null }));
       const max = metric === "accuracy" ? 1 : Math.max(1e-9, ...points.map((p) => p.high ?? p.value ?? 0));
-      parts.push(el("h3", {}, `${metric === "mae" ? "Mean absolute error" : "Accuracy"} per variant, with 95 % intervals`),
+      const named = metric === "mae" ? "Mean absolute error" : "Accuracy";
+      parts.push(el("h3", {}, `${named} per variant, with 95 % intervals`),
         MP.intervals(points, { title: `${metric} per variant`, max, format: (v) => metricText(metric, v) }));
     }
     for (const c of r.comparisons) {

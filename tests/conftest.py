@@ -24,6 +24,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def digits_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository with the digits example (TorchScript v1, ONNX v2), trained once."""
+    path = tmp_path_factory.mktemp("digits") / "models"
+    train_example("digits", path)
+    return path
+
+
 @contextlib.contextmanager
 def _client(path: Path, **settings: object) -> Iterator[TestClient]:
     app = create_app(Settings(models=path, **settings))  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── ModelNotFound (404)           no such model or version
     ├── MethodNotAllowed (405)        a prediction route asked with another method than POST
     ├── UnknownRequest (404)          feedback for a request id with no recorded prediction
+    ├── PageNotFound (404)            a page's asset that is not there
     ├── Conflict (409)                a rollout that failed or cannot apply; the old version serves
     ├── RequestTimeout (408)          the request's headers or body did not arrive in time
     ├── PayloadTooLarge (413)         answered with Connection: close (the rest is not read)
@@ -53,6 +54,7 @@ __all__ = [
     "ModelportError",
     "OutcomesUnavailable",
     "Overloaded",
+    "PageNotFound",
     "PayloadTooLarge",
     "RequestTimeout",
     "SignatureError",
@@ -126,6 +128,11 @@ class ModelNotFound(ModelportError):
 class UnknownRequest(ModelportError):
     status = HTTPStatus.NOT_FOUND
     code = "unknown_request"
+
+
+class PageNotFound(ModelportError):
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
 
 
 class OutcomesUnavailable(ModelportError):

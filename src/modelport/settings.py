@@ -205,4 +205,9 @@ class Settings(BaseSettings):
         description="OpenTelemetry spans per request (pip install 'modelport[otel]'); exported "
         "over OTLP to OTEL_EXPORTER_OTLP_ENDPOINT when set.",
     )
+    ui: bool = Field(
+        True,
+        description="The playground at /, a status page per model at /status/<model> and their "
+        "assets; false: those answer 404 (/docs and /redoc stay, served offline).",
+    )
     title: str = "modelport"

@@ -85,6 +85,9 @@ def test_two_workers_report_the_sum_and_survive_a_dead_worker(repo: Path, tmp_pa
             text = httpx.get(scrape, timeout=10).text
             assert total(text, "modelport_requests_total", endpoint="/predict", code="200") == sent
         assert total(text, "modelport_inference_duration_seconds_count", model="iris") == sent
+        for _ in range(3):  # the status page's reading sums every worker too, on any of them
+            live = httpx.get(f"{server.url}/ui/status/iris", timeout=10).json()["live"]
+            assert (live["requests"], live["latency_count"], live["errors"]) == (sent, sent, 0)
         assert samples(text, "modelport_models_loaded") == [3]
         rss = samples(text, "process_resident_memory_bytes")[0]  # master and workers summed
         pids = [server.process.pid, *workers]

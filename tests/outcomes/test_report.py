@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from modelport.core.result import InferenceResult
 from modelport.outcomes.report import experiment_report
@@ -21,6 +22,7 @@ from modelport.outcomes.stats import (
     compare_proportions,
     lerp,
     percentile,
+    proportion_interval,
 )
 from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
@@ -62,6 +64,7 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
             "latency_ms_p50": percentile(t["lat"], 50), "latency_ms_p99": percentile(t["lat"], 99),
             "accuracy": t["hits"] / t["fb"] if metric == "accuracy" and t["fb"] else None,
             "mae": sum(t["abs"]) / len(t["abs"]) if metric == "mae" and t["abs"] else None,
+            "abs": t["abs"] if metric == "mae" else [], "hits": t["hits"],
         }
         for n, t in ((n, tallies[n]) for n in names)
     ]  # fmt: skip
@@ -78,6 +81,21 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
     return {"metric": metric, "variants": variants, "comparisons": comparisons}
 
 
+def _interval(
+    errors: list[float], accuracy: float | None, hits: int, feedback: int
+) -> tuple[float, float] | None:
+    """A variant's 95 % interval, from every row: Wilson's for an accuracy (the stats module's),
+    scipy's Student t for a mean absolute error (never below 0)."""
+    if accuracy is not None:
+        return proportion_interval(hits, feedback)
+    if len(errors) < 2:
+        return None
+    low, high = stats.t.interval(
+        0.95, len(errors) - 1, loc=np.mean(errors), scale=stats.sem(errors)
+    )
+    return (max(0.0, float(low)), float(high))
+
+
 def _same(got: float | None, expected: float) -> bool:
     if got is None:
         return bool(np.isnan(expected))
@@ -91,8 +109,11 @@ def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPL
     got = [v.model_dump() for v in report.variants]
     for g, e in zip(got, expected["variants"], strict=True):
         mae, e_mae = g.pop("mae"), e.pop("mae")
+        ci, e_ci = g.pop("ci95"), _interval(e.pop("abs"), e["accuracy"], e["hits"], e["feedback"])
+        e.pop("hits")
         assert g == e  # counts, versions and both percentiles exactly numpy's
         assert mae == (None if e_mae is None else pytest.approx(e_mae, rel=1e-12))
+        assert ci == (None if e_ci is None else pytest.approx(e_ci, rel=1e-9))
     assert len(report.comparisons) == len(expected["comparisons"])
     for c, e in zip(report.comparisons, expected["comparisons"], strict=True):
         assert (c.baseline, c.variant, c.verdict) == (e.a, e.b, e.verdict)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from modelport.outcomes.stats import compare_errors, compare_proportions, percentile, verdict
+from modelport.outcomes.stats import (
+    compare_errors,
+    compare_proportions,
+    mean_interval,
+    percentile,
+    proportion_interval,
+    verdict,
+)
 
 
 def test_two_proportion_z_test_by_hand() -> None:
@@ -73,3 +80,23 @@ def test_verdict_wording() -> None:
     assert verdict("v1", "v2", 0.1, 0.2, higher_is_better=True) == (
         "no significant difference, p=0.200"
     )
+
+
+def test_wilson_interval_of_one_variants_accuracy() -> None:
+    # statsmodels' proportion_confint(40, 50, method="wilson"): (0.6696, 0.8876)
+    low, high = proportion_interval(40, 50) or (0, 0)
+    assert (low, high) == pytest.approx((0.66959, 0.88760), abs=1e-4)
+    assert proportion_interval(0, 0) is None
+    low, high = proportion_interval(3, 3) or (0, 0)
+    assert 0 < low < 1  # never the empty interval Wald's gives at 100 %
+    assert high == 1.0  # never past 1
+
+
+def test_t_interval_of_one_variants_mae_matches_scipy() -> None:
+    errors = [0.5, 1.5, 0.25, 2.0, 1.0, 0.75]
+    expected = stats.t.interval(0.95, len(errors) - 1, loc=np.mean(errors), scale=stats.sem(errors))
+    n, mean, variance = len(errors), float(np.mean(errors)), float(np.var(errors, ddof=1))
+    assert mean_interval(n, mean, variance) == pytest.approx(expected)
+    assert mean_interval(1, 1.0, 0.0) is None
+    low, _ = mean_interval(4, 0.75, float(np.var([0.0, 0.0, 0.0, 3.0], ddof=1))) or (1, 1)
+    assert low == 0.0  # absolute errors: never below 0

@@ -40,13 +40,6 @@ from tests.traffic.test_rollout import ADMIN, KEY
 
 
 @pytest.fixture(scope="session")
-def digits_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("digits") / "models"
-    train_example("digits", path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def held_out() -> tuple[np.ndarray, np.ndarray]:
     _, test_x, _, test_y = digits_data()
     return test_x, test_y

@@ -13,7 +13,14 @@ import math
 
 from pydantic import BaseModel
 
-from modelport.outcomes.stats import MIN_SAMPLES, Comparison, compare_means, compare_proportions
+from modelport.outcomes.stats import (
+    MIN_SAMPLES,
+    Comparison,
+    compare_means,
+    compare_proportions,
+    mean_interval,
+    proportion_interval,
+)
 from modelport.outcomes.store import Store
 from modelport.outcomes.summary import VariantSummary, summarize
 
@@ -31,6 +38,7 @@ class VariantReport(BaseModel):
     feedback: int
     accuracy: float | None = None
     mae: float | None = None
+    ci95: tuple[float, float] | None = None  # of accuracy or mae: Wilson's / Student's t
 
 
 class ComparisonReport(BaseModel):
@@ -67,10 +75,15 @@ def _comparison(c: Comparison) -> ComparisonReport:
 def _variant(name: str, t: VariantSummary, metric: str | None) -> VariantReport:
     accuracy = t.hits / t.feedback if metric == "accuracy" and t.feedback else None
     mae = t.mean_abs_error if metric == "mae" else None
+    ci95 = None
+    if accuracy is not None:
+        ci95 = proportion_interval(t.hits, t.feedback)
+    elif mae is not None:
+        ci95 = mean_interval(t.valued, mae, t.abs_error_variance)
     return VariantReport(
         variant=name, versions=sorted(t.versions), requests=t.requests, errors=t.errors,
         rejected=t.rejected, latency_ms_p50=t.latency_ms_p50, latency_ms_p99=t.latency_ms_p99,
-        feedback=t.feedback, accuracy=accuracy, mae=mae,
+        feedback=t.feedback, accuracy=accuracy, mae=mae, ci95=ci95,
     )  # fmt: skip
 
 

@@ -4,6 +4,8 @@
   confidence interval, and the two-sided p-value of the pooled two-proportion z-test.
 * Regressors: mean absolute error per variant; the difference with a 95 % Welch interval and
   the two-sided p-value of Welch's t-test on the absolute errors.
+* Each variant's own metric has a 95 % interval too: Wilson's for an accuracy
+  (:func:`proportion_interval`), Student's t for a mean absolute error (:func:`mean_interval`).
 
 Below ``min_samples`` feedback rows in either variant the verdict is "not enough data yet".
 """
@@ -26,7 +28,9 @@ __all__ = [
     "compare_means",
     "compare_proportions",
     "lerp",
+    "mean_interval",
     "percentile",
+    "proportion_interval",
     "verdict",
 ]
 
@@ -69,6 +73,26 @@ def _stats() -> ModuleType:
 
 def _z_critical() -> float:
     return float(_stats().norm.ppf(1 - ALPHA / 2))
+
+
+def proportion_interval(hits: int, n: int) -> tuple[float, float] | None:
+    """Wilson's 95 % interval of the proportion ``hits / n``; ``None`` without samples."""
+    if n <= 0:
+        return None
+    z = _z_critical()
+    p, z2 = hits / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    margin = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (max(0.0, centre - margin), min(1.0, centre + margin))
+
+
+def mean_interval(n: int, mean: float, variance: float) -> tuple[float, float] | None:
+    """Student's t 95 % interval of a mean of ``n`` absolute errors with sample variance
+    ``variance`` (never below 0); ``None`` with fewer than 2 values."""
+    if n < 2:
+        return None
+    margin = float(_stats().t.ppf(1 - ALPHA / 2, n - 1)) * math.sqrt(max(variance, 0.0) / n)
+    return (max(0.0, mean - margin), mean + margin)
 
 
 def compare_proportions(

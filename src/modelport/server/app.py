@@ -31,7 +31,7 @@ from modelport.core.validation import invalid_input
 from modelport.errors import MissingExtra, ModelportError
 from modelport.model.pins import Pins
 from modelport.outcomes.service import Outcomes
-from modelport.protocols import admin, tutorial, v1, v2, v2_repository
+from modelport.protocols import admin, pages, tutorial, v1, v2, v2_repository
 from modelport.protocols import outcomes as outcomes_api
 from modelport.protocols._http import JSON, encode, error_body
 from modelport.server.observe import Observe
@@ -179,7 +179,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         registry.unload_all()
 
     app = FastAPI(
-        title=settings.title, version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title=settings.title,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # modelport's own /docs and /redoc: no CDN (protocols.pages)
+        redoc_url=None,
     )
     metrics, tracing = _metrics(settings, registry), _tracing(settings)
     observer: Observer = metrics if metrics is not None else Observer()
@@ -195,6 +200,9 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     traffic.on_change = watcher.publish  # automatic canary steps reach every worker
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
+    app.include_router(pages.docs_router)
+    if settings.ui:
+        app.include_router(pages.ui_router)
     _install_handlers(app)
     observe = Observe(metrics, outcomes, traffic, log_requests=settings.access_log)
     app.add_middleware(Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing)

@@ -124,8 +124,8 @@ def serve(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
-    name: Annotated[str, typer.Option(help="Model name in the repository.")],
+    file: Annotated[Path, typer.Argument(help="A model file you trust, or models:/NAME/VERSION")],
+    name: Annotated[Optional[str], typer.Option(help="Model name in the repository.")] = None,
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
     version: Annotated[Optional[int], typer.Option(help="Version (default: the next one).")] = None,
     description: Annotated[Optional[str], typer.Option()] = None,
@@ -134,8 +134,13 @@ def import_(
     ] = None,
 ) -> None:
     """Copy a model into the repository, pin its sha256 and write its card."""
-    from modelport.cli.importer import import_model
+    from modelport.cli.importer import import_model, import_registry_version
 
+    if str(file).startswith("models:/"):  # an MLflow registry version, every file pinned
+        out.print(f"Imported {file} as {import_registry_version(str(file), repo, name, version)}")
+        return
+    if name is None:
+        raise typer.BadParameter("--name is required to import a model file")
     names = [c.strip() for c in class_names.split(",")] if class_names else None
     target = import_model(
         file, repo, name, version=version, description=description, class_names=names

@@ -15,6 +15,7 @@
 | ``modelport_model_load_failures`` | gauge | model | versions that failed to load |
 | ``modelport_models_loaded`` | gauge | | model versions ready to serve |
 | ``modelport_feedback_total`` | counter | model, version, variant, recorded | feedback received (``new`` or ``replaced``) |
+| ``modelport_registry_polls_total`` | counter | model, result | checks of an MLflow alias (``ok`` or ``failed``) |
 
 ``endpoint`` is the route template (``/v2/models/{model_name}/infer``), never the raw path;
 unknown paths are ``<unmatched>``. ``variant`` is the traffic variant (``""`` when none).
@@ -106,6 +107,12 @@ class Metrics(Observer):
             ("model", "version", "variant", "recorded"),
             registry=own,
         )
+        self.registry_polls = Counter(
+            "modelport_registry_polls_total",
+            "Checks of an MLflow registry alias (result: ok or failed).",
+            ("model", "result"),
+            registry=own,
+        )
         self._model_metrics(own)
         self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
         self._model_children: dict[tuple[str, int], _ModelChildren] = {}
@@ -148,6 +155,9 @@ class Metrics(Observer):
             registry=own,
             multiprocess_mode="livemax",
         )
+
+    def registry_poll(self, model: str, ok: bool) -> None:
+        self.registry_polls.labels(model, "ok" if ok else "failed").inc()
 
     def feedback(self, model: str, version: int | None, variant: str | None, recorded: str) -> None:
         """Count one stored feedback."""

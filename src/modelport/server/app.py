@@ -34,6 +34,8 @@ from modelport.server.observe import Observe
 from modelport.server.openapi import install_openapi
 from modelport.server.pipeline import Pipeline
 from modelport.settings import Settings
+from modelport.sources.registry import trusted_paths
+from modelport.traffic.follow import RegistryFollower
 from modelport.traffic.router import TrafficRouter
 from modelport.traffic.state import StateWatcher
 
@@ -56,7 +58,7 @@ def registry_from_settings(settings: Settings) -> Registry:
     return Registry(
         scan(settings.models),
         default_model=settings.default_model,
-        trusted=settings.trust,
+        trusted=trusted_paths(settings.trust),  # `models:/NAME` trusts that registry model
         origin=settings.models,
     )
 
@@ -139,7 +141,12 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry.loaded:
             await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        async with watcher.watching(settings.watch_interval), outcomes.running():
+        follower.describe()
+        async with (
+            watcher.watching(settings.watch_interval),
+            follower.following(settings.registry_poll_interval),
+            outcomes.running(),
+        ):
             yield
         if loading is not None:
             await loading
@@ -162,6 +169,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(outcomes_api.router)
     watcher = app.state.state_watcher = StateWatcher(plane, traffic)
     traffic.on_change = watcher.publish  # automatic canary steps reach every worker
+    follower = app.state.registry_follower = RegistryFollower(plane, traffic)
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     _install_handlers(app)

@@ -15,6 +15,7 @@ from modelport.observability import multiproc
 from modelport.server.app import create_app, loaded_app
 from modelport.server.logs import configure_logging, gunicorn_logger
 from modelport.settings import Settings
+from modelport.sources.registry import refuse_untrusted_pyfunc, trusted_paths
 
 __all__ = ["serve"]
 
@@ -79,7 +80,10 @@ def serve(settings: Settings) -> None:
     """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
     # Fail fast, before any worker starts, on a repository that is wrong or a pickle not trusted.
     sources = scan(settings.models)
-    check_trusted((p for s in sources for p in s.versions.values()), settings.trust)
+    trusted = trusted_paths(settings.trust)
+    check_trusted((p for s in sources for p in s.versions.values()), trusted)
+    served = ((s.card, p) for s in sources for p in s.versions.values())
+    refuse_untrusted_pyfunc(served, trusted, str(settings.models))
     configure_logging(settings)
     if settings.workers > 1:
         directory, created = multiproc.prepare()  # before prometheus_client is imported

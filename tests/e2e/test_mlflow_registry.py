@@ -21,12 +21,25 @@ import pytest
 import yaml
 
 from tests.e2e.mlflow_registry import Registrar, mlflow_server, stop
-from tests.helpers import IRIS_ROW, Server, wait_until_ready
+from tests.e2e.test_readme import FENCE, ROOT, Block, commands
+from tests.helpers import IRIS_ROW, Server, free_port, wait_until_ready
 
 # the MLflow server alone takes a minute to start on 2 busy cores
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 POLL = "0.3"  # seconds between alias checks in these tests (the default is 5)
+
+
+def section(readme: Path) -> list[Block]:
+    """The code blocks of the README's MLflow registry section."""
+    text = readme.read_text()
+    start = text.index("<!-- mlflow-registry:")
+    end = text.index("\n## ", start)
+    return [Block(m.group(1), m.group(2)) for m in FENCE.finditer(text[start:end])]
+
+
+def readme_commands(found: list[Block]) -> list[Iterator[str]]:
+    return [commands(b.text) for b in found if b.language == "sh"]
 
 
 class Registry:
@@ -40,24 +53,25 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     from sklearn.linear_model import LogisticRegression
 
     folder = tmp_path_factory.mktemp("mlflow")
-    with mlflow_server(folder) as (url, process):
+    command = next(readme_commands(section(ROOT / "README.md"))[0])
+    with mlflow_server(folder, command) as (url, process):
         registrar = Registrar(url)
         found = Registry(url, process, registrar)
         x, y = registrar.x, registrar.y
         found.versions["good1"] = registrar.sklearn(
-            "iris", LogisticRegression(max_iter=500).fit(x, y)
+            "flowers", LogisticRegression(max_iter=500).fit(x, y)
         )
         found.versions["good2"] = registrar.sklearn(
-            "iris", LogisticRegression(C=0.05, max_iter=500).fit(x, y)
+            "flowers", LogisticRegression(C=0.05, max_iter=500).fit(x, y)
         )
         # a signature of 3 columns for a model of 4: modelport refuses to load it
         found.versions["broken"] = registrar.sklearn(
-            "iris", LogisticRegression(max_iter=500).fit(x, y), columns=3
+            "flowers", LogisticRegression(max_iter=500).fit(x, y), columns=3
         )
-        registrar.xgboost("iris-xgb")
-        registrar.onnx("iris-onnx")
+        registrar.xgboost("flowers-xgb")
+        registrar.onnx("flowers-onnx")
         registrar.pyfunc("echo")
-        for name in ("iris-xgb", "iris-onnx", "echo"):
+        for name in ("flowers-xgb", "flowers-onnx", "echo"):
             registrar.alias(name, "champion", 1)
         yield found
 
@@ -141,16 +155,16 @@ def test_sklearn_xgboost_onnx_serve_with_the_signature_fields(
     registry: Registry, cache: Path, tmp_path: Path
 ) -> None:
     """A folder repository whose cards name registry models, beside a folder model."""
-    registry.registrar.alias("iris", "champion", registry.versions["good1"])
+    registry.registrar.alias("flowers", "champion", registry.versions["good1"])
     repo = tmp_path / "models"
-    for name in ("iris", "iris-xgb", "iris-onnx"):
+    for name in ("flowers", "flowers-xgb", "flowers-onnx"):
         (repo / name).mkdir(parents=True)
         card = {"source": f"models:/{name}@champion"}
         (repo / name / "modelport.yaml").write_text(yaml.safe_dump(card))
     server = _start([str(repo)], tmp_path / "server.log", _env(registry, cache))
     try:
         models = _models(server.url)
-        for name in ("iris", "iris-xgb", "iris-onnx"):
+        for name in ("flowers", "flowers-xgb", "flowers-onnx"):
             fields = [f["name"] for f in models[name]["signature"]["inputs"]]
             assert fields == list(IRIS_ROW), name
             assert models[name]["source"]["uri"] == f"models:/{name}@champion"
@@ -158,7 +172,7 @@ def test_sklearn_xgboost_onnx_serve_with_the_signature_fields(
             assert answer.status_code == 200, answer.text
             assert answer.json()["prediction"] == 0, name  # setosa, class 0
             assert answer.headers["x-model-version"] == "1"
-        missing = httpx.post(f"{server.url}/models/iris/predict", json={"sepal_length": 1.0})
+        missing = httpx.post(f"{server.url}/models/flowers/predict", json={"sepal_length": 1.0})
         assert missing.status_code == 422
         assert "sepal_width" in missing.text
     finally:
@@ -171,16 +185,16 @@ def test_a_moved_alias_rolls_out_under_load_and_a_broken_version_keeps_the_old(
 ) -> None:
     alias = f"live{workers}"
     good1, good2 = registry.versions["good1"], registry.versions["good2"]
-    registry.registrar.alias("iris", alias, good1)
-    args = [f"models:/iris@{alias}", "--workers", str(workers)]
+    registry.registrar.alias("flowers", alias, good1)
+    args = [f"models:/flowers@{alias}", "--workers", str(workers)]
     server = _start(args, tmp_path / "server.log", _env(registry, cache))
     try:
         assert _version(server.url) == good1
         load = Load(server.url)
         try:
-            registry.registrar.alias("iris", alias, good2)
+            registry.registrar.alias("flowers", alias, good2)
             took = _wait_for_version(server.url, good2, timeout_s=60)
-            registry.registrar.alias("iris", alias, good1)  # moving it back is a rollback
+            registry.registrar.alias("flowers", alias, good1)  # moving it back is a rollback
             _wait_for_version(server.url, good1, timeout_s=60)
         finally:
             load.finish()
@@ -188,10 +202,10 @@ def test_a_moved_alias_rolls_out_under_load_and_a_broken_version_keeps_the_old(
         assert load.answers > 50
         print(f"v{good2} served everywhere {took:.1f} s after the alias moved")
         broken = registry.versions["broken"]
-        registry.registrar.alias("iris", alias, broken)
+        registry.registrar.alias("flowers", alias, broken)
         deadline = time.monotonic() + 60
         while True:  # every worker tried it, and keeps serving the old one
-            versions = {v["version"]: v for v in _models(server.url)["iris"]["versions"]}
+            versions = {v["version"]: v for v in _models(server.url)["flowers"]["versions"]}
             if broken in versions and versions[broken]["state"] == "failed":
                 break
             assert time.monotonic() < deadline, versions
@@ -224,17 +238,17 @@ def test_import_copies_a_version_into_a_folder_repository(
     env = {**_current_env(), **_env(registry, cache)}
     command = [sys.executable, "-m", "modelport"]
     done = subprocess.run(
-        [*command, "import", "models:/iris-xgb/1", "--repo", str(repo)],
+        [*command, "import", "models:/flowers-xgb/1", "--repo", str(repo)],
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    card = yaml.safe_load((repo / "iris-xgb" / "modelport.yaml").read_text())
+    card = yaml.safe_load((repo / "flowers-xgb" / "modelport.yaml").read_text())
     assert "source" not in card
     assert card["runtime"] == "xgboost"
-    assert (repo / "iris-xgb" / "1" / "MANIFEST.sha256").is_file()
+    assert (repo / "flowers-xgb" / "1" / "MANIFEST.sha256").is_file()
     offline = {**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # no registry needed now
     checked = subprocess.run(
         [*command, "validate", str(repo)], env=offline, capture_output=True, text=True, timeout=240
@@ -242,13 +256,74 @@ def test_import_copies_a_version_into_a_folder_repository(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_the_readme_section_runs(registry: Registry, cache: Path, tmp_path: Path) -> None:
+    """Every command of the README's MLflow section, in order, against the module's MLflow
+    server (started with the section's own `mlflow server` command), in both languages."""
+    english = section(ROOT / "README.md")
+    assert [b.text for b in section(ROOT / "README.zh-TW.md")] == [b.text for b in english]
+    env = {**_current_env(), **_env(registry, cache), "MODELPORT_REGISTRY_POLL_INTERVAL": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    port = free_port()
+    server: subprocess.Popen[bytes] | None = None
+    outputs: list[str] = []
+
+    def run(command: str) -> None:
+        command = command.replace("--port 8000", f"--port {port}")
+        command = command.replace("localhost:8000", f"127.0.0.1:{port}")
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        outputs.append(done.stdout)
+
+    try:
+        for block in english:
+            if block.language == "py":  # not `python`: test_readme.py would run it alone
+                (tmp_path / "snippet.py").write_text(block.text)
+                run("python snippet.py")
+                if server is not None:  # the alias moved: every answer comes from v2
+                    _wait_for_version(f"http://127.0.0.1:{port}", 2, timeout_s=60)
+                continue
+            for command in readme_commands([block])[0] if block.language == "sh" else []:
+                if command.startswith("mlflow server"):
+                    continue  # the module's server runs this very command
+                if command.startswith("export MLFLOW_TRACKING_URI="):
+                    continue  # the module's server is at registry.url, in env already
+                if command.startswith("modelport serve"):
+                    log = (tmp_path / "serve.log").open("wb")
+                    server = subprocess.Popen(
+                        ["bash", "-c", command.replace("--port 8000", f"--port {port}")],
+                        cwd=tmp_path,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                    wait_until_ready(f"http://127.0.0.1:{port}", server, timeout_s=240)
+                    continue
+                run(command)
+    finally:
+        if server is not None:
+            stop(server)
+            log.close()
+    said = "\n".join(outputs).lower()
+    assert "x-model-version: 1" in said
+    assert 'modelport_registry_polls_total{model="iris",result="ok"}' in said
+    assert "Imported models:/iris/2" in "\n".join(outputs)
+
+
 def test_a_stopped_registry_keeps_serving_and_a_restart_serves_from_the_cache(
     registry: Registry, cache: Path, tmp_path: Path
 ) -> None:
     """Last: it stops the module's MLflow server."""
-    registry.registrar.alias("iris", "champion", registry.versions["good2"])
+    registry.registrar.alias("flowers", "champion", registry.versions["good2"])
     env = _env(registry, cache)
-    server = _start(["models:/iris@champion"], tmp_path / "server.log", env)
+    server = _start(["models:/flowers@champion"], tmp_path / "server.log", env)
     try:
         assert _version(server.url) == registry.versions["good2"]
         stop(registry.process)
@@ -258,23 +333,23 @@ def test_a_stopped_registry_keeps_serving_and_a_restart_serves_from_the_cache(
             time.sleep(0.1)
         for _ in range(20):
             assert _version(server.url) == registry.versions["good2"]
-        source = _models(server.url)["iris"]["source"]
+        source = _models(server.url)["flowers"]["source"]
         assert source["reachable"] is False
         assert source["failed_polls"] >= 3
     finally:
         server.stop()
-    again = _start(["models:/iris@champion"], tmp_path / "again.log", env)
+    again = _start(["models:/flowers@champion"], tmp_path / "again.log", env)
     try:
         assert _version(again.url) == registry.versions["good2"]
     finally:
         again.stop()
-    assert "serving models:/iris@champion v2 from the cache" in again.output()
+    assert "serving models:/flowers@champion v2 from the cache" in again.output()
 
 
 def _failed_polls(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     for line in text.splitlines():
-        if line.startswith('modelport_registry_polls_total{model="iris",result="failed"}'):
+        if line.startswith('modelport_registry_polls_total{model="flowers",result="failed"}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

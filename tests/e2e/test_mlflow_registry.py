@@ -256,6 +256,18 @@ def test_import_copies_a_version_into_a_folder_repository(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def _background(command: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    with (cwd / "serve.log").open("wb") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def test_the_readme_section_runs(registry: Registry, cache: Path, tmp_path: Path) -> None:
     """Every command of the README's MLflow section, in order, against the module's MLflow
     server (started with the section's own `mlflow server` command), in both languages."""
@@ -290,19 +302,11 @@ def test_the_readme_section_runs(registry: Registry, cache: Path, tmp_path: Path
                     _wait_for_version(f"http://127.0.0.1:{port}", 2, timeout_s=60)
                 continue
             for command in readme_commands([block])[0] if block.language == "sh" else []:
-                if command.startswith("mlflow server"):
-                    continue  # the module's server runs this very command
-                if command.startswith("export MLFLOW_TRACKING_URI="):
-                    continue  # the module's server is at registry.url, in env already
+                if command.startswith(("mlflow server", "export MLFLOW_TRACKING_URI=")):
+                    continue  # the module's server runs this very command; env points at it
                 if command.startswith("modelport serve"):
-                    log = (tmp_path / "serve.log").open("wb")
-                    server = subprocess.Popen(
-                        ["bash", "-c", command.replace("--port 8000", f"--port {port}")],
-                        cwd=tmp_path,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
+                    server = _background(
+                        command.replace("--port 8000", f"--port {port}"), env, tmp_path
                     )
                     wait_until_ready(f"http://127.0.0.1:{port}", server, timeout_s=240)
                     continue
@@ -310,7 +314,6 @@ def test_the_readme_section_runs(registry: Registry, cache: Path, tmp_path: Path
     finally:
         if server is not None:
             stop(server)
-            log.close()
     said = "\n".join(outputs).lower()
     assert "x-model-version: 1" in said
     assert 'modelport_registry_polls_total{model="iris",result="ok"}' in said

@@ -141,12 +141,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry.loaded:
             await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
-        follower.describe()
-        async with (
-            watcher.watching(settings.watch_interval),
-            follower.following(settings.registry_poll_interval),
-            outcomes.running(),
-        ):
+        following = follower.following(settings.registry_poll_interval)
+        async with watcher.watching(settings.watch_interval), following, outcomes.running():
             yield
         if loading is not None:
             await loading

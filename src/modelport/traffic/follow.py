@@ -161,6 +161,7 @@ class RegistryFollower:
     @contextlib.asynccontextmanager
     async def following(self, interval_s: float) -> AsyncIterator[None]:
         """Poll every ``interval_s`` seconds inside the block (never when it is 0)."""
+        self.describe()
         task = asyncio.ensure_future(self.run(interval_s)) if interval_s > 0 else None
         try:
             yield

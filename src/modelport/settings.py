@@ -162,6 +162,18 @@ class Settings(BaseSettings):
         description="Seconds between checks of the repository's rollout state (every worker "
         "applies rollouts and traffic changes made by another); 0 turns it off.",
     )
+    registry_cache: Path = Field(
+        Path("~/.cache/modelport/registry"),
+        description="Folder of the model versions downloaded from an MLflow registry "
+        "(models:/NAME@ALIAS), each pinned by the sha256 of its files at first download; a server "
+        "whose registry is unreachable at start serves from it.",
+    )
+    registry_poll_interval: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between checks of the MLflow registry for an alias that moved "
+        "(models:/NAME@ALIAS); the new version rolls out with no downtime. 0 turns it off.",
+    )
     log_level: LogLevel = "info"
     access_log: bool = Field(
         False,

@@ -114,8 +114,8 @@ def _names(value: Optional[str]) -> Optional[list[str]]:
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A .joblib, .pkl or .skops model file you trust.")],
-    name: Annotated[str, typer.Option(help="Model name in the repository.")],
+    file: Annotated[Path, typer.Argument(help="A model file you trust, or models:/NAME/VERSION")],
+    name: Annotated[Optional[str], typer.Option(help="Model name in the repository.")] = None,
     repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
     version: Annotated[Optional[int], typer.Option(help="Version (default: the next one).")] = None,
     description: Annotated[Optional[str], typer.Option()] = None,
@@ -137,9 +137,14 @@ def import_(
     ] = None,
 ) -> None:
     """Copy a model into the repository, pin its sha256 and write its card."""
-    from modelport.cli.importer import CardOptions, import_model
+    from modelport.cli.importer import CardOptions, import_model, import_registry_version
     from modelport.model.pins import Pins
 
+    if str(file).startswith("models:/"):  # an MLflow registry version, every file pinned
+        out.print(f"Imported {file} as {import_registry_version(str(file), repo, name, version)}")
+        return
+    if name is None:
+        raise typer.BadParameter("--name is required to import a model file")
     options = CardOptions(
         description=description,
         class_names=_names(class_names),

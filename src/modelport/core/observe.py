@@ -46,3 +46,6 @@ class Observer:
     def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
         """One prediction waited ``waited`` seconds from its request's arrival to its batch's
         start, and its batch ran for ``inference`` seconds."""
+
+    def registry_poll(self, model: str, ok: bool) -> None:
+        """One check of ``model``'s MLflow registry alias: answered (``ok``) or failed."""

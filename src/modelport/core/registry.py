@@ -193,6 +193,7 @@ class RegistryModel:
     folder: Path | None = None
     active: int | None = None  # set by a rollout; beats the card's pin
     previous: int | None = None  # what served before the last rollout: the rollback target
+    source: dict[str, Any] | None = None  # a registry model's follow status (traffic.follow)
 
     @property
     def default_version(self) -> int:

@@ -33,6 +33,7 @@ from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import pin_artifact
 from modelport.model.pins import Pins
 from modelport.runtimes import runtime_for_file, runtime_reads
+from modelport.sources import is_registry_uri
 
 __all__ = [
     "ModelSource",
@@ -179,6 +180,18 @@ def _auto_twin(folder: Path, known: list[Path]) -> Path:
     return choice[0]
 
 
+def registry_source(
+    uri: str, card: ModelCard | None = None, name: str | None = None
+) -> ModelSource:
+    """A model of an MLflow registry (``models:/NAME@ALIAS``), fetched into the local cache."""
+    from modelport.sources.registry import open_model
+
+    found = open_model(uri, card, name)
+    return ModelSource(
+        check_name(found.name), found.card, found.folder, found.versions, found.problems
+    )
+
+
 def _model_folder(folder: Path, root: Path | None) -> ModelSource:
     for entry, what in ((folder, "the model folder"), (folder / CARD_FILE, CARD_FILE)):
         if _outside(entry, root):  # nothing of it is read: it fails, the others serve
@@ -187,6 +200,10 @@ def _model_folder(folder: Path, root: Path | None) -> ModelSource:
             return ModelSource(name, ModelCard(), folder, {1: folder}, {1: problem})
     card = read_card(folder / CARD_FILE)
     name = check_name(card.name or folder.name)
+    if card.source is not None:  # a card naming a registry model: served from there
+        source = registry_source(card.source, card, name)
+        source.folder = folder
+        return source
     versions: dict[int, Path] = {}
     problems: dict[int, str] = {}
     for child in sorted(folder.iterdir()):
@@ -209,6 +226,8 @@ def _is_model_folder(folder: Path) -> bool:
 
 def scan(path: Path) -> list[ModelSource]:
     """Describe the models at ``path``: a repository, one model's folder, or one model file."""
+    if is_registry_uri(path):
+        return [registry_source(str(path))]
     if not path.exists():
         raise ConfigError(f"{path}: no such file or folder")
     if path.is_file():

@@ -33,8 +33,10 @@ def _field(spec: FieldSpec) -> tuple[Any, Any]:
     extra: dict[str, Any] = {}
     if spec.type == "float":
         extra["allow_inf_nan"] = False
+    if not spec.required:
+        annotation = annotation | None
     info = Field(
-        ...,
+        ... if spec.required else None,
         alias=spec.name,
         description=spec.description,
         gt=spec.gt,

@@ -7,7 +7,7 @@ changes how a model is served.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -78,6 +78,17 @@ class ModelCard(BaseModel):
         default_factory=VersionPolicy, description="`all`, `latest: N` or `specific: [..]`."
     )
     traffic: TrafficPolicy | None = Field(None, description="Split, canary and shadow traffic.")
+    source: str | None = Field(
+        None,
+        pattern=r"^models:/",
+        description="Serve this model from an MLflow registry: models:/NAME@ALIAS (followed: "
+        "a moved alias rolls out by itself) or models:/NAME/VERSION.",
+    )
+    follow: Literal["switch", "canary"] = Field(
+        "switch",
+        description="How a version the alias moved to rolls out: `switch` (load, warm, switch, "
+        "drain) or `canary` (through the card's traffic.canary steps and bounds).",
+    )
 
     def save(self, path: Path | str) -> Path:
         """Write the card as YAML to ``path`` (for ``modelport import --card``, or as a model's

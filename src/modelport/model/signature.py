@@ -37,6 +37,10 @@ class FieldSpec(BaseModel):
     le: float | None = None
     choices: list[str] | None = None
     example: Scalar | None = None
+    required: bool = Field(
+        True,
+        description="False: the field may be left out (missing numbers reach the model as NaN).",
+    )
 
     @model_validator(mode="after")
     def _bounds_make_sense(self) -> FieldSpec:

@@ -17,6 +17,7 @@
 | ``modelport_feedback_total`` | counter | model, version, variant, recorded | feedback received (``new`` or ``replaced``) |
 | ``modelport_outcomes_dropped_total`` | counter | reason | prediction records not stored: ``queue_full``, ``store_error``, ``unconvertible`` |
 | ``modelport_outcomes_recording`` | gauge | | 1 while recording works (the lowest of the workers), 0 while the store fails or could not be opened |
+| ``modelport_registry_polls_total`` | counter | model, result | checks of an MLflow alias (``ok`` or ``failed``) |
 
 ``endpoint`` is the route template (``/v2/models/{model_name}/infer``), never the raw path;
 unknown paths are ``<unmatched>``. ``variant`` is the traffic variant (``""`` when none).
@@ -109,6 +110,12 @@ class Metrics(Observer):
             ("model", "version", "variant", "recorded"),
             registry=own,
         )
+        self.registry_polls = Counter(
+            "modelport_registry_polls_total",
+            "Checks of an MLflow registry alias (result: ok or failed).",
+            ("model", "result"),
+            registry=own,
+        )
         self._model_metrics(own)
         self._outcome_metrics(own)
         self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
@@ -175,6 +182,9 @@ class Metrics(Observer):
 
     def outcomes_recording(self, recording: bool) -> None:
         self.outcomes_recording_state.set(1 if recording else 0)
+
+    def registry_poll(self, model: str, ok: bool) -> None:
+        self.registry_polls.labels(model, "ok" if ok else "failed").inc()
 
     def feedback(self, model: str, version: int | None, variant: str | None, recorded: str) -> None:
         """Count one stored feedback."""

@@ -38,6 +38,7 @@ from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store, open_store
 from modelport.outcomes.writer import Marker, Writer
 from modelport.settings import Settings
+from modelport.sources import is_registry_uri
 
 if TYPE_CHECKING:
     from modelport.core.result import InferenceResult
@@ -61,7 +62,10 @@ T = TypeVar("T")
 
 
 def default_db(models: Path) -> Path:
-    """``<repository>/.modelport/outcomes.db`` (beside a single model file)."""
+    """``<repository>/.modelport/outcomes.db`` (beside a single model file; in the registry
+    cache for an MLflow registry model)."""
+    if is_registry_uri(models):
+        return Settings().registry_cache.expanduser() / DB_FILE
     base = models.parent if models.is_file() else models
     return base / DB_FILE
 

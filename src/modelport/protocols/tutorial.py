@@ -42,6 +42,7 @@ def model_info(registry: Registry, model: RegistryModel) -> dict[str, Any]:
         "default_version": model.default_version,
         "versions": [_version_info(mv) for mv in model.versions.values()],
         "signature": signature.model_dump(mode="json", exclude_none=True) if signature else None,
+        **({"source": model.source} if model.source is not None else {}),
     }
 
 

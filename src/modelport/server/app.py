@@ -38,6 +38,8 @@ from modelport.server.observe import Observe
 from modelport.server.openapi import install_openapi
 from modelport.server.pipeline import Pipeline
 from modelport.settings import Settings
+from modelport.sources.registry import trusted_paths
+from modelport.traffic.follow import RegistryFollower
 from modelport.traffic.router import TrafficRouter
 from modelport.traffic.state import StateWatcher
 
@@ -60,7 +62,7 @@ def registry_from_settings(settings: Settings) -> Registry:
     return Registry(
         scan(settings.models),
         default_model=settings.default_model,
-        trusted=settings.trust,
+        trusted=trusted_paths(settings.trust),  # `models:/NAME` trusts that registry model
         origin=settings.models,
         pins=Pins.from_settings(settings),
         strict_readiness=settings.strict_readiness,
@@ -166,8 +168,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry.loaded:
             await watcher.check()  # serve what was rolled out before a restart
         _freeze_heap()
+        following = follower.following(settings.registry_poll_interval)
         async with (
             watcher.watching(settings.watch_interval),
+            following,
             outcomes.running(),
             _grpc(settings, plane, observe, tracing),
         ):
@@ -198,6 +202,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(outcomes_api.router)
     watcher = app.state.state_watcher = StateWatcher(plane, traffic)
     traffic.on_change = watcher.publish  # automatic canary steps reach every worker
+    follower = app.state.registry_follower = RegistryFollower(plane, traffic)
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
     app.include_router(pages.docs_router)

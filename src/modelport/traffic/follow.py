@@ -1,0 +1,170 @@
+"""Following MLflow registry aliases: a moved alias rolls out by itself.
+
+Every ``registry_poll_interval`` seconds each worker asks the registry which version each followed
+alias (``models:/NAME@ALIAS``) names. When it moved, the new version is fetched into the cache
+(pinned), then rolled out with the zero-downtime rollout of :mod:`.rollout`: load and warm beside
+the serving version, switch, drain and unload the old one. With ``follow: canary`` in the card,
+the new version goes through the card's canary steps instead. A version that fails to fetch, load
+or warm is marked failed (visible in ``/models``) and the old one keeps serving; moving the alias
+back rolls back. A registry that does not answer changes nothing: the poll is counted as failed
+(``modelport_registry_polls_total{result="failed"}``) and shown in ``/models``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from modelport.core.registry import ModelState, ModelVersion, RegistryModel
+from modelport.errors import ModelportError
+from modelport.model.card import CARD_FILE, read_card
+from modelport.model.policy import Canary, TrafficPolicy
+from modelport.sources.registry import (
+    cache_root,
+    fetch_version,
+    parse_uri,
+    resolve,
+    version_entry,
+)
+from modelport.traffic.rollout import drain_and_unload, prepare, rollout_sync
+
+if TYPE_CHECKING:
+    from modelport.core.dataplane import DataPlane
+    from modelport.traffic.router import TrafficRouter
+
+__all__ = ["RegistryFollower"]
+
+log = logging.getLogger("modelport.traffic.follow")
+
+
+def _followed(model: RegistryModel) -> bool:
+    source = model.card.source
+    return source is not None and parse_uri(source).alias is not None
+
+
+class RegistryFollower:
+    """Follows every registry alias of one worker's models."""
+
+    def __init__(self, plane: DataPlane, router: TrafficRouter) -> None:
+        self.plane = plane
+        self.router = router
+        self.seen: dict[str, int] = {}
+
+    def _status(self, model: RegistryModel) -> dict[str, Any]:
+        if model.source is None:
+            model.source = {
+                "uri": model.card.source,
+                "registry_version": model.default_version,
+                "reachable": None,
+                "failed_polls": 0,
+                "last_error": None,
+            }
+        return model.source
+
+    def describe(self) -> None:
+        """Show each registry model's source in ``/models`` before the first poll."""
+        for model in list(self.plane.registry.models.values()):
+            if model.card.source is not None:
+                self._status(model)
+
+    async def check(self) -> None:
+        """One poll of every followed alias."""
+        for model in list(self.plane.registry.models.values()):
+            if model.card.source is None:
+                continue
+            status = self._status(model)
+            if not _followed(model):
+                continue
+            ref = parse_uri(model.card.source)
+            try:
+                version = await anyio.to_thread.run_sync(resolve, ref)
+            except ModelportError as exc:
+                self._failed_poll(model, status, exc.message)
+                continue
+            self.plane.observer.registry_poll(model.name, True)
+            status.update(reachable=True, checked=time.time(), registry_version=version)
+            seen = self.seen.setdefault(model.name, model.default_version)
+            if version != seen:
+                self.seen[model.name] = version
+                await self._roll(model, version)
+
+    def _failed_poll(self, model: RegistryModel, status: dict[str, Any], why: str) -> None:
+        self.plane.observer.registry_poll(model.name, False)
+        status.update(reachable=False, failed_polls=status["failed_polls"] + 1, last_error=why)
+        if status["failed_polls"] == 1 or status["failed_polls"] % 100 == 0:
+            log.warning("%s: %s; v%d keeps serving", model.card.source, why, model.default_version)
+
+    async def _roll(self, model: RegistryModel, version: int) -> None:
+        name, serving = model.name, model.default_version
+        log.info("%s moved to v%d (serving v%d): rolling out", model.card.source, version, serving)
+        try:
+            staged = await anyio.to_thread.run_sync(self._stage, model, version)
+            if staged.state is ModelState.FAILED:
+                return
+            if model.card.follow == "canary" and version != serving:
+                await anyio.to_thread.run_sync(prepare, self.plane.registry, name, version)
+                self._canary(model, serving, version)
+                return
+            await anyio.to_thread.run_sync(rollout_sync, self.plane.registry, name, version)
+        except ModelportError as exc:  # marked failed in /models; the old version serves
+            log.error("%s v%d not rolled out: %s", model.card.source, version, exc.message)
+            return
+        if serving != version and serving in model.versions:
+            await drain_and_unload(self.plane.registry, name, serving)
+
+    def _stage(self, model: RegistryModel, version: int) -> ModelVersion:
+        """Fetch ``version`` into the cache and add it, not loaded yet, beside the serving one."""
+        current = model.versions.get(version)
+        if current is not None and current.loaded is not None:
+            return current
+        ref = parse_uri(str(model.card.source))
+        repository_card = model.folder / CARD_FILE if model.folder else None
+        card = read_card(repository_card) if repository_card and repository_card.is_file() else None
+        try:
+            artifact, version_card = version_entry(fetch_version(ref.name, version), card)
+            mv = ModelVersion(model.name, version, version_card, artifact)
+        except ModelportError as exc:
+            mv = ModelVersion(model.name, version, model.card, cache_root() / ref.name)
+            mv.state, mv.error = ModelState.FAILED, exc.message
+            log.error("%s v%d cannot be served: %s", model.card.source, version, exc.message)
+        model.versions = {**model.versions, version: mv}  # copy on write: readers iterate it
+        return mv
+
+    def _canary(self, model: RegistryModel, baseline: int, version: int) -> None:
+        template = model.card.traffic.canary if model.card.traffic else None
+        steps = template.steps if template else [5.0, 25.0, 50.0, 100.0]
+        canary = Canary(
+            baseline=baseline,
+            version=version,
+            steps=steps,
+            auto=template.auto if template else None,
+        )
+        self.router.set_policy(model.name, TrafficPolicy(canary=canary))
+        log.info("%s v%d is a canary beside v%d", model.name, version, baseline)
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self.plane.registry.loaded:
+                continue
+            try:
+                await self.check()
+            except Exception:  # never let the follower die
+                log.exception("following the registry failed")
+
+    @contextlib.asynccontextmanager
+    async def following(self, interval_s: float) -> AsyncIterator[None]:
+        """Poll every ``interval_s`` seconds inside the block (never when it is 0)."""
+        self.describe()
+        task = asyncio.ensure_future(self.run(interval_s)) if interval_s > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()

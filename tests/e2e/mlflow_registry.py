@@ -1,0 +1,138 @@
+"""A real MLflow tracking server (sqlite backend, local artifacts) on loopback, and models
+registered in it through the MLflow client, for the registry tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import numpy as np
+
+from tests.helpers import free_port
+
+COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    folder: Path, command: str, timeout_s: float = 400
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``command`` (an ``mlflow server`` command line whose ``--port 5000`` becomes a free
+    port) in ``folder`` until it answers; stopped on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (folder / "mlflow.log").open("wb")
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        ["bash", "-c", command.replace("--port 5000", f"--port {port}")],
+        cwd=folder,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert process.poll() is None, (folder / "mlflow.log").read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "mlflow server not up"
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        stop(process)
+        log.close()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _iris() -> tuple[Any, Any]:
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    return pd.DataFrame(x, columns=COLUMNS), y
+
+
+class Registrar:
+    """Registers models through the MLflow client (warnings from MLflow itself silenced)."""
+
+    def __init__(self, url: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import mlflow
+
+        mlflow.set_tracking_uri(url)
+        self.mlflow = mlflow
+        self.client = mlflow.MlflowClient(url)
+        self.x, self.y = _iris()
+
+    def _log(self, flavor: str, model: Any, name: str, **options: Any) -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = getattr(self.mlflow, flavor)
+            if flavor == "pyfunc":
+                options["python_model"] = model
+            else:
+                keyword = {"sklearn": "sk_model", "xgboost": "xgb_model", "onnx": "onnx_model"}
+                options[keyword[flavor]] = model
+            with self.mlflow.start_run():
+                info = module.log_model(
+                    name="model", registered_model_name=name, pip_requirements=[], **options
+                )
+        return int(info.registered_model_version)
+
+    def sklearn(self, name: str, model: Any, columns: int = 4) -> int:
+        from mlflow.models import infer_signature
+
+        x = self.x.iloc[:, :columns]
+        signature = infer_signature(x, self.y)
+        return self._log("sklearn", model, name, signature=signature, input_example=x.head(2))
+
+    def xgboost(self, name: str) -> int:
+        import xgboost
+        from mlflow.models import infer_signature
+
+        model = xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(self.x, self.y)
+        return self._log("xgboost", model, name, signature=infer_signature(self.x, self.y))
+
+    def onnx(self, name: str) -> int:
+        from mlflow.models import infer_signature
+        from skl2onnx import to_onnx
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=500).fit(self.x.to_numpy(), self.y)
+        proto = to_onnx(model, self.x.to_numpy()[:1].astype(np.float32), options={"zipmap": False})
+        signature = infer_signature(self.x, self.y)
+        return self._log("onnx", proto, name, signature=signature, input_example=self.x.head(1))
+
+    def pyfunc(self, name: str) -> int:
+        from mlflow.pyfunc import PythonModel
+
+        class Echo(PythonModel):  # type: ignore[misc]
+            def predict(self, model_input: list[str], params: Any = None) -> list[str]:
+                return model_input
+
+        return self._log("pyfunc", Echo(), name)
+
+    def alias(self, name: str, alias: str, version: int) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))

@@ -29,7 +29,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelport.deploy.context import spec_for, write_target
-from modelport.model.integrity import write_sha256
+from modelport.model.integrity import pin_artifact
+from modelport.model.pins import Pins
 from tests.container.test_image import ENV, docker, engine, wait_ready
 from tests.helpers import free_port
 
@@ -53,7 +54,7 @@ def _pipeline() -> Any:
 def _save(model: Any, path: Path) -> None:
     path.parent.mkdir(parents=True)
     joblib.dump(model, path)
-    write_sha256(path)
+    pin_artifact(path, Pins.default(path.parents[2]))  # <repo>/<model>/<version>/<file>
 
 
 @pytest.fixture(scope="module")

@@ -173,7 +173,7 @@ def test_overload_is_unavailable_with_retry_info(tmp_path: Path) -> None:
         tmp_path / "repo",
         "slow",
         parameters={"delay_s": 0.3},
-        batching={"max_batch_size": 1, "max_queue": 1, "max_wait_ms": 60_000},  # count-bound only
+        batching={"max_batch_size": 1, "max_queue": 1},
     )
     port = free_port()
     args = [str(tmp_path / "repo"), "--grpc-port", str(port)]

@@ -110,7 +110,7 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path)
         tmp_path / "repo",
         "slow",
         parameters={"delay_s": 0.2},
-        batching={"max_batch_size": 1, "max_queue": 2, "max_wait_ms": 60_000},  # count-bound only
+        batching={"max_batch_size": 1, "max_queue": 2},
     )
     with (
         running_server([str(tmp_path / "repo")], tmp_path / "log") as server,

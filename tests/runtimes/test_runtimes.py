@@ -173,8 +173,9 @@ def test_text_categories_come_from_the_encoder(tmp_path: Path) -> None:
     import_model(raw, tmp_path / "repo", "shop")  # no card: the signature is the model's own
     with TestClient(create_app(Settings(models=tmp_path / "repo"))) as client:
         inputs = client.get("/models/shop").json()["signature"]["inputs"]
-        assert inputs[0] == {"name": "color", "type": "str", "choices": ["blue", "green", "red"]}
-        assert inputs[1] == {"name": "size", "type": "float"}
+        choices = ["blue", "green", "red"]
+        assert inputs[0] == {"name": "color", "type": "str", "choices": choices, "required": True}
+        assert inputs[1] == {"name": "size", "type": "float", "required": True}
         assert client.post("/predict", json={"color": "red", "size": 3}).json()["prediction"] == 1
         wrong = client.post("/predict", json={"color": "pink", "size": 3})
         assert wrong.status_code == 422

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -214,7 +215,7 @@ class DataPlane:
                     policy.max_batch_size,
                     policy.max_latency_ms / 1000,
                     policy.max_queue,
-                    policy.max_wait_ms / 1000,
+                    math.inf if policy.max_wait_ms is None else policy.max_wait_ms / 1000,
                 ),
                 on_standing=standing,
             )

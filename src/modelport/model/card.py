@@ -42,16 +42,18 @@ class BatchingCard(BaseModel):
     max_queue: int = Field(
         1024, ge=1, description="Requests waiting at most; past it, 503 + Retry-After."
     )
-    max_wait_ms: float = Field(
-        100.0,
+    max_wait_ms: float | None = Field(
+        None,
         gt=0,
         le=600_000,
         description=(
-            "Controlled delay. A request that waited longer than this (or two batch durations,"
-            " if more) is answered 503 instead of run; and when the queue did not drain for that"
-            " long (requests arrive faster than the model serves them), only one batch more is"
-            " queued and the rest are answered 503 + Retry-After at once, before their body is"
-            " read."
+            "Controlled delay, opt-in (off by default). A request that waited longer than this"
+            " (or two batch durations, if more) is answered 503 instead of run; and when the queue"
+            " did not drain for that long (requests arrive faster than the model serves them),"
+            " only one batch more is queued and the rest are answered 503 + Retry-After at once,"
+            " before their body is read. Off by default: it has not yet been shown to raise"
+            " goodput on our overload bench, and it refuses requests queued behind a slow first"
+            " batch (a cold transformer)."
         ),
     )
 

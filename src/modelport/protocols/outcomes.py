@@ -3,8 +3,8 @@
 | method | path | what | key (when inference keys are set) |
 |---|---|---|---|
 | POST | ``/feedback`` | ``{request_id, label \\| value, row?}``: a truth | an inference key |
-| GET | ``/experiments/{model}`` | the report (``?min_samples=30``, ``?experiment=``) | inference or admin |
-| GET | ``/experiments/{model}/{name}`` | the report of experiment ``name`` | inference or admin |
+| GET | ``/experiments/{model}`` | report (``?experiment=``, ``?min_samples=``) | inference, admin |
+| GET | ``/experiments/{model}/{name}`` | the report of experiment ``name`` | inference, admin |
 
 The report without ``experiment`` covers the model's running experiment, or everything recorded
 when none runs; past experiments stay readable by name (their window: start to stop).

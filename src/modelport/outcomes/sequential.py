@@ -18,8 +18,9 @@ conservative.) Inverting the test gives the confidence sequence ``d +- half``::
 
 ``tau`` is given in standard deviations of one observation (a standardized effect size): the
 mixing variance is ``tau**2 * sigma2`` with ``sigma2`` the pooled per-observation variance, so one
-setting suits accuracies and absolute errors alike. The test is most sensitive to effects of
-about that size; 0.1 (a tenth of a standard deviation) is the default.
+setting suits accuracies and absolute errors alike (``MODELPORT_OUTCOMES_TAU``). The test is most
+sensitive to effects of about that size; 0.3 is the default: a smaller one gains a little power on
+small effects with many samples, and loses much on larger effects with few.
 
 **Sample-ratio mismatch**: Pearson's chi-square test of the requests each variant received against
 the shares its traffic policy configured; below :data:`SRM_ALPHA` (0.001, the industry's usual
@@ -44,7 +45,7 @@ __all__ = [
     "sequential_proportions",
 ]
 
-TAU = 0.1  # mixing standard deviation, in standard deviations of one observation
+TAU = 0.3  # mixing standard deviation, in standard deviations of one observation
 SRM_ALPHA = 0.001
 
 

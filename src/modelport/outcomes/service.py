@@ -87,7 +87,8 @@ def stored_report(
     experiment named ``experiment``, else of the running one, else of everything recorded."""
     store = stored(settings)
     try:
-        return experiment_report(store, model, min_samples, resolve(store, model, experiment))
+        found = resolve(store, model, experiment)
+        return experiment_report(store, model, min_samples, found, settings.outcomes_tau)
     finally:
         store.close()
 
@@ -236,7 +237,8 @@ class Outcomes:
     ) -> ExperimentReport:
         self.flush()
         self.reports_computed += 1
-        return experiment_report(store, model, min_samples, resolve(store, model, experiment))
+        found = resolve(store, model, experiment)
+        return experiment_report(store, model, min_samples, found, self.settings.outcomes_tau)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Outcomes]:

@@ -17,7 +17,6 @@ import math
 
 from pydantic import BaseModel
 
-from modelport.model.policy import compile_policy
 from modelport.outcomes.experiments import Experiment
 from modelport.outcomes.sequential import (
     TAU,
@@ -157,18 +156,9 @@ def _srm(
     experiment: Experiment | None, variants: dict[str, VariantSummary]
 ) -> SampleRatioReport | None:
     """The sample-ratio check of an experiment whose policy splits traffic."""
-    route = (
-        None
-        if experiment is None or experiment.traffic is None
-        else compile_policy(experiment.traffic)
-    )
-    if route is None or len(route.choices) < 2:
+    if experiment is None or experiment.traffic is None:
         return None
-    weights: dict[str, float] = {}
-    low = 0.0
-    for bound, choice in zip(route.bounds, route.choices, strict=True):
-        weights[choice.variant] = weights.get(choice.variant, 0.0) + bound - low
-        low = bound
+    weights = experiment.traffic.shares()
     observed = {name: v.requests for name, v in variants.items()}
     found = sample_ratio(observed, weights)
     if found is None:

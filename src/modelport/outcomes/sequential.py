@@ -84,14 +84,14 @@ def sequential_proportions(
     hits_a: int, n_a: int, hits_b: int, n_b: int, tau: float = TAU, alpha: float = ALPHA
 ) -> Sequential:
     """mSPRT of ``hits_b / n_b - hits_a / n_a``: the p-value with the pooled variance (the null's),
-    the sequence with each side's own."""
+    the sequence with each side's own (the pooled one when both are 0: all right or all wrong)."""
     p_a, p_b = hits_a / n_a, hits_b / n_b
     pooled = (hits_a + hits_b) / (n_a + n_b)
     sigma2 = pooled * (1 - pooled)
     diff = p_b - p_a
     tested = msprt(diff, sigma2 * (1 / n_a + 1 / n_b), tau * tau * sigma2, alpha)
     spread = p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b
-    bounded = msprt(diff, spread, tau * tau * sigma2, alpha)
+    bounded = msprt(diff, spread or sigma2 * (1 / n_a + 1 / n_b), tau * tau * sigma2, alpha)
     return Sequential(tested.p_value, bounded.sequence)
 
 

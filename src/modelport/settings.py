@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         description="Recorded requests kept at most: past it the oldest are deleted, with their "
         "rows and feedback (checked at start and every minute); 0: no limit.",
     )
+    outcomes_tau: float = Field(
+        0.3,
+        gt=0,
+        le=10,
+        description="Mixing standard deviation of the A/B report's always-valid test (mSPRT), in "
+        "standard deviations of one observation: the effect size it is most sensitive to.",
+    )
     admin_key: SecretStr | None = Field(
         None,
         description="Key of the admin API (rollout, traffic) and of V2 model load/unload; "

@@ -31,10 +31,11 @@ def test_report_as_a_table_and_as_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert "Experiment: m" in out
     assert "0.600" in out
     assert "0.900" in out
-    assert "Verdict: v2 better, p=0.002" in out
+    assert "Verdict: no significant difference, always-valid p=0.076" in out
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--json")
     report = json.loads(out)
-    assert report["verdict"] == "v2 better, p=0.002"
+    assert report["verdict"] == "no significant difference, always-valid p=0.076"
+    assert report["comparisons"][0]["p_value"] == pytest.approx(0.002, abs=5e-4)
     assert [v["feedback"] for v in report["variants"]] == [40, 40]
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--min-samples", "50")
     assert "Verdict: not enough data yet (v1: 40, v2: 40 of 50 feedback each)" in out
@@ -47,3 +48,34 @@ def test_a_missing_store_is_a_one_line_error(
     assert code == 2
     assert "no outcome store at" in err
     assert "Traceback" not in err
+
+
+def test_experiments_start_list_report_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, models = tmp_path / "o.db", tmp_path / "models"
+    (models / "m").mkdir(parents=True)
+    _store(db)  # recorded before the experiment: outside its window
+    split = '{"split": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]}'
+    base = ["--db", str(db), "--models", str(models)]
+    code, _, said = run(capsys, "experiments", "start", "m", "exp1", "--traffic", split, *base)
+    assert code == 0, said
+    assert "experiment 'exp1' of m started" in said
+    state = json.loads((models / "m" / ".modelport-state.json").read_text())
+    assert state["traffic"]["split"][0]["weight"] == 90
+    code, _, said = run(capsys, "experiments", "start", "m", "exp2", *base)
+    assert code == 2
+    assert "'exp1' of 'm' is running" in said
+    code, out, _ = run(capsys, "experiments", "report", "m", "--json", *base)
+    report = json.loads(out)
+    assert (report["experiment"]["name"], report["variants"]) == ("exp1", [])
+    code, _, said = run(capsys, "experiments", "stop", "m", *base)
+    assert "experiment 'exp1' of m stopped" in said
+    code, out, _ = run(capsys, "experiments", "list", "m", "--json", *base)
+    (listed,) = json.loads(out)
+    assert (listed["name"], listed["stopped_at"] is not None) == ("exp1", True)
+    code, out, _ = run(capsys, "experiments", "report", "m", "--experiment", "exp1", *base)
+    assert "Experiment 'exp1' (stopped)" in out
+    code, _, said = run(capsys, "experiments", "start", "m", "x", "--traffic", "{", *base)
+    assert code == 2
+    assert "--traffic is not valid JSON" in said

@@ -37,7 +37,7 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
     with running_server(args, tmp_path / "first.log") as server:
         _ab_test(server.url, 40, {1: 20, 2: 38})  # v1 right 50 %, v2 right 95 %
         report: dict[str, Any] = httpx.get(f"{server.url}/experiments/ab").json()
-        assert report["verdict"] == "v2 better, p<0.001"
+        assert report["verdict"] == "v2 better, always-valid p=0.002"
         assert [v["feedback"] for v in report["variants"]] == [40, 40]
         for _ in range(5):  # answered just before SIGTERM: committed on shutdown at the latest
             httpx.post(f"{server.url}/models/ab/versions/1/predict", json={"x0": 1})
@@ -52,5 +52,5 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
         [sys.executable, "-m", "modelport", "experiments", "report", "ab", "--models", str(repo)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert "Verdict: v2 better, p<0.001" in done.stdout
+    assert "Verdict: v2 better, always-valid p=0.002" in done.stdout
     assert "0.950" in done.stdout  # v2's accuracy in the table

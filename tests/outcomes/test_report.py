@@ -116,7 +116,13 @@ def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPL
         assert ci == (None if e_ci is None else pytest.approx(e_ci, rel=1e-9))
     assert len(report.comparisons) == len(expected["comparisons"])
     for c, e in zip(report.comparisons, expected["comparisons"], strict=True):
-        assert (c.baseline, c.variant, c.verdict) == (e.a, e.b, e.verdict)
+        assert (c.baseline, c.variant) == (e.a, e.b)
+        if np.isnan(e.difference):  # too early: the same verdict, no always-valid p-value
+            assert (c.verdict, c.always_valid_p_value) == (e.verdict, None)
+        else:  # the verdict follows the always-valid p-value, never below the fixed one
+            assert c.always_valid_p_value is not None
+            assert c.always_valid_p_value >= e.p_value
+            assert "always-valid p" in c.verdict
         assert _same(c.difference, e.difference)
         assert _same(c.p_value, e.p_value)
         assert _same(None if c.ci95 is None else c.ci95[0], e.ci95[0])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from modelport.outcomes.sequential import TAU, sequential_proportions
 from modelport.outcomes.stats import compare_proportions
 from tests.conftest import ClientFactory
 from tests.helpers import write_fake_model
@@ -64,8 +65,13 @@ def test_ab_test_names_the_winner_and_survives_a_restart(
     assert comparison["p_value"] < 0.001
     assert comparison["difference"] == pytest.approx(0.2)
     assert comparison["ci95"][0] > 0  # the whole interval favours v2
-    assert report["verdict"] == "v2 better, p<0.001"
+    always = sequential_proportions(90, 150, 120, 150, TAU)
+    assert comparison["always_valid_p_value"] == pytest.approx(always.p_value)
+    assert expected.p_value < comparison["always_valid_p_value"] < 0.05  # peeking has a price
+    assert comparison["confidence_sequence"] == pytest.approx(always.sequence)
+    assert report["verdict"] == f"v2 better, always-valid p={always.p_value:.3f}"
     assert report["metric"] == "accuracy"
+    assert report["srm"] is None  # no experiment, no configured shares to check against
     with make_client(ab_repo) as restarted:  # a new app on the same database
         assert restarted.get("/experiments/ab").json() == report
 
@@ -79,7 +85,7 @@ def test_not_enough_data_and_a_documented_minimum(
         assert report["verdict"] == "not enough data yet (v1: 10, v2: 10 of 30 feedback each)"
         assert report["comparisons"][0]["p_value"] is None
         smaller = client.get("/experiments/ab", params={"min_samples": 5}).json()
-        assert smaller["verdict"].startswith("no significant difference, p=")
+        assert smaller["verdict"].startswith("no significant difference, always-valid p=")
         assert client.get("/experiments/ab", params={"min_samples": 0}).status_code == 422
 
 

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelport._version import __version__
+from modelport.cli.experiments import experiments_app
 from modelport.cli.options import PathArg, TrustOpt, err, out
 from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
@@ -37,7 +38,6 @@ app = typer.Typer(
 )
 examples_app = typer.Typer(help="Example models trained offline from bundled datasets.")
 app.add_typer(examples_app, name="examples")
-experiments_app = typer.Typer(help="A/B test outcomes recorded by the server.")
 app.add_typer(experiments_app, name="experiments")
 app.command("pin")(pin_command)
 
@@ -297,34 +297,6 @@ def convert(
 
 app.command()(build)
 app.command()(deploy)
-
-
-@experiments_app.command("report")
-def experiments_report(
-    model: Annotated[str, typer.Argument(help="The model whose variants to compare.")],
-    db: Annotated[
-        Optional[Path],
-        typer.Option(help="SQLite outcome store (default: <models>/.modelport/outcomes.db)."),
-    ] = None,
-    url: Annotated[
-        Optional[str], typer.Option(help="postgresql://... outcome store instead of SQLite.")
-    ] = None,
-    models: Annotated[
-        Optional[Path], typer.Option(help="Model repository (default ./models).")
-    ] = None,
-    min_samples: Annotated[int, typer.Option(help="Feedback per variant before a verdict.")] = 30,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Print an A/B test's report: per variant, the difference, its p-value and a verdict."""
-    from modelport.outcomes.service import stored_report
-    from modelport.outcomes.table import report_tables
-
-    settings = _settings(models=models, outcomes_db=db, outcomes_url=url)
-    report = stored_report(settings, model, min_samples)
-    if as_json:
-        out.print_json(report.model_dump_json())
-    else:
-        out.print(report_tables(report))
 
 
 @app.command()

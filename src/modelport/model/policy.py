@@ -161,6 +161,13 @@ class TrafficPolicy(BaseModel):
             raise ValueError("give `split` or `canary`, not both")
         return self
 
+    def shares(self) -> dict[str, float]:
+        """Each variant's configured weight (relative; the shadow is no variant)."""
+        found: dict[str, float] = {}
+        for weight, choice in _entries(self):
+            found[choice.variant] = found.get(choice.variant, 0.0) + weight
+        return found
+
     def versions(self) -> set[int]:
         """Every version the policy routes to (shadow included)."""
         found = {e.version for e in self.split or []}

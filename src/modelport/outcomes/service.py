@@ -31,6 +31,7 @@ import anyio
 import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
+from modelport.outcomes.experiments import resolve
 from modelport.outcomes.health import Health, OutcomeObserver
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
@@ -50,6 +51,7 @@ __all__ = [
     "STORE_THREADS",
     "Outcomes",
     "default_db",
+    "stored",
     "stored_report",
 ]
 
@@ -70,14 +72,23 @@ def default_db(models: Path) -> Path:
     return base / DB_FILE
 
 
-def stored_report(settings: Settings, model: str, min_samples: int) -> ExperimentReport:
-    """The experiment report of ``model`` from the outcome store ``settings`` name."""
+def stored(settings: Settings) -> Store:
+    """The outcome store ``settings`` name, which must exist already (for the CLI)."""
     path = settings.outcomes_db or default_db(settings.models)
     if not settings.outcomes_url and not path.is_file():
         raise ConfigError(f"no outcome store at {path}: pass --db or --url")
-    store = open_store(settings.outcomes_url, path)
+    return open_store(settings.outcomes_url, path)
+
+
+def stored_report(
+    settings: Settings, model: str, min_samples: int, experiment: str | None = None
+) -> ExperimentReport:
+    """The experiment report of ``model`` from the outcome store ``settings`` name: of the
+    experiment named ``experiment``, else of the running one, else of everything recorded."""
+    store = stored(settings)
     try:
-        return experiment_report(store, model, min_samples)
+        found = resolve(store, model, experiment)
+        return experiment_report(store, model, min_samples, found, settings.outcomes_tau)
     finally:
         store.close()
 
@@ -101,7 +112,7 @@ class Outcomes:
         self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, when needed
         self._feedback = 0  # feedback requests in progress (touched on the event loop only)
         self._report_lock: anyio.Lock | None = None  # made in the event loop, on first use
-        self._reports: dict[tuple[str, int], tuple[float, ExperimentReport]] = {}
+        self._reports: dict[tuple[str, int, str | None], tuple[float, ExperimentReport]] = {}
 
     @property
     def recording(self) -> bool:
@@ -192,10 +203,13 @@ class Outcomes:
         finally:
             self._feedback -= 1
 
-    async def report(self, model: str, min_samples: int) -> ExperimentReport:
-        """The experiment report of ``model``, computed once for every call waiting for it."""
+    async def report(
+        self, model: str, min_samples: int, experiment: str | None = None
+    ) -> ExperimentReport:
+        """The experiment report of ``model`` (of the named ``experiment``, else of the running
+        one, else of everything), computed once for every call waiting for it."""
         store = self.require()
-        arrived, key = time.monotonic(), (model, min_samples)
+        arrived, key = time.monotonic(), (model, min_samples, experiment)
         if self._report_lock is None:
             self._report_lock = anyio.Lock()
         lock = self._report_lock
@@ -210,7 +224,7 @@ class Outcomes:
             if done is not None and done[0] >= arrived:
                 return done[1]  # computed for a call that came after this one
             started = time.monotonic()
-            report = await self.call(lambda: self._report(store, model, min_samples))
+            report = await self.call(lambda: self._report(store, model, min_samples, experiment))
             if len(self._reports) >= 64:
                 self._reports.clear()
             self._reports[key] = (started, report)
@@ -218,10 +232,13 @@ class Outcomes:
         finally:
             lock.release()
 
-    def _report(self, store: Store, model: str, min_samples: int) -> ExperimentReport:
+    def _report(
+        self, store: Store, model: str, min_samples: int, experiment: str | None
+    ) -> ExperimentReport:
         self.flush()
         self.reports_computed += 1
-        return experiment_report(store, model, min_samples)
+        found = resolve(store, model, experiment)
+        return experiment_report(store, model, min_samples, found, self.settings.outcomes_tau)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Outcomes]:

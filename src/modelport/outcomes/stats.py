@@ -164,13 +164,16 @@ def _too_early(a: str, n_a: int, b: str, n_b: int, metric: str, needed: int) -> 
     return Comparison(a, b, metric, nan, (nan, nan), nan, text)
 
 
-def _p(p_value: float) -> str:
-    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+def _p(p_value: float, label: str = "p") -> str:
+    return f"{label}<0.001" if p_value < 0.001 else f"{label}={p_value:.3f}"
 
 
-def verdict(a: str, b: str, difference: float, p_value: float, *, higher_is_better: bool) -> str:
-    """A plain-language verdict: ``"v2 better, p=0.003"`` or ``"no significant difference"``."""
+def verdict(
+    a: str, b: str, difference: float, p_value: float, *, higher_is_better: bool, label: str = "p"
+) -> str:
+    """A plain-language verdict: ``"v2 better, p=0.003"`` or ``"no significant difference"``;
+    ``label`` names the p-value (``always-valid p``)."""
     if p_value >= ALPHA or difference == 0:
-        return f"no significant difference, {_p(p_value)}"
+        return f"no significant difference, {_p(p_value, label)}"
     b_wins = (difference > 0) == higher_is_better
-    return f"{b if b_wins else a} better, {_p(p_value)}"
+    return f"{b if b_wins else a} better, {_p(p_value, label)}"

@@ -3,7 +3,8 @@
 
 Tables: ``mp_requests`` (one row per answered prediction request, errors included),
 ``mp_predictions`` (one row per predicted row: ``request_id`` + ``row_index``) and
-``mp_feedback`` (the true label or value of a predicted row; the latest feedback wins).
+``mp_feedback`` (the true label or value of a predicted row; the latest feedback wins), and
+``mp_experiments`` (named experiments and their windows, :mod:`.experiments`).
 
 SQLite runs with a rollback journal (``journal_mode=TRUNCATE``) and ``synchronous=FULL``: a
 committed transaction survives a crash of the process and of the machine. Several processes
@@ -63,6 +64,13 @@ _SCHEMA = [
         request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
         value DOUBLE PRECISION, ts DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (request_id, row_index)){clustered}""",
+    # experiments (:mod:`.experiments`): a name, a window, the policy and the changes meanwhile
+    """CREATE TABLE IF NOT EXISTS mp_experiments (
+        model TEXT NOT NULL, name TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL,
+        stopped_at DOUBLE PRECISION, metric TEXT, traffic TEXT, events TEXT NOT NULL,
+        PRIMARY KEY (model, name))""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS mp_experiments_running ON mp_experiments (model)
+        WHERE stopped_at IS NULL""",
 ]
 _INSERT_REQUEST = (
     "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
@@ -207,6 +215,12 @@ class Store:
         with self._transaction() as cursor:
             cursor.execute(self._sql(statement), tuple(params))
             return [tuple(row) for row in cursor.fetchall()]
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run one writing statement in its own transaction; how many rows it changed."""
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(statement), tuple(params))
+            return int(cursor.rowcount)
 
     def close(self) -> None:
         with self._lock:

@@ -18,24 +18,24 @@ from dataclasses import dataclass, field
 from modelport.outcomes.stats import lerp
 from modelport.outcomes.store import Store
 
-__all__ = ["VariantSummary", "summarize"]
+__all__ = ["VariantSummary", "Window", "summarize"]
 
 _TRAFFIC = (  # one pass over the report index, in its order (no sort)
     "SELECT variant, COUNT(*),"
     " SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
     " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
     " MIN(version), MAX(version), MIN(kind), MAX(kind)"
-    " FROM mp_requests WHERE model = ? GROUP BY variant"
+    " FROM mp_requests WHERE model = ?{window} GROUP BY variant"
 )
-_VERSIONS = "SELECT DISTINCT version FROM mp_requests WHERE model = ? AND variant = ?"
+_VERSIONS = "SELECT DISTINCT version FROM mp_requests WHERE model = ? AND variant = ?{window}"
 _RANKED = (
-    "SELECT latency_ms FROM mp_requests WHERE model = ? AND variant = ?"
+    "SELECT latency_ms FROM mp_requests WHERE model = ? AND variant = ?{window}"
     " ORDER BY latency_ms LIMIT 2 OFFSET ?"
 )
 _JOINED = (  # from the feedback (SQLite keeps a CROSS JOIN's order), looking up its rows
     " FROM mp_feedback f CROSS JOIN mp_predictions p CROSS JOIN mp_requests r"
     " WHERE p.request_id = f.request_id AND p.row_index = f.row_index"
-    " AND r.request_id = f.request_id AND r.model = ?"
+    " AND r.request_id = f.request_id AND r.model = ?{window}"
 )
 _VALUED = "p.label IS NULL AND p.value IS NOT NULL AND f.value IS NOT NULL"
 _FEEDBACK = (
@@ -67,13 +67,40 @@ class VariantSummary:
     abs_error_variance: float = 0.0  # sample variance (n - 1) of the absolute errors
 
 
-def summarize(store: Store, model: str) -> tuple[dict[str, VariantSummary], str | None]:
+Window = tuple[float, float | None]  # (started_at, stopped_at): Unix seconds, None while running
+
+
+def _clause(window: Window | None, column: str) -> tuple[str, tuple[float, ...]]:
+    """The ``AND`` clause keeping the requests of ``window`` (by ``ts``), and its values."""
+    if window is None:
+        return "", ()
+    started, stopped = window
+    if stopped is None:
+        return f" AND {column} >= ?", (started,)
+    return f" AND {column} >= ? AND {column} < ?", (started, stopped)
+
+
+def summarize(
+    store: Store, model: str, window: Window | None = None
+) -> tuple[dict[str, VariantSummary], str | None]:
     """Every variant of ``model`` and the report's metric (``accuracy`` for classifiers,
-    ``mae`` for regressors, ``None`` when the model answered both kinds or no prediction)."""
+    ``mae`` for regressors, ``None`` when the model answered both kinds or no prediction);
+    with ``window``, only the requests (and their feedback) made in it."""
+    variants, kinds = _traffic(store, model, window)
+    _feedback(store, model, window, variants)
+    kind = kinds.pop() if len(kinds) == 1 else None
+    metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
+    return variants, metric
+
+
+def _traffic(
+    store: Store, model: str, window: Window | None
+) -> tuple[dict[str, VariantSummary], set[str]]:
+    clause, bounds = _clause(window, "ts")
     variants: dict[str, VariantSummary] = {}
     kinds: set[str] = set()
     for variant, requests, errors, rejected, low, high, *kind_range in store.select(
-        _TRAFFIC, (model,)
+        _TRAFFIC.format(window=clause), (model, *bounds)
     ):
         summary = variants[variant] = VariantSummary(
             requests=requests, errors=errors or 0, rejected=rejected or 0
@@ -81,34 +108,44 @@ def summarize(store: Store, model: str) -> tuple[dict[str, VariantSummary], str 
         if low is not None and low == high:
             summary.versions.add(low)
         elif low is not None:  # a variant served by several versions (a canary's)
-            found = store.select(_VERSIONS, (model, variant))
+            found = store.select(_VERSIONS.format(window=clause), (model, variant, *bounds))
             summary.versions.update(v for (v,) in found if v is not None)
         kinds.update(k for k in kind_range if k)
     for variant, summary in variants.items():
-        summary.latency_ms_p50 = _percentile(store, model, variant, summary.requests, 50)
-        summary.latency_ms_p99 = _percentile(store, model, variant, summary.requests, 99)
-    for variant, count, hits, valued, total in store.select(_FEEDBACK, (model,)):
+        n = summary.requests
+        summary.latency_ms_p50 = _percentile(store, model, variant, n, 50, window)
+        summary.latency_ms_p99 = _percentile(store, model, variant, n, 99, window)
+    return variants, kinds
+
+
+def _feedback(
+    store: Store, model: str, window: Window | None, variants: dict[str, VariantSummary]
+) -> None:
+    clause, bounds = _clause(window, "r.ts")
+    joined = _FEEDBACK.format(window=clause)
+    for variant, count, hits, valued, total in store.select(joined, (model, *bounds)):
         summary = variants.setdefault(variant, VariantSummary())
         summary.feedback, summary.hits, summary.valued = count, hits or 0, valued or 0
         if summary.valued:
             summary.mean_abs_error = total / summary.valued
         if summary.valued > 1 and summary.mean_abs_error is not None:
             mean = summary.mean_abs_error
-            ((squares,),) = store.select(_SQUARES, (mean, mean, model, variant))
+            params = (mean, mean, model, *bounds, variant)
+            ((squares,),) = store.select(_SQUARES.format(window=clause), params)
             summary.abs_error_variance = math.nan if squares is None else squares / (valued - 1)
-    kind = kinds.pop() if len(kinds) == 1 else None
-    metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
-    return variants, metric
 
 
-def _percentile(store: Store, model: str, variant: str, n: int, q: float) -> float | None:
+def _percentile(
+    store: Store, model: str, variant: str, n: int, q: float, window: Window | None = None
+) -> float | None:
     """numpy's linear ``q``-th percentile of the variant's ``n`` latencies, from the two rows
     around its rank; ``None`` when there are none (or retention deleted them meanwhile)."""
     if n < 1:
         return None
     rank = (n - 1) * (q / 100)
     below = math.floor(rank)
-    found = store.select(_RANKED, (model, variant, below))
+    clause, bounds = _clause(window, "ts")
+    found = store.select(_RANKED.format(window=clause), (model, variant, *bounds, below))
     if not found:
         return None
     low = float(found[0][0])

@@ -15,6 +15,10 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
+
+
 def report_tables(report: ExperimentReport) -> Group:
     """Per-variant table, the comparisons, and the verdict line."""
     metric = report.metric or "metric"
@@ -33,12 +37,31 @@ def report_tables(report: ExperimentReport) -> Group:
     parts: list[Table | Text] = [variants]
     if report.comparisons:
         table = Table(title=f"{metric}: variant minus baseline")
-        for column in ("baseline", "variant", "difference", "95% CI", "p-value", "verdict"):
+        columns = (
+            "baseline",
+            "variant",
+            "difference",
+            "95% CI",
+            "p-value",
+            "95% CS",
+            "always-valid p",
+        )
+        for column in (*columns, "verdict"):
             table.add_column(column)
         for c in report.comparisons:
-            ci = "-" if c.ci95 is None else f"[{c.ci95[0]:+.3f}, {c.ci95[1]:+.3f}]"
             diff = "-" if c.difference is None else f"{c.difference:+.3f}"
-            table.add_row(c.baseline, c.variant, diff, ci, _num(c.p_value, 4), c.verdict)
+            table.add_row(
+                c.baseline, c.variant, diff, _interval(c.ci95), _num(c.p_value, 4),
+                _interval(c.confidence_sequence), _num(c.always_valid_p_value, 4), c.verdict,
+            )  # fmt: skip
         parts.append(table)
+    if report.experiment is not None:
+        e = report.experiment
+        state = "running" if e.stopped_at is None else "stopped"
+        parts.append(Text(f"Experiment {e.name!r} ({state}), {len(e.events)} traffic change(s)"))
+    if report.srm is not None:
+        s = report.srm
+        seen = ", ".join(f"{v}: {n} (expected {s.expected[v]:.0f})" for v, n in s.observed.items())
+        parts.append(Text(f"Sample ratio: {seen}; p={s.p_value:.4g}"))
     parts.append(Text(f"Verdict: {report.verdict}", style="bold"))
     return Group(*parts)

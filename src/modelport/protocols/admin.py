@@ -15,7 +15,9 @@ or ``X-Admin-Key``); without one configured the API answers 403 ``admin API disa
 | POST | ``/admin/models/{m}/canary/abort`` | all traffic back to the baseline |
 
 Changes are also written to the model's rollout state file, which every worker applies
-(:mod:`modelport.traffic.state`).
+(:mod:`modelport.traffic.state`). While an experiment of the model runs, a change of its traffic
+(rollout, rollback, policy, canary step) answers with a ``warning`` and is noted in the
+experiment's events (:mod:`.experiments`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from modelport.protocols._http import (
     traffic_of,
 )
 from modelport.protocols.auth import check_admin
+from modelport.protocols.experiments import note_change
 from modelport.protocols.tutorial import model_info
 from modelport.traffic import rollout
 from modelport.traffic.state import StateWatcher
@@ -84,21 +87,24 @@ async def status(request: Request, name: str) -> dict[str, Any]:
     return _status(request, name)
 
 
-async def _rollout(request: Request, name: str, version: int) -> Response:
+async def _rollout(request: Request, name: str, version: int, change: str) -> Response:
     registry = plane_of(request).registry
     result = await anyio.to_thread.run_sync(rollout.rollout_sync, registry, name, version)
     _publish(request, name, active=result.version, previous=result.previous)
-    return json_response(result.as_dict())
+    answer = result.as_dict()
+    warning = await note_change(request, name, change, version=result.version)
+    return json_response({**answer, "warning": warning} if warning else answer)
 
 
 @router.post("/models/{name}/rollout/{version}")
 async def rollout_version(request: Request, name: str, version: str) -> Response:
-    return await _rollout(request, name, parse_version(version))
+    return await _rollout(request, name, parse_version(version), "rollout")
 
 
 @router.post("/models/{name}/rollback")
 async def rollback(request: Request, name: str) -> Response:
-    return await _rollout(request, name, rollout.rollback_target(plane_of(request).registry, name))
+    target = rollout.rollback_target(plane_of(request).registry, name)
+    return await _rollout(request, name, target, "rollback")
 
 
 @router.post("/models/{name}/versions/{version}/load")
@@ -134,24 +140,28 @@ def _policy(body: bytes) -> TrafficPolicy | None:
         raise invalid_input(exc) from exc
 
 
-def _set_policy(request: Request, name: str, policy: TrafficPolicy | None) -> Response:
-    traffic_of(request).set_policy(name, policy)
-    _publish(request, name, traffic=policy)
-    return json_response(_status(request, name))
+async def _changed(request: Request, name: str, change: str) -> Response:
+    """The model's status after a traffic ``change``, with a warning while an experiment runs."""
+    answer = _status(request, name)
+    warning = await note_change(request, name, change, traffic=answer["traffic"])
+    return json_response({**answer, "warning": warning} if warning else answer)
 
 
 @router.put("/models/{name}/traffic")
 async def set_traffic(request: Request, name: str) -> Response:
-    return _set_policy(request, name, _policy(await read_body(request)))
+    policy = _policy(await read_body(request))
+    traffic_of(request).set_policy(name, policy)
+    _publish(request, name, traffic=policy)
+    return await _changed(request, name, "traffic policy change")
 
 
 @router.post("/models/{name}/canary/advance")
 async def advance_canary(request: Request, name: str) -> Response:
     _publish(request, name, **traffic_of(request).advance(name))
-    return json_response(_status(request, name))
+    return await _changed(request, name, "canary step")
 
 
 @router.post("/models/{name}/canary/abort")
 async def abort_canary(request: Request, name: str) -> Response:
     _publish(request, name, **traffic_of(request).abort(name))
-    return json_response(_status(request, name))
+    return await _changed(request, name, "canary abort")

@@ -3,7 +3,11 @@
 | method | path | what | key (when inference keys are set) |
 |---|---|---|---|
 | POST | ``/feedback`` | ``{request_id, label \\| value, row?}``: a truth | an inference key |
-| GET | ``/experiments/{model}`` | the A/B report (``?min_samples=30``) | inference or admin |
+| GET | ``/experiments/{model}`` | report (``?experiment=``, ``?min_samples=``) | inference, admin |
+| GET | ``/experiments/{model}/{name}`` | the report of experiment ``name`` | inference, admin |
+
+The report without ``experiment`` covers the model's running experiment, or everything recorded
+when none runs; past experiments stay readable by name (their window: start to stop).
 
 Feedback is matched in the caller's scope (the inference key it presents): nobody can give
 feedback on, or claim, another key's request ids (:mod:`.auth`). Store work runs in the outcome
@@ -103,11 +107,28 @@ async def feedback(request: Request, scope: str = Depends(_caller_scope)) -> dic
     dependencies=[Depends(_reader)],
 )
 async def experiment(
-    request: Request, model: str, min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000)
+    request: Request,
+    model: str,
+    min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000),
+    experiment: str | None = Query(None, max_length=64, description="A named experiment."),
 ) -> ExperimentReport:
     outcomes = _outcomes(request)
-    report = await _guarded(outcomes, outcomes.report(model, min_samples))
+    report = await _guarded(outcomes, outcomes.report(model, min_samples, experiment))
     if not report.variants and model not in plane_of(request).registry.models:
         shown = bounded(model, 130)
         raise ModelNotFound(f"no model {shown!r} and no predictions recorded for it")
     return report
+
+
+@router.get(
+    "/experiments/{model}/{name}",
+    summary="The report of one named experiment, running or past",
+    dependencies=[Depends(_reader)],
+)
+async def named_experiment(
+    request: Request,
+    model: str,
+    name: str,
+    min_samples: int = Query(MIN_SAMPLES, ge=2, le=1_000_000),
+) -> ExperimentReport:
+    return await experiment(request, model, min_samples, name)

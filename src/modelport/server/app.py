@@ -32,6 +32,7 @@ from modelport.errors import MissingExtra, ModelportError
 from modelport.model.pins import Pins
 from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, pages, tutorial, v1, v2, v2_repository
+from modelport.protocols import experiments as experiments_api
 from modelport.protocols import outcomes as outcomes_api
 from modelport.protocols._http import JSON, encode, error_body
 from modelport.server.observe import Observe
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     follower = app.state.registry_follower = RegistryFollower(plane, traffic)
     for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
         app.include_router(router)
+    app.include_router(experiments_api.router)
     app.include_router(pages.docs_router)
     if settings.ui:
         app.include_router(pages.ui_router)

@@ -28,11 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from modelport.cli.examples import train_example
 from modelport.deploy.context import spec_for, write_target
 from modelport.model.integrity import pin_artifact
 from modelport.model.pins import Pins
 from tests.container.test_image import ENV, docker, engine, wait_ready
-from tests.helpers import free_port
+from tests.helpers import IRIS_ROW, free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1500)]
 __all__ = ["engine"]  # the engine fixture, shared with test_image
@@ -61,6 +62,7 @@ def _save(model: Any, path: Path) -> None:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("basket-shop")
     _save(_pipeline(), root / "models" / "basket" / "1" / "model.joblib")
+    train_example("iris", root / "models")  # a second model: the image serves a repository
     return root
 
 
@@ -119,6 +121,13 @@ def test_dataframe_image_installs_pandas_and_serves_as_the_kubernetes_pod(
     try:
         url = wait_ready(port, container)
         assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        models = {m["name"] for m in httpx.get(f"{url}/models").json()["models"]}
+        assert models == {"basket", "iris"}
+        iris = httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()
+        assert iris["prediction"] == "setosa"
+        labels = docker("inspect", "-f", "{{json .Config.Labels}}", image)
+        assert "basket=" in labels
+        assert "iris=" in labels
         for _ in range(20):
             reply = httpx.post(f"{url}/models/basket/predict", json=ROW)
             assert reply.status_code == 200, reply.text
@@ -195,6 +204,10 @@ def test_huggingface_space_image_answers_as_uid_1000(
     try:
         url = wait_ready(port, container)
         assert httpx.post(f"{url}/models/basket/predict", json=ROW).status_code == 200
+        root = httpx.get(f"{url}/")  # the Space opens on the playground
+        assert root.status_code == 200
+        assert "text/html" in root.headers["content-type"]
+        assert "script-src 'self'" in root.headers["content-security-policy"]
         assert docker("exec", container, "id", "-u") == "1000"
         docker("exec", container, "sh", "-c", 'touch "$HOME/written" /models/.modelport/written')
         env = docker("inspect", "-f", "{{json .Config.Env}}", "basket-space:test")

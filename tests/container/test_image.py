@@ -95,34 +95,3 @@ def test_image_serves_the_tutorial_and_stops_cleanly(image: str) -> None:
         assert "Shutting down: Master" in logs.stdout + logs.stderr
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
-
-
-def test_modelport_build_serves_a_users_repository(engine: None, tmp_path: Path) -> None:
-    repo = tmp_path / "models"
-    modelport = str(Path(sys.executable).parent / "modelport")
-    for example in ("iris", "wine"):
-        subprocess.run([modelport, "examples", "train", example, "--repo", str(repo)], check=True)
-    image = "shop:test"
-    env = {**ENV, "HOME": str(tmp_path)}
-    subprocess.run(
-        [modelport, "build", str(repo), "-t", image, "--out", str(tmp_path / "ctx")],
-        check=True,
-        env=env,
-        timeout=900,
-    )
-    port = free_port()
-    container = docker("run", "-d", "--network", "host", "-e", f"PORT={port}", image)
-    try:
-        url = wait_ready(port, container)
-        models = {m["name"] for m in httpx.get(f"{url}/models").json()["models"]}
-        assert models == {"iris", "wine"}
-        answer = httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()
-        assert answer["prediction"] == "setosa"
-        labels = docker("inspect", "-f", "{{json .Config.Labels}}", image)
-        assert "iris=" in labels
-        assert "wine=" in labels
-        size_mb = int(docker("image", "inspect", "-f", "{{.Size}}", image)) / 1e6
-        print(f"user image size: {size_mb:.0f} MB")
-    finally:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
-        subprocess.run(["docker", "rmi", "-f", image], capture_output=True, env=ENV, check=False)

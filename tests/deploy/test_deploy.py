@@ -19,7 +19,18 @@ from modelport.deploy.context import spec_for, write_target
 from tests.helpers import write_fake_model
 
 GOLDEN = Path(__file__).with_name("golden")
-SHARED = Path(os.environ.get("MODELPORT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+SHARED = next(
+    (
+        p
+        for p in (
+            Path(os.environ.get("MODELPORT_SHARED", "/nonexistent")),
+            Path(__file__).resolve().parents[3] / "shared",
+            Path("/work/shared"),
+        )
+        if (p / "kserve-crds").is_dir()
+    ),
+    Path(__file__).resolve().parents[3] / "shared",
+)
 BIN = Path(sys.executable).parent
 SPEC = DeploySpec(name="iris", image="iris-api:1.0", models={"iris": "ab" * 32})
 

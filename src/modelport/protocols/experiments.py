@@ -66,6 +66,25 @@ async def note_change(request: Request, model: str, change: str, **details: Any)
     )
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` references replaced by the definitions (an OpenAPI request
+    body cannot carry ``$defs``: ReDoc and schemathesis cannot resolve them there)."""
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(dict(defs[ref.removeprefix("#/$defs/")]))
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
 @router.get("")
 async def listed(request: Request, model: str | None = Query(None, max_length=256)) -> Response:
     store = _outcomes(request).require()
@@ -79,7 +98,7 @@ async def listed(request: Request, model: str | None = Query(None, max_length=25
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ExperimentIn.model_json_schema()}},
+            "content": {"application/json": {"schema": _inlined(ExperimentIn.model_json_schema())}},
         }
     },
 )

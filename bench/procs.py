@@ -147,7 +147,8 @@ def serve(
     try:
         while not _ok(url + ready_path):
             if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited early; see {log}")
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{command[0]} exited early; its log ends:\n{tail}")
             if time.perf_counter() - started > 120:
                 raise TimeoutError(f"{command} not ready after 120 s; see {log}")
             time.sleep(0.02)

@@ -22,7 +22,7 @@ def test_pin_then_unchanged_then_refused_then_forced(tmp_path: Path) -> None:
     write_fake_model(repo, "a", versions=(1, 2))
     pins = Pins.default(repo)
     assert set(_statuses(pin_repository(repo, pins)).values()) == {"pinned"}
-    assert set(pins.read()) == {"a/1/model.fake", "a/2/model.fake"}
+    assert set(pins.read()) == {"models/a/1/model.fake", "models/a/2/model.fake"}  # lock-relative
     assert set(_statuses(pin_repository(repo, pins)).values()) == {"unchanged"}
     (repo / "a" / "2" / "model.fake").write_text("changed\n")
     rows = pin_repository(repo, pins)

@@ -40,7 +40,7 @@ def test_sidecar_is_sha256sum_format(artifact: Path) -> None:
 def test_pinned_file_loads(artifact: Path, pins: Pins) -> None:
     digest = pin_artifact(artifact, pins)
     assert pins.lock == artifact.parents[3] / "modelport.lock"  # beside the repository
-    assert pins.read() == {"m/1/model.joblib": digest}
+    assert pins.read() == {"models/m/1/model.joblib": digest}  # relative to the lock
     assert read_verified(artifact, trusted=False, pins=pins) == b"pretend pickle"
 
 

@@ -61,7 +61,7 @@ def test_the_lock_is_rewritten_whole_and_sorted(tmp_path: Path) -> None:
     pin_artifact(second, pins)
     pin_artifact(first, pins)
     lines = [line for line in pins.lock.read_text().splitlines() if not line.startswith("#")]
-    assert [line.split("  ")[1] for line in lines] == ["m/1/b.pkl", "m/1/model.pkl"]
+    assert [line.split("  ")[1] for line in lines] == ["models/m/1/b.pkl", "models/m/1/model.pkl"]
     assert not list(pins.lock.parent.glob(".modelport.lock.*"))  # no temporary left
 
 
@@ -77,7 +77,7 @@ def test_a_pinned_folder_loads_and_an_edited_one_is_refused(tmp_path: Path) -> N
     folder = _folder(tmp_path)
     pins = Pins.for_path(tmp_path / "models")
     digest = pin_folder(folder, pins)
-    assert pins.read() == {"bert/1/": digest}
+    assert pins.read() == {"models/bert/1/": digest}  # relative to the lock's folder
     verify_folder(folder, pins)
     (folder / "config.json").write_text('{"edited": true}')
     with pytest.raises(UntrustedArtifact, match=r"config\.json has sha256"):
@@ -114,3 +114,19 @@ def test_a_signed_manifest_is_trusted(tmp_path: Path) -> None:
     (folder / "extra.txt").write_text("added")
     with pytest.raises(UntrustedArtifact, match=r"extra\.txt is not in MANIFEST\.sha256"):
         verify_folder(folder, pins)
+
+
+def test_repositories_side_by_side_share_the_lock_but_never_a_line(tmp_path: Path) -> None:
+    """Two repositories in one folder (``models`` and ``tutorial-models``) share the default
+    lock: pinning the second must not replace the first one's pin of the same model path."""
+    first, second = tmp_path / "models" / "iris" / "1", tmp_path / "other" / "iris" / "1"
+    for folder, content in ((first, b"first"), (second, b"second")):
+        folder.mkdir(parents=True)
+        (folder / "model.pkl").write_bytes(content)
+    pins = [Pins.for_path(tmp_path / "models"), Pins.for_path(tmp_path / "other")]
+    assert pins[0].lock == pins[1].lock
+    for pin, folder in zip(pins, (first, second), strict=True):
+        pin_artifact(folder / "model.pkl", pin)
+    read_verified(first / "model.pkl", trusted=False, pins=pins[0])  # still pinned: no raise
+    read_verified(second / "model.pkl", trusted=False, pins=pins[1])
+    assert set(pins[0].read()) == {"models/iris/1/model.pkl", "other/iris/1/model.pkl"}

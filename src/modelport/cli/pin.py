@@ -51,6 +51,15 @@ def _changed(target: Path, folder: bool, digest: str) -> str | None:
     return f"its sidecar pins another sha256 ({side})" if side not in (None, digest) else None
 
 
+def _shown(path: Path, root: Path) -> str:
+    """``path`` as a person reads it: relative to the repository it belongs to."""
+    base = root.absolute() if root.is_dir() else root.absolute().parent
+    try:
+        return path.absolute().relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _pin_one(source: ModelSource, version: int, pins: Pins, force: bool) -> PinRow:
     from modelport.core.repository import is_folder_model
     from modelport.model.integrity import pin_artifact, sha256_of
@@ -62,19 +71,20 @@ def _pin_one(source: ModelSource, version: int, pins: Pins, force: bool) -> PinR
     folder = is_folder_model(artifact, source.card)
     target = artifact.parent if folder and artifact.is_file() else artifact
     key = pins.relative(target) + ("/" if folder else "")
+    shown = _shown(target, pins.root) + ("/" if folder else "")
     digest = tree_digest(target) if folder else sha256_of(target.read_bytes())
     previous = pins.read().get(key)
     if previous == digest and pins.key is None:
-        return PinRow(source.name, version, key, "unchanged")
+        return PinRow(source.name, version, shown, "unchanged")
     why = "it changed since it was pinned" if previous not in (None, digest) else None
     why = why or _changed(target, folder, digest)
     if why is not None and not force:
-        return PinRow(source.name, version, key, "refused", f"{why}; check it, then use --force")
+        return PinRow(source.name, version, shown, "refused", f"{why}; check it, then use --force")
     if folder:
         pin_folder(target, pins)
     else:
         pin_artifact(target, pins)
-    return PinRow(source.name, version, key, "pinned")
+    return PinRow(source.name, version, shown, "pinned")
 
 
 def pin_repository(

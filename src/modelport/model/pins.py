@@ -11,7 +11,7 @@ A *trusted* pin is one of:
 - a **signature** (HMAC-SHA256 under ``MODELPORT_PIN_KEY``) in the sidecar or manifest, as a
   ``# modelport-signature`` comment line (``sha256sum -c`` ignores it).
 
-The lock is ``sha256sum``-shaped: ``<sha256>  <path relative to the repository>``; a folder
+The lock is ``sha256sum``-shaped: ``<sha256>  <path relative to the lock's folder>``; a folder
 model's line ends with ``/`` and holds its tree digest (the sha256 of its manifest's lines). A
 hash pinned anywhere in the lock is trusted wherever the file now lies (a copy of the
 repository keeps its pins); the path serves diagnostics and ``modelport pin``'s refusal to
@@ -35,8 +35,8 @@ LOCK_FILE = "modelport.lock"
 _SIGNATURE = "# modelport-signature hmac-sha256="
 _HEADER = (
     "# modelport.lock: sha256 pins of the model files modelport trusts (`modelport pin`).\n"
-    "# Keep it where whoever can write the model folders cannot. Paths: relative to the "
-    "repository.\n"
+    "# Keep it where whoever can write the model folders cannot. Paths: relative to this "
+    "file's folder.\n"
 )
 
 
@@ -87,7 +87,7 @@ class Pins:
         return cls.from_settings(Settings(models=models))
 
     def read(self) -> dict[str, str]:
-        """The lock's pins: path (relative to the repository) -> sha256."""
+        """The lock's pins: path (relative to the lock's folder) -> sha256."""
         if not self.lock.is_file():
             return {}
         pins: dict[str, str] = {}
@@ -99,13 +99,13 @@ class Pins:
         return pins
 
     def relative(self, path: Path) -> str:
-        """``path`` relative to the repository (its name when outside it), as the lock keys it."""
-        root = self.root.absolute()
-        base = root if root.is_dir() else root.parent
+        """``path`` as the lock keys it: relative to the lock's folder (so that repositories side
+        by side, which share the default lock, never share a key), else absolute."""
+        base = self.lock.absolute().parent
         try:
             return path.absolute().relative_to(base).as_posix()
         except ValueError:
-            return path.name
+            return path.absolute().as_posix()
 
     def vouches(self, digest: str, signed_in: Path | None = None) -> bool:
         """Whether ``digest`` is pinned in the lock, or signed under the key in ``signed_in``."""

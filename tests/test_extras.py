@@ -8,6 +8,7 @@ installs from the cache in seconds. PyTorch comes from the machine's CPU wheel w
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -58,11 +59,11 @@ def _fresh_venv(folder: Path, extra: str) -> Path:
     return folder / "bin" / "modelport"
 
 
-@pytest.mark.parametrize("extra", list(EXAMPLES))
-def test_an_extra_alone_runs_its_example(extra: str, tmp_path: Path) -> None:
-    modelport = _fresh_venv(tmp_path / "venv", extra)
-    repo = tmp_path / "models"
-    env = {**_env(), "HF_HUB_OFFLINE": "1"}
+def _run_example(folder: Path, extra: str) -> str | None:
+    """Make the extra's environment and run its example there: ``None``, or what failed."""
+    modelport = _fresh_venv(folder / "venv", extra)
+    repo = folder / "models"
+    env = {**_env(), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     for command in (
         ["examples", "train", *EXAMPLES[extra], "--repo", str(repo)],
         ["validate", str(repo)],
@@ -72,7 +73,23 @@ def test_an_extra_alone_runs_its_example(extra: str, tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             env=env,
-            cwd=tmp_path,
+            cwd=folder,
             timeout=300,
         )
-        assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        if done.returncode != 0:
+            return f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+    """Every extra's run, two at a time (one per core; each example trains on one thread)."""
+    root = tmp_path_factory.mktemp("extras")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = {extra: pool.submit(_run_example, root / extra, extra) for extra in EXAMPLES}
+        return {extra: future.result() for extra, future in runs.items()}
+
+
+@pytest.mark.parametrize("extra", list(EXAMPLES))
+def test_an_extra_alone_runs_its_example(extra: str, outcomes: dict[str, str | None]) -> None:
+    assert outcomes[extra] is None, outcomes[extra]

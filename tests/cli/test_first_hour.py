@@ -240,9 +240,13 @@ def test_scoring_a_file_skips_bad_rows_and_lists_them(
         f"{IRIS_NAMES}\n5.1,3.5,1.4,0.2\n6.7,,5.2,2.3\n6.7,abc,5.2,2.3\n6.3,3.3,6.0,2.5\n"
     )
     scored = tmp_path / "scored.csv"
+    theirs = tmp_path / ".scored.csv.partial"  # a file of the user's where a partial could go
+    theirs.write_text("the user's\n")
     args = ["predict", str(tutorial_repo), "--input", str(source), "--output", str(scored)]
     code, _, err = run(capsys, *args, "--on-error", "skip")
     assert code == 0, err
+    assert theirs.read_text() == "the user's\n"
+    assert [p.name for p in tmp_path.glob(".*partial")] == [theirs.name]  # none of ours left
     errors = tmp_path / "scored.errors.csv"
     assert f"Wrote 2 predictions to {scored}; skipped 2 bad rows, listed in {errors}" in " ".join(
         err.split()

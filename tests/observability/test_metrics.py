@@ -171,3 +171,20 @@ def test_live_gauges_of_dead_processes_are_reaped(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"counter_{dead}.db", f"counter_{alive}.db", f"gauge_livesum_{alive}.db"]
     )  # what a dead worker counted still counts; its live gauges do not
+
+
+def test_a_given_metrics_folder_loses_only_prometheus_files(tmp_path: Path) -> None:
+    """A folder named by PROMETHEUS_MULTIPROC_DIR is the user's: the previous run's metric files
+    go, every other file stays byte for byte."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_12.db").write_bytes(b"old run")
+    (folder / "gauge_livesum_12.db").write_bytes(b"old run")
+    (folder / "mine.db").write_bytes(b"user data")
+    (folder / "counter_notes.db").write_bytes(b"user data")
+    code = "from modelport.observability import multiproc; multiproc.prepare()"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)  # a fresh interpreter
+    kept = sorted(p.name for p in folder.iterdir() if p.suffix == ".db")
+    assert kept == ["counter_notes.db", "mine.db"]
+    assert (folder / "mine.db").read_bytes() == b"user data"

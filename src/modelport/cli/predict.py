@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -69,13 +70,18 @@ def _replaced(output: Path | None) -> Iterator[IO[str]]:
     if output is None:
         yield sys.stdout
         return
-    partial = output.with_name(f".{output.name}.partial")
+    # a new file of our own (created exclusively), never one that was already there
+    descriptor, name = tempfile.mkstemp(
+        prefix=f".{output.name}.", suffix=".partial", dir=output.parent
+    )
+    partial = Path(name)
+    partial.chmod(0o644)  # as an output file is made, not mkstemp's 0600
     try:
-        with partial.open("w", encoding="utf-8", newline="") as handle:
+        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
         partial.replace(output)
     finally:
-        partial.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)  # ours: gone already when it became the output
 
 
 def predict_file(

@@ -12,6 +12,7 @@ keep counting what it served; each scrape also :func:`reap`\ s workers that died
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from modelport.errors import ConfigError
 __all__ = ["ENV", "child_exit", "cleanup", "master_pid", "prepare", "reap"]
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_METRIC_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 _MASTER = "master.pid"
 
 
@@ -41,7 +43,8 @@ def prepare() -> tuple[Path, bool]:
         path, created = Path(given), False
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):  # a previous run's values are not this run's
-            stale.unlink()
+            if _METRIC_FILE.fullmatch(stale.name):  # prometheus_client's own files, nothing else
+                stale.unlink()
     else:
         path, created = Path(tempfile.mkdtemp(prefix="modelport-metrics-")), True
     (path / _MASTER).write_text(str(os.getpid()))

@@ -12,11 +12,9 @@ back rolls back. A registry that does not answer changes nothing: the poll is co
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -32,6 +30,7 @@ from modelport.sources.registry import (
     resolve,
     version_entry,
 )
+from modelport.traffic.periodic import every
 from modelport.traffic.rollout import drain_and_unload, prepare, rollout_sync
 
 if TYPE_CHECKING:
@@ -148,23 +147,8 @@ class RegistryFollower:
         self.router.set_policy(model.name, TrafficPolicy(canary=canary))
         log.info("%s v%d is a canary beside v%d", model.name, version, baseline)
 
-    async def run(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self.plane.registry.loaded:
-                continue
-            try:
-                await self.check()
-            except Exception:  # never let the follower die
-                log.exception("following the registry failed")
-
-    @contextlib.asynccontextmanager
-    async def following(self, interval_s: float) -> AsyncIterator[None]:
-        """Poll every ``interval_s`` seconds inside the block (never when it is 0)."""
+    def following(self, interval_s: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """Poll every ``interval_s`` seconds inside the block (never when it is 0); the models'
+        sources are described at once."""
         self.describe()
-        task = asyncio.ensure_future(self.run(interval_s)) if interval_s > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
+        return every(interval_s, self.plane.registry, self.check, "following the registry")

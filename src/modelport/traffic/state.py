@@ -10,12 +10,11 @@ lock on ``.modelport-state.lock``; readers see whole files only (write, then ren
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from modelport.core.registry import Registry
 from modelport.core.repository import scan
 from modelport.errors import BadRequest, Conflict, ModelportError
 from modelport.model.policy import TrafficPolicy
+from modelport.traffic.periodic import every
 from modelport.traffic.rollout import prepare, rollout_sync
 
 if TYPE_CHECKING:
@@ -166,22 +166,6 @@ class StateWatcher:
         except ModelportError as exc:  # logged and shown in /models; the old version serves
             log.error("rollout state %d of %s not applied: %s", state.generation, name, exc.message)
 
-    @contextlib.asynccontextmanager
-    async def watching(self, interval_s: float) -> AsyncIterator[None]:
+    def watching(self, interval_s: float) -> contextlib.AbstractAsyncContextManager[None]:
         """Check every ``interval_s`` seconds inside the block (never when it is 0)."""
-        task = asyncio.ensure_future(self.run(interval_s)) if interval_s > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-
-    async def run(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            if not self.plane.registry.loaded:
-                continue
-            try:
-                await self.check()
-            except Exception:  # never let the watcher die
-                log.exception("checking the rollout state failed")
+        return every(interval_s, self.plane.registry, self.check, "checking the rollout state")

@@ -48,24 +48,51 @@ def test_several_candidate_files_need_the_card_to_choose(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("layout", "message"),
-    [
-        ("missing", "no such file or folder"),
-        ("empty", "empty model repository"),
-        ("no_versions", "no version folders"),
-        ("bad_name", "invalid model name"),
-    ],
+    [("missing", "no such file or folder"), ("empty", "empty model repository")],
 )
 def test_broken_repositories_are_explained(tmp_path: Path, layout: str, message: str) -> None:
     root = tmp_path / "repo"
     if layout != "missing":
         root.mkdir()
+    with pytest.raises(ConfigError, match=message):
+        scan(root)
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("no_versions", "no version folders"),
+        ("bad_name", "invalid model name"),
+        ("bad_yaml", "not valid YAML"),
+        ("bad_field", "batching.max_batch_size: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_broken_model_fails_alone_with_its_reason(
+    tmp_path: Path, layout: str, message: str
+) -> None:
+    root = tmp_path / "repo"
+    write_fake_model(root, "good")
     if layout == "no_versions":
         (root / "m").mkdir()
         (root / "m" / "notes").mkdir()
-    if layout == "bad_name":
-        write_fake_model(root, "m", name="has space")
-    with pytest.raises(ConfigError, match=message):
-        scan(root)
+    else:
+        folder = write_fake_model(root, "m", versions=(1, 2))
+        card = {
+            "bad_name": "name: has space\n",
+            "bad_yaml": "runtime: [unclosed\n",
+            "bad_field": "batching: {max_batch_size: 0}\n",
+        }[layout]
+        (folder / "modelport.yaml").write_text(card)
+    good, broken = scan(root)
+    assert good.error is None
+    assert broken.name == "m"
+    assert broken.error is not None
+    assert message in broken.error.message
+    expected = (
+        {1: root / "m"} if layout == "no_versions" else {1: root / "m" / "1", 2: root / "m" / "2"}
+    )
+    assert broken.versions == expected
+    assert all(message in problem for problem in broken.problems.values())
 
 
 def test_add_version_pins_hash_and_numbers_versions(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """Model-file trust against real servers: a forged sidecar never runs its payload, a tampered
-model fails alone, and readiness follows MODELPORT_STRICT_READINESS."""
+model of any format or a model whose card does not read fails alone, and readiness follows
+MODELPORT_STRICT_READINESS."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import pickle
 import subprocess
 import sys
@@ -13,11 +15,15 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from modelport.cli.examples import train_example
+from modelport.cli.pin import pin_repository
 from modelport.model.integrity import write_sha256
 from modelport.model.pins import Pins
-from tests.helpers import IRIS_ROW, Server
+from modelport.server.app import create_app
+from modelport.settings import Settings
+from tests.helpers import IRIS_ROW, Server, write_fake_model
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +133,96 @@ def test_the_only_model_refused_fails_fast(tmp_path: Path) -> None:
     with live_server([str(repo)], tmp_path / "log") as server:
         assert httpx.get(f"{server.url}/ready").status_code == 200
         assert httpx.post(f"{server.url}/predict", json=IRIS_ROW).status_code == 200
+
+
+def _tamper(artifact: Path) -> None:
+    """Rewrite a model file as a still loadable model with other bytes (what a folder's writer
+    could do): an ONNX graph with another doc string, a JSON or text model reformatted."""
+    if artifact.suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(artifact))
+        graph.doc_string = "tampered"
+        onnx.save(graph, str(artifact))
+    elif artifact.suffix == ".json":
+        artifact.write_text(json.dumps(json.loads(artifact.read_text()), indent=1))
+    else:
+        artifact.write_text(artifact.read_text() + "\n")
+    for side in artifact.parent.glob("*.sha256"):
+        side.unlink()  # the writer removes the sidecar too: the lock outside still pins it
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """iris (healthy), ONNX, XGBoost and LightGBM models tampered after they were pinned, and
+    a model whose card does not parse."""
+    repo = tmp_path / "models"
+    train_example("iris", repo)
+    for framework in FORMATS:
+        _tamper(train_example("iris", repo, framework=framework))
+    write_fake_model(repo, "broken")
+    (repo / "broken" / "modelport.yaml").write_text("runtime: [unclosed\n")
+    return repo
+
+
+FORMATS = {"onnx": "model.onnx", "xgboost": "model.json", "lightgbm": "model.txt"}
+
+
+def test_tampered_files_of_every_format_and_a_bad_card_fail_alone(
+    mixed: Path, tmp_path: Path
+) -> None:
+    """Strict readiness (the default): not ready, but iris serves; reloads and rollouts of
+    the broken model are refused while iris keeps serving; the log names each."""
+    admin = {"X-Admin-Key": "admin-k"}
+    env = {"MODELPORT_ADMIN_KEY": "admin-k"}
+    with live_server([str(mixed)], tmp_path / "log", env) as server:
+        url = server.url
+        assert httpx.post(f"{url}/predict", json=IRIS_ROW).status_code == 200  # iris: default
+        for framework, file in FORMATS.items():
+            refused = httpx.post(f"{url}/models/iris-{framework}/predict", json=IRIS_ROW)
+            assert refused.status_code == 503, refused.text
+            assert f"iris-{framework}/1/{file}: it changed since it was pinned" in refused.text
+        models = {m["name"]: m for m in httpx.get(f"{url}/models").json()["models"]}
+        assert "not valid YAML" in models["broken"]["versions"][0]["error"]
+        index = {e["name"]: e for e in httpx.post(f"{url}/v2/repository/index").json()}
+        assert "broken/modelport.yaml: not valid YAML" in index["broken"]["reason"]
+        assert index["iris"]["state"] == "READY"
+        assert httpx.get(f"{url}/ready").status_code == 503
+        reload = httpx.post(f"{url}/v2/repository/models/broken/load", headers=admin)
+        assert reload.status_code == 400, reload.text
+        assert "not valid YAML" in reload.text
+        rollout = httpx.post(f"{url}/admin/models/broken/rollout/1", headers=admin)
+        assert rollout.status_code == 409, rollout.text
+        assert rollout.json()["code"] == "card_error"
+        reload = httpx.post(f"{url}/v2/repository/models/iris/load", headers=admin)
+        assert reload.status_code == 200, reload.text  # beside the broken card
+        assert httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).status_code == 200
+        assert str(tmp_path) not in json.dumps(index)
+    log = server.output()
+    assert "failed to load broken v1" in log
+    assert "not valid YAML" in log
+    for framework in FORMATS:
+        assert f"failed to load iris-{framework} v1" in log
+
+
+def test_pin_records_every_format_and_lenient_readiness_serves(mixed: Path) -> None:
+    """`modelport pin` refuses the changed files until --force, then they serve; with lenient
+    readiness the server is ready beside the broken card."""
+    pins = Pins.default(mixed)
+    rows = {row.model: row for row in pin_repository(mixed, pins)}
+    for framework in FORMATS:
+        assert rows[f"iris-{framework}"].status == "refused"
+        assert "changed since it was pinned" in rows[f"iris-{framework}"].detail
+    assert rows["broken"].status == "refused"
+    assert "not valid YAML" in rows["broken"].detail
+    forced = {row.model: row.status for row in pin_repository(mixed, pins, force=True)}
+    assert {forced[f"iris-{f}"] for f in FORMATS} == {"pinned"}
+    locked = pins.read()
+    assert {f"models/iris-{f}/1/{file}" for f, file in FORMATS.items()} <= set(locked)
+    settings = Settings(models=mixed, strict_readiness=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        for framework in FORMATS:
+            answer = client.post(f"/models/iris-{framework}/predict", json=IRIS_ROW)
+            assert answer.status_code == 200, answer.text
+        assert client.get("/ready").status_code == 200
+        assert client.post("/models/broken/predict", json={}).status_code == 503

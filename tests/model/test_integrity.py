@@ -12,6 +12,7 @@ from modelport.model.integrity import (
     pinned_sha256,
     read_verified,
     refusals,
+    verify_pinned,
     write_sha256,
 )
 from modelport.model.pins import Pins, TrustPolicy
@@ -100,3 +101,55 @@ def test_refusals_list_only_what_would_be_refused(artifact: Path, pins: Pins) ->
     found = refusals([artifact, other], TrustPolicy((), pins))
     assert [str(e.message).split(":")[0] for e in found] == [f"refusing to load {other}"]
     assert refusals([artifact, other], TrustPolicy((other,), pins)) == []
+
+
+@pytest.fixture
+def onnx(tmp_path: Path) -> Path:
+    """A file of a format that runs no code when loaded."""
+    path = tmp_path / "models" / "m" / "1" / "model.onnx"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"pretend onnx")
+    return path
+
+
+def test_an_unpinned_file_of_a_non_code_format_loads(onnx: Path, pins: Pins) -> None:
+    verify_pinned(onnx, trusted=False, pins=pins)  # no lock line, no sidecar: nothing to check
+    verify_pinned(onnx, trusted=False, pins=None)
+
+
+def test_a_pinned_file_of_any_format_loads_only_as_pinned(onnx: Path, pins: Pins) -> None:
+    pin_artifact(onnx, pins)
+    verify_pinned(onnx, trusted=False, pins=pins)
+    onnx.write_bytes(b"tampered onnx")
+    (onnx.parent / "model.onnx.sha256").unlink()  # the folder's writer removes the sidecar too
+    with pytest.raises(UntrustedArtifact, match="changed since it was pinned") as info:
+        verify_pinned(onnx, trusted=False, pins=pins)
+    message = info.value.message
+    assert "loads a pinned file only as it was pinned" in message
+    assert "unpickling" not in message
+    assert "--force" in message
+    verify_pinned(onnx, trusted=True, pins=pins)  # --trust: loaded as it is
+
+
+def test_a_sidecar_is_checked_when_the_lock_pins_nothing(onnx: Path, pins: Pins) -> None:
+    write_sha256(onnx)
+    verify_pinned(onnx, trusted=False, pins=pins)  # integrity holds: it loads
+    onnx.write_bytes(b"tampered onnx")
+    with pytest.raises(UntrustedArtifact, match="changed after it was pinned"):
+        verify_pinned(onnx, trusted=False, pins=pins)
+
+
+def test_a_signed_sidecar_must_verify_under_the_key(onnx: Path, tmp_path: Path) -> None:
+    signed = Pins.for_path(tmp_path / "models", tmp_path / "no.lock", key="k")
+    write_sha256(onnx, b"k")
+    verify_pinned(onnx, trusted=False, pins=signed)
+    onnx.write_bytes(b"tampered onnx")
+    write_sha256(onnx, b"not the key")  # a matching sidecar, signed with another key
+    with pytest.raises(UntrustedArtifact, match="no trusted pin vouches for it"):
+        verify_pinned(onnx, trusted=False, pins=signed)
+
+
+def test_pickles_are_left_to_read_verified(artifact: Path, pins: Pins) -> None:
+    write_sha256(artifact)
+    artifact.write_bytes(b"tampered")
+    verify_pinned(artifact, trusted=False, pins=pins)  # checked on the bytes the runtime loads

@@ -38,6 +38,7 @@ from modelport.errors import (
 )
 from modelport.model.card import ModelCard
 from modelport.model.images import image_request_model, image_rows
+from modelport.model.integrity import verify_pinned
 from modelport.model.pins import Pins, TrustPolicy
 from modelport.model.signature import Signature, resolve_signature
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
@@ -140,12 +141,7 @@ class ModelVersion:
                     "set `runtime` in the model card"
                 )
             runtime = get_runtime(name)()
-            trust = TrustPolicy.of(trusted)
-            pins = trust.pins
-            if pins is None and self.root is not None:
-                pins = Pins.default(self.root)
-            context = LoadContext(self.artifact, self.card, trust.trusts(self.artifact), pins)
-            facts = runtime.load(context)
+            facts = runtime.load(self._context(trusted))
             signature = resolve_signature(self.card.signature, facts)
             if signature.image is not None:
                 request = image_request_model(self.name, signature.image, strict=self.card.strict)
@@ -170,6 +166,17 @@ class ModelVersion:
         self.load_seconds = time.perf_counter() - started
         self.state, self.error, self.detail = ModelState.READY, None, None
         log.info("loaded %s v%d (%s) in %.2fs", self.name, self.version, name, self.load_seconds)
+
+    def _context(self, trusted: Iterable[Path] | TrustPolicy) -> LoadContext:
+        """What the runtime loads with; a pinned file that no longer matches its pin is refused
+        here, whatever its format (pickles again on the very bytes the runtime loads)."""
+        trust = TrustPolicy.of(trusted)
+        pins = trust.pins
+        if pins is None and self.root is not None:
+            pins = Pins.default(self.root)
+        context = LoadContext(self.artifact, self.card, trust.trusts(self.artifact), pins)
+        verify_pinned(self.artifact, trusted=context.trusted, pins=pins)
+        return context
 
     def fail(self, message: str) -> None:
         """Mark this version failed: the log has ``message``, ``error`` its public reason."""
@@ -227,6 +234,15 @@ def _model_of(source: ModelSource) -> RegistryModel:
     return model
 
 
+def _is(source: ModelSource, name: str, known: RegistryModel | None) -> bool:
+    """Whether ``source`` is model ``name`` (``known`` when served): by name, or by its folder
+    when its card no longer reads (a broken card's model takes its folder's name)."""
+    if source.name == name:
+        return True
+    folder = known.folder if known is not None else None
+    return source.error is not None and folder is not None and source.folder == folder
+
+
 class Registry:
     """All models of one server."""
 
@@ -246,15 +262,17 @@ class Registry:
         self.trusted = TrustPolicy(trust.paths, pins or trust.pins)
         self.origin = origin
         self.strict_readiness = strict_readiness
+        readable = []  # a model whose card does not read is never the default by itself
         for source in sources:
             if source.name in self.models:
                 raise ConfigError(f"two models are named {source.name!r}")
             self.models[source.name] = _model_of(source)
+            readable += [source.name] if source.error is None else []
         if default_model is not None and default_model not in self.models:
             raise ConfigError(
                 f"default model {default_model!r} is not in the repository: {sorted(self.models)}"
             )
-        self.default_model = default_model or (min(self.models) if self.models else None)
+        self.default_model = default_model or min(readable or self.models, default=None)
         self._loaded = threading.Event()
         self.generation = (
             0  # counts changes to what is served: documents derived from it cache on it
@@ -313,9 +331,11 @@ class Registry:
             raise BadRequest("this server was not started from a model repository")
         known = self.models.get(name)
         where = known.folder if known is not None and known.folder is not None else self.origin
-        sources = [s for s in scan(where) if s.name == name]  # not the other models' folders
+        sources = [s for s in scan(where) if _is(s, name, known)]  # not the other models'
         if not sources:
             raise ModelNotFound(f"model {name!r} is not in the model repository")
+        if sources[0].error is not None:  # its card does not read: the old versions serve on
+            raise sources[0].error
         model = _model_of(sources[0])
         for mv in model.versions.values():
             if mv.state is ModelState.PENDING:

@@ -11,7 +11,10 @@
 :func:`scan` turns a repository folder, one model's folder, or a single model file into
 :class:`ModelSource` descriptions; nothing is loaded here. Nothing outside the scanned folder is
 read: a model folder, version folder or file that is a link to outside it, or a card's
-``artifact: ../..``, makes that model or version fail with the reason (the others serve).
+``artifact: ../..``, makes that model or version fail with the reason (the others serve). So
+does a model folder that cannot be read as a model (a card that does not parse or validate, an
+invalid name, no version folder): that model is listed with every version failed and the reason
+in :attr:`ModelSource.error`; the others load and serve.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.core.validation import version_number
-from modelport.errors import ConfigError
+from modelport.errors import ConfigError, ModelportError
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import pin_artifact
 from modelport.model.pins import Pins
@@ -70,6 +73,7 @@ class ModelSource:
     versions: dict[int, Path]
     problems: dict[int, str] = field(default_factory=dict)
     root: Path | None = None  # the path scanned: the repository (or the one model, or file)
+    error: ModelportError | None = None  # why the whole model fails (its card, its name)
 
 
 def check_name(name: str) -> str:
@@ -220,6 +224,33 @@ def _model_folder(folder: Path, root: Path | None) -> ModelSource:
     return ModelSource(name, card, folder, versions, problems)
 
 
+def _broken(folder: Path, error: ModelportError) -> ModelSource:
+    """A model folder that cannot be read as a model: each of its versions fails with
+    ``error``, so it is listed with the reason while the other models serve."""
+    name = folder.name if NAME_RE.match(folder.name) else _safe_name(folder.name)
+    try:
+        found = [(version_of(child), child) for child in sorted(folder.iterdir())]
+    except OSError:
+        found = []
+    versions = {v: child for v, child in found if v is not None} or {1: folder}
+    problems = dict.fromkeys(versions, error.message)
+    return ModelSource(name, ModelCard(), folder, versions, problems, error=error)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text).strip("-.")[:128] or "model"
+
+
+def _read_model(folder: Path, root: Path | None) -> ModelSource:
+    """:func:`_model_folder`, or when the folder cannot be read as a model, a failed model."""
+    try:
+        return _model_folder(folder, root)
+    except ModelportError as exc:
+        return _broken(folder, exc)
+    except OSError as exc:
+        return _broken(folder, ConfigError(f"{folder}: cannot be read: {exc.strerror or exc}"))
+
+
 def _is_model_folder(folder: Path) -> bool:
     return (folder / CARD_FILE).is_file() or any(version_of(c) for c in folder.iterdir())
 
@@ -231,15 +262,15 @@ def scan(path: Path) -> list[ModelSource]:
     if not path.exists():
         raise ConfigError(f"{path}: no such file or folder")
     if path.is_file():
-        name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).strip("-.") or "model"
+        name = _safe_name(path.stem)
         card = read_card(path.with_name(CARD_FILE))
         return [ModelSource(card.name or name, card, None, {1: path}, root=path)]
     root = path.resolve()
     if _is_model_folder(path):
-        sources = [_model_folder(path, root)]
+        sources = [_read_model(path, root)]
     else:
         sources = [
-            _model_folder(child, root)
+            _read_model(child, root)
             for child in sorted(path.iterdir())
             if child.is_dir() and not child.name.startswith(".")
         ]

@@ -54,6 +54,9 @@ def spec_for(
     """The deploy spec of the models at ``repo``, with the sha256 of each default version and
     what their files need installed."""
     sources = scan(repo)
+    for source in sources:
+        if source.error is not None:  # an image is built of models that read, or not at all
+            raise source.error
     models = {s.name: _digest(s.versions[max(s.versions)]) for s in sources if s.versions}
     label = default_name(name) if name else _service_name(repo, sources)
     found = needs(sources)

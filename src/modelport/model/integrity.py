@@ -6,6 +6,10 @@ sidecar proves integrity only: whoever can write the folder can write a matching
 pickle, joblib or torch file loads only when a *trusted* pin vouches for its bytes
 (:mod:`modelport.model.pins`: the lock file outside the repository, or a signature under
 ``MODELPORT_PIN_KEY``), or when the user trusts the path explicitly (``--trust``).
+
+Every other model file (ONNX, XGBoost JSON/UBJ, LightGBM text, skops, a third-party runtime's
+file) runs no code when loaded, so it needs no pin to load; but once pinned (a lock line at its
+path, a sidecar, or a signature) it loads only as it was pinned: :func:`verify_pinned`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
-from modelport.model.pins import Pins, TrustPolicy, signature_line
+from modelport.model.pins import Pins, TrustPolicy, read_signature, signature_line
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -25,12 +29,14 @@ __all__ = [
     "pinned_sha256",
     "read_verified",
     "refusals",
+    "verify_pinned",
     "write_sha256",
 ]
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pt2")  # torch archives hold pickles
 WHY = "unpickling runs any code the file contains, so modelport loads it only when a trusted pin "
 WHY += "vouches for it"
+WHY_PINNED = "it is pinned, and modelport loads a pinned file only as it was pinned"
 
 
 def sidecar(path: Path) -> Path:
@@ -91,7 +97,7 @@ def _reason(path: Path, digest: str, pins: Pins | None) -> tuple[str, bool]:
     return f"no trusted pin vouches for it ({where})", False
 
 
-def refusal(path: Path, digest: str, pins: Pins | None) -> UntrustedArtifact:
+def refusal(path: Path, digest: str, pins: Pins | None, why: str = WHY) -> UntrustedArtifact:
     """The error for a file no trusted pin vouches for: why, and the exact command to pin it."""
     reason, changed = _reason(path, digest, pins)
     command = pins.command() if pins is not None else f"modelport pin {shlex.quote(str(path))}"
@@ -106,7 +112,7 @@ def refusal(path: Path, digest: str, pins: Pins | None) -> UntrustedArtifact:
             f"If you trust it, pin it: {command}\n"
             f"  or load it as it is, unpinned: add {trust} to the command"
         )
-    return UntrustedArtifact(f"refusing to load {path}: {reason}; {WHY}.\n  {advice}")
+    return UntrustedArtifact(f"refusing to load {path}: {reason}; {why}.\n  {advice}")
 
 
 def read_verified(path: Path, *, trusted: bool, pins: Pins | None = None) -> bytes:
@@ -136,3 +142,35 @@ def refusals(paths: Iterable[Path], policy: TrustPolicy) -> list[UntrustedArtifa
         if policy.pins is None or not policy.pins.vouches(digest, sidecar(path)):
             found.append(refusal(path, digest, policy.pins))
     return found
+
+
+def verify_pinned(path: Path, *, trusted: bool, pins: Pins | None) -> None:
+    """Refuse a model file that runs no code on load (ONNX, XGBoost, LightGBM, skops) when it
+    is pinned and no longer matches its pin; an unpinned one loads as it is.
+
+    Pinned means a lock line at its path, a sidecar, or a signature under the key. It then
+    loads only when a trusted pin vouches for its bytes, or when it matches its unsigned sidecar
+    and the lock pins nothing at its path (integrity only). Pickles are checked by
+    :func:`read_verified` on the very bytes they load, and folder models by their manifest.
+    """
+    if trusted or not path.is_file() or path.suffix.lower() in PICKLE_SUFFIXES:
+        return
+    locked = pins.read().get(pins.relative(path)) if pins is not None else None
+    side = pinned_sha256(path)
+    if locked is None and side is None:
+        return
+    digest = _file_sha256(path)
+    if pins is not None and pins.vouches(digest, sidecar(path)):
+        return
+    signed = pins is not None and pins.key is not None and read_signature(sidecar(path)) is not None
+    if locked is None and side == digest and not signed:
+        return
+    raise refusal(path, digest, pins, WHY_PINNED)
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()

@@ -83,9 +83,13 @@ def _serve_gunicorn(settings: Settings, limits: Limits) -> None:
 
 def serve(settings: Settings) -> None:
     """Serve the models at ``settings.models`` until SIGTERM or Ctrl-C."""
-    # Fail fast, before any worker starts, on a repository that is wrong, or when no model
-    # could load because no trusted pin vouches for any; one refused model fails alone.
+    # Fail fast, before any worker starts, on a repository that is wrong, when no model's
+    # card reads, or when no model could load because no trusted pin vouches for any; one
+    # refused or broken model fails alone (listed with its reason), the others serve.
     sources = scan(settings.models)
+    broken = [s.error for s in sources if s.error is not None]
+    if broken and len(broken) == len(sources):
+        raise broken[0]
     trusted = trusted_paths(settings.trust)  # `models:/NAME` trusts that registry model
     artifacts = [p for s in sources for v, p in s.versions.items() if v not in s.problems]
     refused = refusals(artifacts, TrustPolicy(tuple(trusted), Pins.from_settings(settings)))

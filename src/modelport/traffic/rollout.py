@@ -57,6 +57,9 @@ def _on_disk(registry: Registry, model: RegistryModel, version: int) -> ModelVer
         raise ModelNotFound(f"model {model.name!r} has no version {version}")
     # only this model's folder: another model's broken card is no reason to refuse this one
     for source in scan(model.folder or registry.origin):
+        mine = source.name == model.name or source.folder == model.folder
+        if mine and source.error is not None:
+            raise source.error  # its card does not read: a 409 naming it
         if source.name == model.name and version in source.versions:
             artifact = source.versions[version]
             mv = ModelVersion(

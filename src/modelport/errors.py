@@ -20,8 +20,9 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
     ├── OutcomesUnavailable (503)     predictions are not being recorded (no outcome store)
     └── ConfigError (409)             a model's files on disk do not allow it: cards, artifacts,
-        │                             extras (at start it stops the start; asked for by a load
-        │                             or rollout, the request conflicts with the files: 409)
+        │                             extras (at start that model fails, listed with it, and the
+        │                             others serve; asked for by a load or rollout, the request
+        │                             conflicts with the files: 409)
         ├── CardError                 a model card that does not parse or validate
         ├── SignatureError            a card that contradicts its model
         ├── UntrustedArtifact         a pickle that was never imported or whose hash changed

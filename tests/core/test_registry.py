@@ -7,7 +7,7 @@ import pytest
 from modelport import runtimes
 from modelport.core.registry import ModelState, Registry
 from modelport.core.repository import scan
-from modelport.errors import ConfigError, ModelNotFound, ModelNotReady
+from modelport.errors import CardError, ConfigError, ModelNotFound, ModelNotReady
 from tests.helpers import write_fake_model
 
 
@@ -96,3 +96,22 @@ def test_unload(tmp_path: Path) -> None:
     registry.unload_all()
     with pytest.raises(ModelNotReady):
         registry.get("m")
+
+
+def test_a_card_that_breaks_after_start_fails_its_reload_only(tmp_path: Path) -> None:
+    """Readiness per setting at start; a reload of the broken model raises its card error and
+    what it served serves on; the other model reloads; a renamed model is found by its folder."""
+    write_fake_model(tmp_path, "a")
+    write_fake_model(tmp_path, "b", name="renamed")
+    write_fake_model(tmp_path, "c")
+    (tmp_path / "c" / "modelport.yaml").write_text("batching: {max_batch_size: 0}\n")
+    strict = loaded(tmp_path, origin=tmp_path)
+    assert not strict.ready
+    assert strict.default_model == "a"
+    assert "max_batch_size" in (strict.models["c"].versions[1].error or "")
+    assert loaded(tmp_path, strict_readiness=False).ready
+    (tmp_path / "b" / "modelport.yaml").write_text("runtime: [unclosed\n")
+    with pytest.raises(CardError, match="not valid YAML"):
+        strict.reload("renamed")
+    assert strict.get("renamed").version == 1  # the old version keeps serving
+    assert strict.reload("a").ready

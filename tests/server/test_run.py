@@ -1,14 +1,18 @@
-"""Running the server: the metrics port is opened only when there are metrics to serve."""
+"""Running the server: the metrics port is opened only when there are metrics to serve, and
+a repository where no model's card reads stops before serving."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
+import pytest
+
+from modelport.errors import CardError
 from modelport.server.app import create_app
-from modelport.server.run import _metrics_server
+from modelport.server.run import _metrics_server, serve
 from modelport.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import free_port, write_fake_model
 
 
 def test_metrics_off_opens_no_metrics_port(repo: Path) -> None:
@@ -17,3 +21,13 @@ def test_metrics_off_opens_no_metrics_port(repo: Path) -> None:
     _metrics_server(settings, create_app(settings))
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there
+
+
+def test_serve_stops_only_when_no_models_card_reads(tmp_path: Path) -> None:
+    """One broken card fails alone (tests/e2e/test_model_trust.py); all of them: nothing would
+    serve, so `serve` stops before it listens, with the card's error."""
+    for name in ("a", "b"):
+        write_fake_model(tmp_path, name)
+        (tmp_path / name / "modelport.yaml").write_text("runtime: [unclosed\n")
+    with pytest.raises(CardError, match=r"a/modelport.yaml: not valid YAML"):
+        serve(Settings(models=tmp_path, port=free_port()))

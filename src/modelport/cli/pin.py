@@ -113,7 +113,8 @@ def pin_command(
     ] = False,
 ) -> None:
     """Pin model files as trusted, as they are now: sha256 in the lock file (signed with
-    MODELPORT_PIN_KEY when set). Pickles and folder models load only when pinned."""
+    MODELPORT_PIN_KEY when set). Pickles and folder models load only when pinned; a pinned file
+    of any other format (ONNX, XGBoost, LightGBM) loads only as it was pinned."""
     from rich.console import Console
     from rich.table import Table
 

@@ -153,3 +153,12 @@ def test_pickles_are_left_to_read_verified(artifact: Path, pins: Pins) -> None:
     write_sha256(artifact)
     artifact.write_bytes(b"tampered")
     verify_pinned(artifact, trusted=False, pins=pins)  # checked on the bytes the runtime loads
+
+
+def test_refusals_before_serving_cover_every_pinned_format(onnx: Path, pins: Pins) -> None:
+    pin_artifact(onnx, pins)
+    assert refusals([onnx], TrustPolicy((), pins)) == []
+    onnx.write_bytes(b"tampered onnx")
+    (found,) = refusals([onnx], TrustPolicy((), pins))
+    assert "changed since it was pinned" in found.message
+    assert refusals([onnx], TrustPolicy((onnx,), pins)) == []

@@ -131,12 +131,17 @@ def read_verified(path: Path, *, trusted: bool, pins: Pins | None = None) -> byt
 
 
 def refusals(paths: Iterable[Path], policy: TrustPolicy) -> list[UntrustedArtifact]:
-    """The refusals, before anything loads, of every pickle-based file among ``paths``."""
+    """The refusals, before anything loads, of every file among ``paths`` that would be
+    refused: a pickle no trusted pin vouches for, a pinned file of another format that changed."""
     found = []
     for path in paths:
-        if path.suffix.lower() not in PICKLE_SUFFIXES or not path.is_file():
+        if not path.is_file() or policy.trusts(path):
             continue
-        if policy.trusts(path):
+        if path.suffix.lower() not in PICKLE_SUFFIXES:
+            try:
+                verify_pinned(path, trusted=False, pins=policy.pins)
+            except UntrustedArtifact as exc:
+                found.append(exc)
             continue
         digest = sha256_of(path.read_bytes())
         if policy.pins is None or not policy.pins.vouches(digest, sidecar(path)):

@@ -15,6 +15,7 @@ from modelport.model.integrity import (
     verify_pinned,
     write_sha256,
 )
+from modelport.model.manifest import pin_folder
 from modelport.model.pins import Pins, TrustPolicy
 
 
@@ -162,3 +163,19 @@ def test_refusals_before_serving_cover_every_pinned_format(onnx: Path, pins: Pin
     (found,) = refusals([onnx], TrustPolicy((), pins))
     assert "changed since it was pinned" in found.message
     assert refusals([onnx], TrustPolicy((onnx,), pins)) == []
+
+
+def test_a_file_of_a_folder_pinned_whole_loads_only_as_pinned(artifact: Path, pins: Pins) -> None:
+    """`modelport import models:/NAME/VERSION` pins the version's folder as a whole: its
+    pickle and its other files load through the folder's pin, and only as it was pinned."""
+    onnx_copy = artifact.with_name("model.onnx")
+    onnx_copy.write_bytes(b"pretend onnx")
+    pin_folder(artifact.parent, pins)
+    assert read_verified(artifact, trusted=False, pins=pins) == b"pretend pickle"
+    verify_pinned(onnx_copy, trusted=False, pins=pins)
+    assert refusals([artifact, onnx_copy], TrustPolicy((), pins)) == []
+    artifact.write_bytes(b"tampered")
+    with pytest.raises(UntrustedArtifact, match=r"model\.joblib has sha256 .* but MANIFEST"):
+        read_verified(artifact, trusted=False, pins=pins)
+    with pytest.raises(UntrustedArtifact, match=r"model\.joblib has sha256"):
+        verify_pinned(onnx_copy, trusted=False, pins=pins)  # its folder changed

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
+from modelport.model.manifest import folder_pinned, folder_vouches, verify_folder
 from modelport.model.pins import Pins, TrustPolicy, read_signature, signature_line
 
 __all__ = [
@@ -125,9 +126,27 @@ def read_verified(path: Path, *, trusted: bool, pins: Pins | None = None) -> byt
     if trusted:
         return data
     digest = sha256_of(data)
-    if pins is not None and pins.vouches(digest, sidecar(path)):
+    if _vouched(path, digest, pins):
         return data
-    raise refusal(path, digest, pins)
+    raise _refused(path, digest, pins, WHY)
+
+
+def _vouched(path: Path, digest: str, pins: Pins | None) -> bool:
+    """Whether a trusted pin vouches for ``path``'s bytes: its own, or its folder's (a folder
+    pinned as a whole, as ``modelport import models:/...`` pins a registry version)."""
+    if pins is None:
+        return False
+    return pins.vouches(digest, sidecar(path)) or folder_vouches(path, digest, pins)
+
+
+def _refused(path: Path, digest: str, pins: Pins | None, why: str) -> UntrustedArtifact:
+    """The refusal; for a file of a pinned folder, the folder's (it names what changed)."""
+    if folder_pinned(path, pins):
+        try:
+            verify_folder(path.parent, pins)
+        except UntrustedArtifact as exc:
+            return exc
+    return refusal(path, digest, pins, why)
 
 
 def refusals(paths: Iterable[Path], policy: TrustPolicy) -> list[UntrustedArtifact]:
@@ -144,8 +163,8 @@ def refusals(paths: Iterable[Path], policy: TrustPolicy) -> list[UntrustedArtifa
                 found.append(exc)
             continue
         digest = sha256_of(path.read_bytes())
-        if policy.pins is None or not policy.pins.vouches(digest, sidecar(path)):
-            found.append(refusal(path, digest, policy.pins))
+        if not _vouched(path, digest, policy.pins):
+            found.append(_refused(path, digest, policy.pins, WHY))
     return found
 
 
@@ -153,24 +172,26 @@ def verify_pinned(path: Path, *, trusted: bool, pins: Pins | None) -> None:
     """Refuse a model file that runs no code on load (ONNX, XGBoost, LightGBM, skops) when it
     is pinned and no longer matches its pin; an unpinned one loads as it is.
 
-    Pinned means a lock line at its path, a sidecar, or a signature under the key. It then
-    loads only when a trusted pin vouches for its bytes, or when it matches its unsigned sidecar
-    and the lock pins nothing at its path (integrity only). Pickles are checked by
-    :func:`read_verified` on the very bytes they load, and folder models by their manifest.
+    Pinned means a lock line at its path or its folder's, a sidecar, or a signature under the
+    key. It then loads only when a trusted pin vouches for its bytes, or when it matches its
+    unsigned sidecar and the lock pins nothing at its path or folder (integrity only). Pickles
+    are checked by :func:`read_verified` on the very bytes they load, folder models by their
+    manifest.
     """
     if trusted or not path.is_file() or path.suffix.lower() in PICKLE_SUFFIXES:
         return
     locked = pins.read().get(pins.relative(path)) if pins is not None else None
     side = pinned_sha256(path)
-    if locked is None and side is None:
+    in_folder = folder_pinned(path, pins)
+    if locked is None and side is None and not in_folder:
         return
     digest = _file_sha256(path)
-    if pins is not None and pins.vouches(digest, sidecar(path)):
+    if _vouched(path, digest, pins):
         return
     signed = pins is not None and pins.key is not None and read_signature(sidecar(path)) is not None
-    if locked is None and side == digest and not signed:
+    if locked is None and not in_folder and side == digest and not signed:
         return
-    raise refusal(path, digest, pins, WHY_PINNED)
+    raise _refused(path, digest, pins, WHY_PINNED)
 
 
 def _file_sha256(path: Path) -> str:

@@ -16,11 +16,13 @@ import shutil
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
-from modelport.model.pins import Pins, signature_line
+from modelport.model.pins import Pins, read_signature, signature_line
 
 __all__ = [
     "MANIFEST",
     "copy_folder",
+    "folder_pinned",
+    "folder_vouches",
     "pin_folder",
     "tree_digest",
     "verify_folder",
@@ -141,6 +143,29 @@ def verify_folder(folder: Path, pins: Pins | None) -> None:
         f"refusing to load the folder {folder}: {reason}; modelport serves a folder model only "
         f"as it was pinned.\n  {advice}, or serve it as it is with --trust {folder}"
     )
+
+
+def folder_pinned(path: Path, pins: Pins | None) -> bool:
+    """Whether the folder holding the file ``path`` is pinned as a whole (a lock line for the
+    folder, or a signed manifest), as ``modelport import models:/...`` pins a registry version."""
+    if pins is None:
+        return False
+    folder = path.parent
+    if pins.relative(folder) + "/" in pins.read():
+        return True
+    return pins.key is not None and read_signature(folder / MANIFEST) is not None
+
+
+def folder_vouches(path: Path, digest: str, pins: Pins | None) -> bool:
+    """Whether the pin of the folder holding ``path`` vouches for the bytes whose sha256 is
+    ``digest``: the folder's tree digest is pinned, and lists ``path`` with that sha256."""
+    if not folder_pinned(path, pins) or pins is None:
+        return False
+    listing = _listing(path.parent)
+    tree = hashlib.sha256(listing.encode()).hexdigest()
+    if not pins.vouches(tree, path.parent / MANIFEST):
+        return False
+    return f"{digest}  {path.name}" in listing.splitlines()
 
 
 def copy_folder(source: Path, target: Path, pins: Pins | None = None) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from modelport.core.repository import scan
+from modelport.core.repository import is_folder_model, scan
 from modelport.model.integrity import refusals
 from modelport.model.pins import Pins, TrustPolicy
 from modelport.observability import multiproc
@@ -91,9 +91,10 @@ def serve(settings: Settings) -> None:
     if broken and len(broken) == len(sources):
         raise broken[0]
     trusted = trusted_paths(settings.trust)  # `models:/NAME` trusts that registry model
-    artifacts = [p for s in sources for v, p in s.versions.items() if v not in s.problems]
+    found = [(s, p) for s in sources for v, p in s.versions.items() if v not in s.problems]
+    artifacts = [p for s, p in found if not is_folder_model(p, s.card)]  # checked at load
     refused = refusals(artifacts, TrustPolicy(tuple(trusted), Pins.from_settings(settings)))
-    if refused and len(refused) == len(artifacts):
+    if refused and len(refused) == len(found):
         raise refused[0]
     served = ((s.card, p) for s in sources for p in s.versions.values())
     refuse_untrusted_pyfunc(served, trusted, str(settings.models))

@@ -41,6 +41,8 @@ from modelport.model.images import image_request_model, image_rows
 from modelport.model.pins import Pins, TrustPolicy
 from modelport.model.signature import Signature, resolve_signature
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
+from modelport.sources import is_registry_uri
+from modelport.sources.registry import registry_pins, untrusted_refusal
 
 __all__ = [
     "LoadedModel",
@@ -140,12 +142,7 @@ class ModelVersion:
                     "set `runtime` in the model card"
                 )
             runtime = get_runtime(name)()
-            trust = TrustPolicy.of(trusted)
-            pins = trust.pins
-            if pins is None and self.root is not None:
-                pins = Pins.default(self.root)
-            context = LoadContext(self.artifact, self.card, trust.trusts(self.artifact), pins)
-            facts = runtime.load(context)
+            facts = runtime.load(self._context(TrustPolicy.of(trusted)))
             signature = resolve_signature(self.card.signature, facts)
             if signature.image is not None:
                 request = image_request_model(self.name, signature.image, strict=self.card.strict)
@@ -170,6 +167,20 @@ class ModelVersion:
         self.load_seconds = time.perf_counter() - started
         self.state, self.error, self.detail = ModelState.READY, None, None
         log.info("loaded %s v%d (%s) in %.2fs", self.name, self.version, name, self.load_seconds)
+
+    def _context(self, trust: TrustPolicy) -> LoadContext:
+        """What the runtime is given: a registry version's pins are the cache's, and one that
+        loads only by running code it carries is refused unless trusted."""
+        trusted = trust.trusts(self.artifact)
+        if is_registry_uri(self.card.source):
+            refusal = None if trusted else untrusted_refusal(self.card, self.artifact)
+            if refusal is not None:
+                raise refusal
+            return LoadContext(self.artifact, self.card, trusted, registry_pins())
+        pins = trust.pins
+        if pins is None and self.root is not None:
+            pins = Pins.default(self.root)
+        return LoadContext(self.artifact, self.card, trusted, pins)
 
     def fail(self, message: str) -> None:
         """Mark this version failed: the log has ``message``, ``error`` its public reason."""

@@ -93,7 +93,14 @@ class Registrar:
             if flavor == "pyfunc":
                 options["python_model"] = model
             else:
-                keyword = {"sklearn": "sk_model", "xgboost": "xgb_model", "onnx": "onnx_model"}
+                keyword = {
+                    "sklearn": "sk_model",
+                    "xgboost": "xgb_model",
+                    "onnx": "onnx_model",
+                    "lightgbm": "lgb_model",
+                    "pytorch": "pytorch_model",
+                    "transformers": "transformers_model",
+                }
                 options[keyword[flavor]] = model
             with self.mlflow.start_run():
                 info = module.log_model(
@@ -133,6 +140,52 @@ class Registrar:
                 return model_input
 
         return self._log("pyfunc", Echo(), name)
+
+    def lightgbm(self, name: str, booster: bool) -> int:
+        """An ``LGBMClassifier`` (MLflow saves it with skops), or its ``Booster`` (text)."""
+        import lightgbm
+        from mlflow.models import infer_signature
+
+        model = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(self.x, self.y)
+        signature = infer_signature(self.x, self.y)
+        return self._log(
+            "lightgbm", model.booster_ if booster else model, name, signature=signature
+        )
+
+    def pytorch(self, name: str, pickled: bool = False) -> int:
+        """A tiny image classifier ``[N, 1, 8, 8] -> 3 scores``: a torch.export program (MLflow's
+        default) or a pickled module."""
+        import torch
+
+        torch.manual_seed(0)
+        module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)).eval()
+        example = np.zeros((2, 1, 8, 8), dtype=np.float32)
+        options: dict[str, Any] = {"serialization_format": "pickle"} if pickled else {}
+        return self._log("pytorch", module, name, input_example=example, **options)
+
+    def transformers(self, name: str, folder: Path) -> int:
+        """A tiny BERT sentiment classifier, built from a config (nothing downloaded)."""
+        import transformers
+
+        vocab = folder / "vocab.txt"
+        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "day"]
+        vocab.write_text("\n".join(words) + "\n", encoding="utf-8")
+        tokenizer = transformers.BertTokenizerFast(str(vocab))
+        labels = {0: "negative", 1: "positive"}
+        config = transformers.BertConfig(
+            vocab_size=len(words),
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+            intermediate_size=8,
+            max_position_embeddings=16,
+            num_labels=2,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+        )
+        model = transformers.BertForSequenceClassification(config)
+        pipeline = {"model": model, "tokenizer": tokenizer}
+        return self._log("transformers", pipeline, name, task="text-classification")
 
     def alias(self, name: str, alias: str, version: int) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))

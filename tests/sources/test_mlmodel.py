@@ -15,7 +15,7 @@ from modelport.errors import ConfigError, UntrustedArtifact
 from modelport.model.card import ModelCard
 from modelport.model.signature import FieldSpec, OutputSpec, Signature
 from modelport.sources.mlmodel import PYFUNC, read_mlmodel
-from modelport.sources.registry import parse_uri, refuse_untrusted_pyfunc
+from modelport.sources.registry import parse_uri, refuse_untrusted, untrusted_refusal
 
 COLUMNS = [
     {"type": "double", "name": "sepal_length", "required": True},
@@ -48,11 +48,7 @@ def _write(
         ({"lightgbm": {"data": "model.skops"}}, "sklearn", "model.skops"),
         ({"sklearn": {"pickled_model": "model.skops"}}, "sklearn", "model.skops"),
         ({"sklearn": {"pickled_model": "model.pkl"}}, "sklearn", "model.pkl"),
-        (
-            {"pytorch": {"model_data": "data", "serialization_format": "pt2"}},
-            "torch",
-            "data/model.pt2",
-        ),
+        ({"pytorch": {"model_data": "data"}}, "torch", "data/model.pt2"),
         ({"transformers": {}}, "transformers", "model"),
         ({"python_function": {"loader_module": "x"}}, PYFUNC, "MLmodel"),
     ],
@@ -60,15 +56,33 @@ def _write(
 def test_each_flavor_loads_through_a_modelport_runtime(
     tmp_path: Path, flavors: dict[str, Any], runtime: str, artifact: str
 ) -> None:
+    if runtime == "torch":  # MLflow 3 writes a torch.export program without saying so
+        (tmp_path / "data").mkdir()
+        (tmp_path / artifact).write_bytes(b"")
     found = read_mlmodel(_write(tmp_path, flavors), "models:/m/1")
     assert (found.runtime, found.artifact) == (runtime, artifact)
     assert found.card.source == "models:/m/1"
 
 
-def test_a_pickled_torch_module_is_refused_with_the_fix(tmp_path: Path) -> None:
-    folder = _write(tmp_path, {"pytorch": {"model_data": "data", "serialization_format": "pickle"}})
-    with pytest.raises(ConfigError, match="serialization_format='pt2'"):
-        read_mlmodel(folder, "models:/m/1")
+def test_a_pickled_torch_module_is_left_to_mlflows_loader(tmp_path: Path) -> None:
+    """Only MLflow reads a pickled nn.Module, so it needs --trust as a pyfunc does."""
+    folder = _write(tmp_path, {"pytorch": {"model_data": "data"}, "python_function": {}})
+    (folder / "data").mkdir()
+    (folder / "data" / "model.pth").write_bytes(b"")
+    found = read_mlmodel(folder, "models:/m/1")
+    assert (found.runtime, found.artifact) == (PYFUNC, "MLmodel")
+    refusal = untrusted_refusal(found.card, found.path, "models:/m@champion")
+    assert refusal is not None
+    assert "a pickled PyTorch module (model.pth)" in refusal.message
+    assert "modelport serve models:/m@champion --trust models:/m" in refusal.message
+
+
+def test_a_tensor_image_signature_becomes_the_image_input(tmp_path: Path) -> None:
+    tensor = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3, 16, 16]}}]
+    found = read_mlmodel(_write(tmp_path, {"onnx": {"data": "model.onnx"}}, tensor), "s")
+    assert found.card.signature is not None
+    assert found.card.signature.input == "image"
+    assert found.card.signature.shape == (3, 16, 16)
 
 
 def test_the_signature_becomes_named_typed_optional_fields(tmp_path: Path) -> None:
@@ -139,5 +153,5 @@ def test_pyfunc_only_needs_trust_and_says_the_command(tmp_path: Path) -> None:
     card = ModelCard(runtime=PYFUNC, source="models:/echo@champion")
     artifact = tmp_path / "echo" / "1" / "MLmodel"
     with pytest.raises(UntrustedArtifact, match="--trust models:/echo"):
-        refuse_untrusted_pyfunc([(card, artifact)], [], "models:/echo@champion")
-    refuse_untrusted_pyfunc([(card, artifact)], [tmp_path / "echo"], "models:/echo@champion")
+        refuse_untrusted([(card, artifact)], [], "models:/echo@champion")
+    refuse_untrusted([(card, artifact)], [tmp_path / "echo"], "models:/echo@champion")

@@ -42,6 +42,8 @@ from modelport.model.integrity import verify_pinned
 from modelport.model.pins import Pins, TrustPolicy
 from modelport.model.signature import Signature, resolve_signature
 from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
+from modelport.sources import is_registry_uri
+from modelport.sources.registry import registry_pins, untrusted_refusal
 
 __all__ = [
     "LoadedModel",
@@ -141,7 +143,7 @@ class ModelVersion:
                     "set `runtime` in the model card"
                 )
             runtime = get_runtime(name)()
-            facts = runtime.load(self._context(trusted))
+            facts = runtime.load(self._context(TrustPolicy.of(trusted)))
             signature = resolve_signature(self.card.signature, facts)
             if signature.image is not None:
                 request = image_request_model(self.name, signature.image, strict=self.card.strict)
@@ -167,17 +169,24 @@ class ModelVersion:
         self.state, self.error, self.detail = ModelState.READY, None, None
         log.info("loaded %s v%d (%s) in %.2fs", self.name, self.version, name, self.load_seconds)
 
-    def _context(self, trusted: Iterable[Path] | TrustPolicy) -> LoadContext:
-        """What the runtime loads with; a pinned file that no longer matches its pin is refused
-        here, whatever its format (pickles again on the very bytes the runtime loads)."""
-        trust = TrustPolicy.of(trusted)
-        pins = trust.pins
-        if pins is None and self.root is not None:
-            pins = Pins.default(self.root)
-        context = LoadContext(self.artifact, self.card, trust.trusts(self.artifact), pins)
+    def _context(self, trust: TrustPolicy) -> LoadContext:
+        """What the runtime is given: a registry version's pins are the cache's, and one that
+        loads only by running code it carries is refused unless trusted; a pinned file that no
+        longer matches its pin is refused here, whatever its format (pickles again on the very
+        bytes the runtime loads)."""
+        trusted = trust.trusts(self.artifact)
+        if is_registry_uri(self.card.source):
+            refusal = None if trusted else untrusted_refusal(self.card, self.artifact)
+            if refusal is not None:
+                raise refusal
+            pins: Pins | None = registry_pins()
+        else:
+            pins = trust.pins
+            if pins is None and self.root is not None:
+                pins = Pins.default(self.root)
         if not is_folder_model(self.artifact, self.card):  # its runtime checks the whole folder
-            verify_pinned(self.artifact, trusted=context.trusted, pins=pins)
-        return context
+            verify_pinned(self.artifact, trusted=trusted, pins=pins)
+        return LoadContext(self.artifact, self.card, trusted, pins)
 
     def fail(self, message: str) -> None:
         """Mark this version failed: the log has ``message``, ``error`` its public reason."""

@@ -17,7 +17,7 @@ from modelport.server.app import create_app, loaded_app
 from modelport.server.logs import configure_logging, gunicorn_logger
 from modelport.server.protocol import Limits, fd_room, protocol_class
 from modelport.settings import Settings
-from modelport.sources.registry import refuse_untrusted_pyfunc, trusted_paths
+from modelport.sources.registry import refuse_untrusted, trusted_paths
 
 __all__ = ["serve"]
 
@@ -91,13 +91,13 @@ def serve(settings: Settings) -> None:
     if broken and len(broken) == len(sources):
         raise broken[0]
     trusted = trusted_paths(settings.trust)  # `models:/NAME` trusts that registry model
+    served = ((s.card, p) for s in sources for p in s.versions.values())
+    refuse_untrusted(served, trusted, str(settings.models))  # registry models, with the command
     found = [(s, p) for s in sources for v, p in s.versions.items() if v not in s.problems]
     artifacts = [p for s, p in found if not is_folder_model(p, s.card)]  # checked at load
     refused = refusals(artifacts, TrustPolicy(tuple(trusted), Pins.from_settings(settings)))
     if refused and len(refused) == len(found):
         raise refused[0]
-    served = ((s.card, p) for s in sources for p in s.versions.values())
-    refuse_untrusted_pyfunc(served, trusted, str(settings.models))
     configure_logging(settings)
     limits = Limits.from_settings(settings, fd_room(settings.max_connections))
     if settings.workers > 1:

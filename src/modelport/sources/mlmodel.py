@@ -7,8 +7,9 @@ example give.
 | ``onnx`` | onnx | ``data`` |
 | ``xgboost`` | xgboost | ``data`` (UBJSON or JSON) |
 | ``lightgbm`` | lightgbm (a ``Booster``), else sklearn | ``data`` |
-| ``sklearn`` | sklearn (skops, or a pickle pinned at first download) | ``pickled_model`` |
-| ``pytorch`` | torch (``serialization_format: pt2`` only) | ``<model_data>/model.pt2`` |
+| ``sklearn`` | sklearn (skops; a pickle with ``--trust``) | ``pickled_model`` |
+| ``pytorch`` | torch (``torch.export``, with ``--trust``) | ``<model_data>/model.pt2`` |
+| ``pytorch``, pickled | mlflow_pyfunc, with ``--trust`` only | the folder |
 | ``transformers`` | transformers (safetensors) | ``model/`` |
 | ``python_function`` only | mlflow_pyfunc, with ``--trust`` only | the folder |
 """
@@ -25,7 +26,7 @@ from modelport.errors import ConfigError
 from modelport.model.card import ModelCard
 from modelport.model.signature import CardSignature, FieldSpec, FieldType
 
-__all__ = ["PYFUNC", "MlflowModel", "read_mlmodel"]
+__all__ = ["PYFUNC", "MlflowModel", "flavors_of", "read_mlmodel"]
 
 PYFUNC = "mlflow_pyfunc"
 _TYPES: dict[str, FieldType] = {
@@ -52,7 +53,7 @@ class MlflowModel:
         return self.folder / self.artifact
 
 
-def _flavor(flavors: dict[str, Any]) -> tuple[str, str]:
+def _flavor(flavors: dict[str, Any], folder: Path) -> tuple[str, str]:
     """The runtime and the file (relative to the folder) of the first flavor modelport reads."""
     if "onnx" in flavors:
         return "onnx", str(flavors["onnx"]["data"])
@@ -64,13 +65,10 @@ def _flavor(flavors: dict[str, Any]) -> tuple[str, str]:
     if "sklearn" in flavors:
         return "sklearn", str(flavors["sklearn"]["pickled_model"])
     if "pytorch" in flavors:
-        conf = flavors["pytorch"]
-        if conf.get("serialization_format") != "pt2":
-            raise ConfigError(
-                "a pickled PyTorch module (model.pth) runs any code it carries and modelport does "
-                "not unpickle it: log the model with serialization_format='pt2' (torch.export)"
-            )
-        return "torch", f"{conf.get('model_data', 'data')}/model.pt2"
+        program = f"{flavors['pytorch'].get('model_data', 'data')}/model.pt2"
+        if (folder / program).is_file():  # MLflow 3 writes torch.export programs by default
+            return "torch", program
+        return PYFUNC, "MLmodel"  # a pickled nn.Module: only MLflow's loader reads it
     if "transformers" in flavors:
         return "transformers", "model"
     if "python_function" in flavors:
@@ -129,6 +127,28 @@ def _inputs(signature: dict[str, Any], examples: dict[str, Any]) -> list[FieldSp
     return fields
 
 
+def _image(signature: dict[str, Any]) -> CardSignature | None:
+    """One tensor ``[-1, C, H, W]``: an image input of that shape (the torch runtime's)."""
+    raw = signature.get("inputs")
+    columns = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(columns, list) or len(columns) != 1 or columns[0].get("type") != "tensor":
+        return None
+    shape = columns[0].get("tensor-spec", {}).get("shape", [])
+    if len(shape) != 4 or any(not isinstance(n, int) or n < 1 for n in shape[1:]):
+        return None
+    return CardSignature(input="image", shape=(shape[1], shape[2], shape[3]))
+
+
+def flavors_of(folder: Path) -> dict[str, Any]:
+    """The flavors an MLflow model folder's ``MLmodel`` names (none when unreadable)."""
+    try:
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    return flavors if isinstance(flavors, dict) else {}
+
+
 def read_mlmodel(folder: Path, source: str, card: ModelCard | None = None) -> MlflowModel:
     """Read ``folder/MLmodel``; ``card`` (a repository's card naming this source) wins over what
     the signature says, key by key."""
@@ -138,11 +158,10 @@ def read_mlmodel(folder: Path, source: str, card: ModelCard | None = None) -> Ml
         raise ConfigError(f"{folder}: not an MLflow model (MLmodel unreadable: {exc})") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("flavors"), dict):
         raise ConfigError(f"{folder}/MLmodel: no flavors")
-    runtime, artifact = _flavor(meta["flavors"])
-    inputs = _inputs(
-        meta.get("signature") or {}, _examples(folder, meta.get("saved_input_example_info"))
-    )
-    generated = CardSignature(inputs=inputs) if inputs else None
+    runtime, artifact = _flavor(meta["flavors"], folder)
+    signature = meta.get("signature") or {}
+    inputs = _inputs(signature, _examples(folder, meta.get("saved_input_example_info")))
+    generated = CardSignature(inputs=inputs) if inputs else _image(signature)
     base = card or ModelCard()
     updates: dict[str, Any] = {"source": source, "runtime": base.runtime or runtime}
     updates["artifact"] = base.artifact or artifact

@@ -7,10 +7,17 @@
       <VERSION>/            the version's MLflow files, as downloaded
         MANIFEST.sha256     the sha256 of every file, taken at first download
         modelport.yaml      the card generated from MLmodel (runtime, file, signature)
+    modelport.lock          the tree sha256 of each folder model (transformers), taken at first
+                            download: the trusted pin its runtime asks for
 
 A version is downloaded once; every later use checks it against its manifest (a file that changed
-is refused). When the registry is unreachable, the cache answers: the alias's last known version,
-or the pinned version asked for. Writers hold ``<NAME>/.lock`` (several workers share the cache).
+is refused). MLflow keeps no checksum of a version's files (its artifact listing has sizes
+only), so the sha256 taken at first download is the pin.
+What loads only by running code the model carries (a pickle, a ``torch.export`` program, a
+``python_function``-only model, skops types skops does not trust) loads only with
+``--trust models:/NAME``: the registry accepts whatever anyone logged. When the registry is
+unreachable, the cache answers: the alias's last known version, or the pinned version asked for.
+Writers hold ``<NAME>/.lock`` (several workers share the cache).
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from pathlib import Path
 from modelport.errors import ConfigError, ModelportError, UntrustedArtifact
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import PICKLE_SUFFIXES, is_trusted, write_sha256
-from modelport.model.manifest import MANIFEST, verify_manifest, write_manifest
+from modelport.model.manifest import MANIFEST, tree_digest, verify_manifest, write_manifest
+from modelport.model.pins import LOCK_FILE, Pins
 from modelport.settings import Settings
 from modelport.sources import is_registry_uri
-from modelport.sources.mlmodel import PYFUNC, read_mlmodel
+from modelport.sources.mlmodel import PYFUNC, flavors_of, read_mlmodel
 
 __all__ = [
     "FoundModel",
@@ -42,9 +50,11 @@ __all__ = [
     "fetch_version",
     "open_model",
     "parse_uri",
-    "refuse_untrusted_pyfunc",
+    "refuse_untrusted",
+    "registry_pins",
     "resolve",
     "trusted_paths",
+    "untrusted_refusal",
     "version_entry",
 ]
 
@@ -80,6 +90,12 @@ def parse_uri(text: str) -> RegistryRef:
 def cache_root() -> Path:
     """``MODELPORT_REGISTRY_CACHE`` (default ``~/.cache/modelport/registry``)."""
     return Settings().registry_cache.expanduser()
+
+
+def registry_pins() -> Pins:
+    """The cache's own pins: folder models pinned at first download."""
+    root = cache_root()
+    return Pins(root, root / LOCK_FILE)
 
 
 def trusted_paths(trust: Iterable[Path]) -> list[Path]:
@@ -142,6 +158,14 @@ def _pin(folder: Path, source: str) -> None:
     write_manifest(folder)
 
 
+def _pin_folder_model(version: Path) -> None:
+    """A folder model's tree sha256, as first downloaded, in the cache's lock."""
+    artifact = version / str(read_card(version / CARD_FILE).artifact)
+    if artifact.is_dir():
+        pins = registry_pins()
+        pins.write({pins.relative(artifact) + "/": tree_digest(artifact)})
+
+
 def fetch_version(name: str, version: int) -> Path:
     """The cached folder of ``name`` v``version``, downloaded and pinned first if need be."""
     from modelport.sources.mlflow_client import download
@@ -162,6 +186,7 @@ def fetch_version(name: str, version: int) -> Path:
             staging.replace(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        _pin_folder_model(target)
     log.info("downloaded %s v%d into %s (sha256 pinned)", name, version, target)
     return target
 
@@ -231,18 +256,77 @@ def open_model(uri: str, card: ModelCard | None = None, name: str | None = None)
     )
 
 
-def refuse_untrusted_pyfunc(
+def _version_folder(artifact: Path) -> Path:
+    for folder in (artifact, *list(artifact.parents)[:3]):
+        if (folder / "MLmodel").is_file():
+            return folder
+    return artifact.parent
+
+
+def _skops_types(path: Path) -> list[str]:
+    try:
+        from skops.io import get_untrusted_types
+    except ImportError:
+        return []  # the sklearn runtime says which extra is missing
+    try:
+        return list(get_untrusted_types(file=path))
+    except Exception:  # not a readable skops file: the runtime says why
+        return []
+
+
+def _code_reason(card: ModelCard, artifact: Path) -> str | None:
+    """Why loading this registry version runs code the model carries, if it does."""
+    if card.runtime == PYFUNC:
+        if "pytorch" in flavors_of(_version_folder(artifact)):
+            return (
+                "it is a pickled PyTorch module (model.pth), which only MLflow's loader reads, "
+                "and unpickling runs any code it carries"
+            )
+        return (
+            "it has only the MLflow python_function flavor, whose loader runs the model's own "
+            "Python code"
+        )
+    suffix = artifact.suffix.lower()
+    if suffix == ".pt2":
+        return f"{artifact.name} is a torch.export program, and torch.export.load unpickles it"
+    if suffix in PICKLE_SUFFIXES:
+        return f"{artifact.name} is a pickle, and unpickling runs any code it carries"
+    if suffix == ".skops" and (types := _skops_types(artifact)):
+        return f"{artifact.name} holds types skops does not trust by default: {', '.join(types)}"
+    return None
+
+
+def untrusted_refusal(
+    card: ModelCard, artifact: Path, served: str | None = None
+) -> UntrustedArtifact | None:
+    """The refusal of a registry version (``card.source``) that loads only by running code it
+    carries, with the exact ``--trust`` command; ``None`` when it loads safely."""
+    if card.source is None or not is_registry_uri(card.source):
+        return None
+    reason = _code_reason(card, artifact)
+    if reason is None:
+        return None
+    name = parse_uri(card.source).name
+    command = (
+        f"modelport serve {shlex.quote(served)} --trust models:/{name}"
+        if served is not None
+        else f"add --trust models:/{name} to the command"
+    )
+    return UntrustedArtifact(
+        f"refusing to serve {card.source}: {reason}; modelport runs no code it cannot vouch "
+        f"for. If you trust it: {command}"
+    )
+
+
+def refuse_untrusted(
     models: Iterable[tuple[ModelCard, Path]], trusted: list[Path], served: str
 ) -> None:
-    """Refuse, before serving, a registry model MLflow can only load as a ``python_function``
-    (its loader runs the model's own Python code) unless ``--trust models:/NAME`` says so."""
+    """Refuse, before serving, a registry model that loads only by running code it carries (a
+    ``python_function``-only model, a pickle, a ``torch.export`` program, untrusted skops types)
+    unless ``--trust models:/NAME`` says so."""
     for card, artifact in models:
-        if card.runtime != PYFUNC or card.source is None or is_trusted(artifact, trusted):
+        if is_trusted(artifact, trusted):
             continue
-        name = parse_uri(card.source).name
-        raise UntrustedArtifact(
-            f"refusing to serve {card.source}: it has only the MLflow python_function flavor, "
-            "whose "
-            "loader runs the model's own Python code, and modelport runs no code it cannot vouch "
-            f"for. If you trust it: modelport serve {shlex.quote(served)} --trust models:/{name}"
-        )
+        refusal = untrusted_refusal(card, artifact, served)
+        if refusal is not None:
+            raise refusal

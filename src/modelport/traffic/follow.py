@@ -71,6 +71,12 @@ class RegistryFollower:
         for model in list(self.plane.registry.models.values()):
             if model.card.source is not None:
                 self._status(model)
+            traffic = model.card.traffic
+            if model.card.follow == "canary" and traffic is not None and traffic.canary:
+                # the card's canary is the template of the next version's, not a policy now
+                rest = traffic.model_copy(update={"canary": None})
+                with contextlib.suppress(ModelportError):
+                    self.router.set_policy(model.name, rest if rest.versions() else None)
 
     async def check(self) -> None:
         """One poll of every followed alias."""
@@ -88,6 +94,7 @@ class RegistryFollower:
                 continue
             self.plane.observer.registry_poll(model.name, True)
             status.update(reachable=True, checked=time.time(), registry_version=version)
+            status["canary"] = self._canary_now(model.name)
             seen = self.seen.setdefault(model.name, model.default_version)
             if version != seen:
                 self.seen[model.name] = version
@@ -125,15 +132,22 @@ class RegistryFollower:
         ref = parse_uri(str(model.card.source))
         repository_card = model.folder / CARD_FILE if model.folder else None
         card = read_card(repository_card) if repository_card and repository_card.is_file() else None
-        try:
+        try:  # a candidate: its failure leaves strict readiness alone (the old one serves)
             artifact, version_card = version_entry(fetch_version(ref.name, version), card)
-            mv = ModelVersion(model.name, version, version_card, artifact)
+            mv = ModelVersion(model.name, version, version_card, artifact, candidate=True)
         except ModelportError as exc:
-            mv = ModelVersion(model.name, version, model.card, cache_root() / ref.name)
+            folder = cache_root() / ref.name
+            mv = ModelVersion(model.name, version, model.card, folder, candidate=True)
             mv.state, mv.error = ModelState.FAILED, exc.message
             log.error("%s v%d cannot be served: %s", model.card.source, version, exc.message)
         model.versions = {**model.versions, version: mv}  # copy on write: readers iterate it
         return mv
+
+    def _canary_now(self, name: str) -> dict[str, Any] | None:
+        """The canary a moved alias started, while it runs (shown in ``/models``)."""
+        policy = self.router.policy(name)
+        canary = policy.canary if policy is not None else None
+        return canary.model_dump(mode="json", exclude={"auto"}) if canary else None
 
     def _canary(self, model: RegistryModel, baseline: int, version: int) -> None:
         template = model.card.traffic.canary if model.card.traffic else None
@@ -144,7 +158,10 @@ class RegistryFollower:
             steps=steps,
             auto=template.auto if template else None,
         )
+        if model.active is None:  # else the highest ready version, the canary, is the default
+            model.active = baseline
         self.router.set_policy(model.name, TrafficPolicy(canary=canary))
+        self._status(model)["canary"] = self._canary_now(model.name)
         log.info("%s v%d is a canary beside v%d", model.name, version, baseline)
 
     def following(self, interval_s: float) -> contextlib.AbstractAsyncContextManager[None]:

@@ -205,28 +205,27 @@ def predict(
         Optional[Path],
         typer.Option(help="Where skipped rows are listed (default: <output>.errors.csv)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace --output and --errors if they exist (else refused).")
+    ] = False,
     trust: TrustOpt = None,
 ) -> None:
     """Predict offline, without a server: one record (--data) or a file of them (--input)."""
-    from modelport.cli.offline import write_errors
-    from modelport.cli.predict import errors_path, load_for_predict, predict_file, predict_one
+    from modelport.cli.predict import Outputs, load_for_predict, predict_one, score_file
 
     if (data is None) == (input is None):
         raise typer.BadParameter("give exactly one of --data or --input")
     if on_error not in ("fail", "skip"):
         raise typer.BadParameter("--on-error is fail or skip")
+    files = None
+    if input is not None:  # refused before the model loads and the scoring starts
+        files = Outputs.of(input, output, errors, skip=on_error == "skip", force=force)
     plane, loaded = load_for_predict(_settings(models=path, trust=trust), model, version)
-    if data is not None:
-        print(json.dumps(predict_one(plane, loaded, data), ensure_ascii=False))
+    if files is None:
+        print(json.dumps(predict_one(plane, loaded, cast(str, data)), ensure_ascii=False))
         return
-    source = cast(Path, input)  # given: --data was not
-    score = predict_file(loaded, source, output, err, skip=on_error == "skip")
-    summary = f"Wrote {score.written} predictions" + (f" to {output}" if output else "")
-    if score.bad:
-        listed = errors or errors_path(source, output)
-        write_errors(score.bad, listed)
-        summary += f"; skipped {score.bad_rows} bad rows, listed in {listed}"
-    if output is not None or score.bad:
+    summary = score_file(loaded, files, err)
+    if summary:
         err.print(summary, highlight=False, soft_wrap=True)
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional, cast
@@ -25,6 +23,7 @@ from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
 from modelport.cli.ship import build, deploy
 from modelport.errors import InvalidInput, ModelportError
+from modelport.hints import rerun_with_trust
 
 __all__ = ["app", "main"]
 
@@ -334,22 +333,13 @@ def version() -> None:
     out.print(f"modelport {__version__}")
 
 
-_TRUST_HINT = re.compile(r"add --trust ('[^']*'|\S+) to the command")
-
-
-def _rerun(message: str, argv: list[str]) -> str:
-    """A hint to add ``--trust`` becomes the very command that was run, with it."""
-    command = shlex.join(["modelport", *argv])
-    return _TRUST_HINT.sub(lambda m: f"run {command} --trust {m.group(1)}", message)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``modelport`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=True)
     except ModelportError as exc:
-        message = _rerun(exc.message, sys.argv[1:] if argv is None else argv)
+        message = rerun_with_trust(exc.message, sys.argv[1:] if argv is None else argv)
         # escaped: hints like "pip install 'modelport[onnx]'" are not markup
         err.print(f"[red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

@@ -20,7 +20,6 @@ import fcntl
 import json
 import logging
 import re
-import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.errors import ConfigError, ModelportError, UntrustedArtifact
+from modelport.hints import serve_trusted
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import PICKLE_SUFFIXES, is_trusted, write_sha256
 from modelport.model.manifest import MANIFEST, verify_manifest, write_manifest
@@ -244,5 +244,5 @@ def refuse_untrusted_pyfunc(
             f"refusing to serve {card.source}: it has only the MLflow python_function flavor, "
             "whose "
             "loader runs the model's own Python code, and modelport runs no code it cannot vouch "
-            f"for. If you trust it: modelport serve {shlex.quote(served)} --trust models:/{name}"
+            f"for. If you trust it: {serve_trusted(served, name)}"
         )

@@ -10,6 +10,7 @@ it. The Hugging Face Space's image must answer as uid 1000. The builds share the
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelport.cli.examples import train_example
 from modelport.deploy.context import spec_for, write_target
+from modelport.hints import docker_run
 from modelport.model.integrity import pin_artifact
 from modelport.model.pins import Pins
 from tests.container.test_image import ENV, docker, engine, wait_ready
@@ -78,11 +80,41 @@ def _build(repo: Path, tag: str, out: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def image(engine: None, project: Path) -> Iterator[str]:
+def built(engine: None, project: Path) -> Iterator[subprocess.CompletedProcess[str]]:
+    """``modelport build``, which runs ``hints.docker_build``'s command (on the host network)."""
     done = _build(project / "models", "basket:test", project / "ctx")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    yield "basket:test"
+    yield done
     docker("rmi", "-f", "basket:test")
+
+
+@pytest.fixture(scope="module")
+def image(built: subprocess.CompletedProcess[str]) -> str:
+    return "basket:test"
+
+
+@pytest.mark.xdist_group("container")
+def test_the_printed_docker_run_serves_the_image(
+    built: subprocess.CompletedProcess[str], image: str
+) -> None:
+    """The command ``modelport build`` prints once the image is built, run as printed but for
+    the port: the engine here has no bridge network, so ``-p P:P`` becomes the host's network
+    with ``PORT`` on a free port (and ``-d``, to poll it)."""
+    line = next(x for x in built.stderr.splitlines() if x.startswith(f"Built {image}: "))
+    words = shlex.split(line.removeprefix(f"Built {image}: "))
+    assert words == docker_run(image, 8000)
+    port = free_port()
+    at = words.index("-p")
+    container = docker(
+        *words[1:at], "-d", "--network", "host", "-e", f"PORT={port}", *words[at + 2 :]
+    )
+    try:
+        url = wait_ready(port, container)
+        assert httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()["prediction"] == (
+            "setosa"
+        )
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
 
 
 def _run_as_the_pod(image: str, pod: dict[str, Any], port: int) -> str:

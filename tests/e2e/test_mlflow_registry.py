@@ -7,6 +7,7 @@ restart serves from the cache.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import threading
@@ -217,7 +218,9 @@ def test_a_moved_alias_rolls_out_under_load_and_a_broken_version_keeps_the_old(
         server.stop()
 
 
-def test_pyfunc_only_is_refused_without_trust(registry: Registry, cache: Path) -> None:
+def test_pyfunc_only_is_refused_without_trust_and_served_by_the_printed_command(
+    registry: Registry, cache: Path, tmp_path: Path
+) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "modelport", "serve", "models:/echo@champion"],
         env={**_current_env(), **_env(registry, cache)},
@@ -229,6 +232,14 @@ def test_pyfunc_only_is_refused_without_trust(registry: Registry, cache: Path) -
     said = " ".join(done.stderr.split())  # the console wraps long lines
     assert "it has only the MLflow python_function flavor" in said
     assert "modelport serve models:/echo@champion --trust models:/echo" in said
+    # the hint, run as printed (plus a loopback port): the trusted model is served
+    printed = shlex.split(said[said.index("If you trust it: ") + len("If you trust it: ") :])
+    assert printed[:2] == ["modelport", "serve"]
+    server = _start(printed[2:], tmp_path / "server.log", _env(registry, cache))
+    try:
+        assert "echo" in _models(server.url)
+    finally:
+        server.stop()
 
 
 def test_import_copies_a_version_into_a_folder_repository(

@@ -22,6 +22,7 @@ from modelport.cli.convert_trees import TREE_RUNTIMES, trees_to_onnx
 from modelport.core.registry import Registry
 from modelport.core.repository import PARITY_FILE, scan
 from modelport.errors import ConfigError, MissingExtra
+from modelport.hints import pip_extra
 from modelport.model.integrity import is_trusted, pin_artifact
 from modelport.model.pins import Pins
 from modelport.model.signature import FieldSpec, Signature
@@ -68,7 +69,7 @@ def _to_onnx(model: object, signature: Signature) -> bytes:
         from skl2onnx import to_onnx
         from skl2onnx.common.data_types import FloatTensorType
     except ImportError as exc:
-        raise MissingExtra("converting needs skl2onnx: pip install 'modelport[onnx]'") from exc
+        raise MissingExtra(f"converting needs skl2onnx: {pip_extra('onnx')}") from exc
     initial = [("input", FloatTensorType([None, len(signature.inputs)]))]
     options = {"zipmap": False} if signature.output.kind == "classification" else None
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtra
+from modelport.hints import pip_extra
 from modelport.runtimes import Runtime
 from modelport.runtimes.lightgbm import LightGBMRuntime
 from modelport.runtimes.xgboost import XGBoostRuntime
@@ -22,7 +23,7 @@ def _convert(runtime: XGBoostRuntime | LightGBMRuntime, n_features: int) -> Any:
         from onnxmltools.convert.common.data_types import FloatTensorType
     except ImportError as exc:
         raise MissingExtra(
-            f"converting {runtime.name} models needs onnxmltools: pip install 'modelport[onnx]'"
+            f"converting {runtime.name} models needs onnxmltools: {pip_extra('onnx')}"
         ) from exc
     initial = [("input", FloatTensorType([None, n_features]))]
     if isinstance(runtime, XGBoostRuntime):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from collections import deque
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from modelport.deploy.context import needs_notes, spec_for, write_target
 from modelport.errors import ConfigError
+from modelport.hints import docker_build, docker_run
 
 __all__ = ["build_image", "deploy_files"]
 
@@ -35,7 +37,9 @@ def deploy_files(
 
 def _docker_build(image: str, context: Path, err: Console) -> None:
     """``docker build``, its output streamed; the failed models' reasons repeated at the end."""
-    command = ["docker", "build", "--network", "host", "-t", image, str(context)]
+    # the hint's command; on the host's network, as RUN steps may need no bridge network
+    docker, build, *rest = docker_build(image, context)
+    command = [docker, build, "--network", "host", *rest]
     reasons: list[str] = []
     tail: deque[str] = deque(maxlen=30)
     with subprocess.Popen(
@@ -68,8 +72,10 @@ def build_image(
     write_target("docker", repo, context, spec, force=force)
     err.print(f"Wrote the build context {context} (models: {', '.join(spec.models)})")
     if shutil.which("docker") is None:
-        err.print(f"No docker here: build it with  docker build -t {spec.image} {context}")
+        hint = shlex.join(docker_build(spec.image, context))
+        err.print(f"No docker here: build it with  {hint}", highlight=False, soft_wrap=True)
         return None
     _docker_build(spec.image, context, err)
-    err.print(f"Built {spec.image}: docker run --rm -p {spec.port}:{spec.port} {spec.image}")
+    hint = shlex.join(docker_run(spec.image, spec.port))
+    err.print(f"Built {spec.image}: {hint}", highlight=False, soft_wrap=True)
     return spec.image

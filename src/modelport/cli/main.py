@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional, cast
@@ -25,6 +23,7 @@ from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
 from modelport.cli.ship import build, deploy
 from modelport.errors import InvalidInput, ModelportError
+from modelport.hints import rerun_with_trust
 
 __all__ = ["app", "main"]
 
@@ -205,28 +204,27 @@ def predict(
         Optional[Path],
         typer.Option(help="Where skipped rows are listed (default: <output>.errors.csv)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace --output and --errors if they exist (else refused).")
+    ] = False,
     trust: TrustOpt = None,
 ) -> None:
     """Predict offline, without a server: one record (--data) or a file of them (--input)."""
-    from modelport.cli.offline import write_errors
-    from modelport.cli.predict import errors_path, load_for_predict, predict_file, predict_one
+    from modelport.cli.predict import Outputs, load_for_predict, predict_one, score_file
 
     if (data is None) == (input is None):
         raise typer.BadParameter("give exactly one of --data or --input")
     if on_error not in ("fail", "skip"):
         raise typer.BadParameter("--on-error is fail or skip")
+    files = None
+    if input is not None:  # refused before the model loads and the scoring starts
+        files = Outputs.of(input, output, errors, skip=on_error == "skip", force=force)
     plane, loaded = load_for_predict(_settings(models=path, trust=trust), model, version)
-    if data is not None:
-        print(json.dumps(predict_one(plane, loaded, data), ensure_ascii=False))
+    if files is None:
+        print(json.dumps(predict_one(plane, loaded, cast(str, data)), ensure_ascii=False))
         return
-    source = cast(Path, input)  # given: --data was not
-    score = predict_file(loaded, source, output, err, skip=on_error == "skip")
-    summary = f"Wrote {score.written} predictions" + (f" to {output}" if output else "")
-    if score.bad:
-        listed = errors or errors_path(source, output)
-        write_errors(score.bad, listed)
-        summary += f"; skipped {score.bad_rows} bad rows, listed in {listed}"
-    if output is not None or score.bad:
+    summary = score_file(loaded, files, err)
+    if summary:
         err.print(summary, highlight=False, soft_wrap=True)
 
 
@@ -335,22 +333,13 @@ def version() -> None:
     out.print(f"modelport {__version__}")
 
 
-_TRUST_HINT = re.compile(r"add --trust ('[^']*'|\S+) to the command")
-
-
-def _rerun(message: str, argv: list[str]) -> str:
-    """A hint to add ``--trust`` becomes the very command that was run, with it."""
-    command = shlex.join(["modelport", *argv])
-    return _TRUST_HINT.sub(lambda m: f"run {command} --trust {m.group(1)}", message)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``modelport`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=True)
     except ModelportError as exc:
-        message = _rerun(exc.message, sys.argv[1:] if argv is None else argv)
+        message = rerun_with_trust(exc.message, sys.argv[1:] if argv is None else argv)
         # escaped: hints like "pip install 'modelport[onnx]'" are not markup
         err.print(f"[red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

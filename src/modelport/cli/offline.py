@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
-from modelport.errors import BadRequest, InvalidInput
+from modelport.errors import BadRequest, ConfigError, InvalidInput
 from modelport.protocols.answers import answers
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "count_records",
     "predict_records",
     "read_records",
+    "taken",
     "write_answers",
     "write_errors",
 ]
@@ -164,9 +165,22 @@ def predict_records(
             progress(len(chunk))
 
 
-def write_errors(bad: Iterable[BadRow], path: Path) -> None:
-    """The refused rows as CSV: row, line, column, value, reason."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
+def taken(path: Path, option: str) -> ConfigError:
+    """The refusal to replace ``path``, an output named by ``option``, that already exists."""
+    return ConfigError(
+        f"{path} already exists, and modelport replaces no file it did not write: give "
+        f"another {option}, or add --force to replace it"
+    )
+
+
+def write_errors(bad: Iterable[BadRow], path: Path, *, force: bool = False) -> None:
+    """The refused rows as CSV: row, line, column, value, reason; in a new file (exclusively)
+    unless ``force``."""
+    try:
+        handle = path.open("w" if force else "x", encoding="utf-8", newline="")
+    except FileExistsError:
+        raise taken(path, "--errors") from None
+    with handle:
         writer = csv.writer(handle)
         writer.writerow(["row", "line", "column", "value", "reason"])
         for item in bad:

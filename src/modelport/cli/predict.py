@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ from modelport.cli.offline import (
     count_records,
     predict_records,
     read_records,
+    taken,
     write_answers,
+    write_errors,
 )
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
@@ -28,7 +31,15 @@ from modelport.protocols.answers import answers
 from modelport.server.app import registry_from_settings
 from modelport.settings import Settings
 
-__all__ = ["FileScore", "errors_path", "load_for_predict", "predict_file", "predict_one"]
+__all__ = [
+    "FileScore",
+    "Outputs",
+    "errors_path",
+    "load_for_predict",
+    "predict_file",
+    "predict_one",
+    "score_file",
+]
 
 
 def load_for_predict(
@@ -64,8 +75,23 @@ class FileScore:
     bad_rows: int
 
 
+def _publish(partial: Path, output: Path, force: bool) -> None:
+    """``partial`` becomes ``output``: replacing it only with ``force``, else exclusively."""
+    if force:
+        partial.replace(output)
+        return
+    try:
+        os.link(partial, output)  # fails if output exists, even one made while scoring
+    except FileExistsError:
+        raise taken(output, "--output") from None
+    except OSError:  # a file system without hard links
+        if output.exists() or output.is_symlink():
+            raise taken(output, "--output") from None
+        partial.replace(output)
+
+
 @contextmanager
-def _replaced(output: Path | None) -> Iterator[IO[str]]:
+def _replaced(output: Path | None, force: bool) -> Iterator[IO[str]]:
     """stdout, or a partial file that becomes ``output`` only when everything is written."""
     if output is None:
         yield sys.stdout
@@ -79,9 +105,9 @@ def _replaced(output: Path | None) -> Iterator[IO[str]]:
     try:
         with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        partial.replace(output)
+        _publish(partial, output, force)
     finally:
-        partial.unlink(missing_ok=True)  # ours: gone already when it became the output
+        partial.unlink(missing_ok=True)  # ours: a link of it is the output now, if any
 
 
 def predict_file(
@@ -91,17 +117,18 @@ def predict_file(
     console: Console,
     *,
     skip: bool = False,
+    force: bool = False,
 ) -> FileScore:
     """Score every record of ``source`` into ``output`` (stdout when None), with a progress bar.
 
     A bad row stops it, naming the row (and nothing is written to ``output``), or with ``skip``
-    is left out and returned."""
+    is left out and returned. An existing ``output`` is replaced only with ``force``."""
     fmt = "csv" if output is not None and output.suffix.lower() == ".csv" else "jsonl"
     signature = model.signature
     labels = [str(c) for c in (signature.output.class_names or signature.classes or [])]
     bad: list[BadRow] = []
     with ExitStack() as stack:
-        handle = stack.enter_context(_replaced(output))
+        handle = stack.enter_context(_replaced(output, force))
         progress = stack.enter_context(
             Progress(
                 "[progress.description]{task.description}",
@@ -128,3 +155,42 @@ def errors_path(source: Path, output: Path | None) -> Path:
     """Where the refused rows are listed by default: beside the output (else the input)."""
     base = output or source
     return base.with_name(f"{base.stem}.errors.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where scoring ``source`` writes: ``output`` (stdout when None) and, with ``skip``, the
+    list of bad rows. Neither replaces an existing file unless ``force``."""
+
+    source: Path
+    output: Path | None
+    errors: Path
+    skip: bool
+    force: bool
+
+    @classmethod
+    def of(
+        cls, source: Path, output: Path | None, errors: Path | None, *, skip: bool, force: bool
+    ) -> Outputs:
+        """The outputs, refused (before anything is scored) where a file already exists."""
+        outputs = cls(source, output, errors or errors_path(source, output), skip, force)
+        named = {"--output": output} if output is not None else {}
+        if skip:
+            named["--errors"] = outputs.errors
+        for option, path in named.items():
+            if not force and (path.exists() or path.is_symlink()):
+                raise taken(path, option)
+        return outputs
+
+
+def score_file(model: LoadedModel, outputs: Outputs, console: Console) -> str | None:
+    """Score ``outputs.source``; the summary line to print, if any."""
+    output = outputs.output
+    score = predict_file(
+        model, outputs.source, output, console, skip=outputs.skip, force=outputs.force
+    )
+    summary = f"Wrote {score.written} predictions" + (f" to {output}" if output else "")
+    if score.bad:
+        write_errors(score.bad, outputs.errors, force=outputs.force)
+        summary += f"; skipped {score.bad_rows} bad rows, listed in {outputs.errors}"
+    return summary if output is not None or score.bad else None

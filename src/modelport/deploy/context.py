@@ -21,6 +21,7 @@ from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, ren
 from modelport.deploy.files import Content, check_out, write_files
 from modelport.deploy.needs import needs
 from modelport.errors import ConfigError
+from modelport.hints import pip_source
 from modelport.model.card import CARD_FILE
 from modelport.model.integrity import pinned_sha256, sidecar
 from modelport.model.pins import LOCK_FILE, Pins
@@ -139,7 +140,7 @@ def _source_root() -> Path:
     if not (root / "pyproject.toml").is_file() or not (root / "src" / "modelport").is_dir():
         raise ConfigError(
             "modelport's source is not next to this installation, so its wheel cannot be "
-            "built into the image; install modelport from a source checkout (pip install -e .)"
+            f"built into the image; install modelport from a source checkout ({pip_source()})"
         )
     return root
 

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from modelport.errors import InvalidInput, MissingExtra
+from modelport.hints import pip_package
 from modelport.model.imagespec import ImageSpec
 
 __all__ = [
@@ -55,7 +56,7 @@ def _pixels(data: bytes, spec: ImageSpec) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError as exc:
-        raise MissingExtra("decoding images needs Pillow: pip install pillow") from exc
+        raise MissingExtra(f"decoding images needs Pillow: {pip_package('pillow')}") from exc
     _, height, width = spec.shape
     try:
         with Image.open(io.BytesIO(data), formats=[kind]) as image:

@@ -15,11 +15,11 @@ path, a sidecar, or a signature) it loads only as it was pinned: :func:`verify_p
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
+from modelport.hints import pin, trust
 from modelport.model.manifest import folder_pinned, folder_vouches, verify_folder
 from modelport.model.pins import Pins, TrustPolicy, read_signature, signature_line
 
@@ -101,17 +101,15 @@ def _reason(path: Path, digest: str, pins: Pins | None) -> tuple[str, bool]:
 def refusal(path: Path, digest: str, pins: Pins | None, why: str = WHY) -> UntrustedArtifact:
     """The error for a file no trusted pin vouches for: why, and the exact command to pin it."""
     reason, changed = _reason(path, digest, pins)
-    command = pins.command() if pins is not None else f"modelport pin {shlex.quote(str(path))}"
-    trust = f"--trust {shlex.quote(str(path))}"
+    command = pins.command() if pins is not None else pin(path)
     if changed:
         advice = (
             f"Check where it came from. If you trust it as it is now, pin it again: {command} "
-            f"--force\n  or load it as it is, unpinned: add {trust} to the command"
+            f"--force\n  or load it as it is, unpinned: {trust(path)}"
         )
     else:
         advice = (
-            f"If you trust it, pin it: {command}\n"
-            f"  or load it as it is, unpinned: add {trust} to the command"
+            f"If you trust it, pin it: {command}\n  or load it as it is, unpinned: {trust(path)}"
         )
     return UntrustedArtifact(f"refusing to load {path}: {reason}; {why}.\n  {advice}")
 

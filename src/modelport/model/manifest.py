@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
+from modelport.hints import pin, trust
 from modelport.model.pins import Pins, read_signature, signature_line
 
 __all__ = [
@@ -124,7 +125,7 @@ def verify_folder(folder: Path, pins: Pins | None) -> None:
     if pins is not None and pins.vouches(digest, folder / MANIFEST):
         return
     locked = pins.read().get(pins.relative(folder) + "/") if pins is not None else None
-    command = pins.command() if pins is not None else f"modelport pin {folder}"
+    command = pins.command() if pins is not None else pin(folder)
     changed = f"Check where it came from. If you trust it as it is now: {command} --force"
     try:
         verify_manifest(folder)  # names the file that changed, when the manifest still tells
@@ -141,7 +142,7 @@ def verify_folder(folder: Path, pins: Pins | None) -> None:
         advice = f"If you trust it, pin it: {command}"
     raise UntrustedArtifact(
         f"refusing to load the folder {folder}: {reason}; modelport serves a folder model only "
-        f"as it was pinned.\n  {advice}, or serve it as it is with --trust {folder}"
+        f"as it was pinned.\n  {advice}\n  or load it as it is, unpinned: {trust(folder)}"
     )
 
 

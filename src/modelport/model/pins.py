@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelport.hints import pin
 from modelport.settings import Settings
 
 __all__ = ["LOCK_FILE", "Pins", "TrustPolicy", "default_lock", "signature_line"]
@@ -127,8 +128,7 @@ class Pins:
 
     def command(self) -> str:
         """The command that pins this repository's files."""
-        lock = "" if self.lock == default_lock(self.root) else f" --lock {self.lock}"
-        return f"modelport pin {self.root}{lock}"
+        return pin(self.root, None if self.lock == default_lock(self.root) else self.lock)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 from modelport.core.context import RequestInfo
 from modelport.core.observe import Timing
 from modelport.errors import MissingExtra
+from modelport.hints import pip_extra
 from modelport.settings import Settings
 
 try:
@@ -28,7 +29,7 @@ try:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingExtra("tracing needs OpenTelemetry: pip install 'modelport[otel]'") from exc
+    raise MissingExtra(f"tracing needs OpenTelemetry: {pip_extra('otel')}") from exc
 
 __all__ = ["Tracing"]
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtra, OutcomesUnavailable
+from modelport.hints import pip_extra
 from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
@@ -323,7 +324,7 @@ class PostgresStore(Store):
             import psycopg  # noqa: F401
         except ImportError as exc:
             raise MissingExtra(
-                "PostgreSQL outcomes need psycopg: pip install 'modelport[postgres]'"
+                f"PostgreSQL outcomes need psycopg: {pip_extra('postgres')}"
             ) from exc
         self._url = url
         connection = self._connect()

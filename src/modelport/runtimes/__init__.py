@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from modelport.errors import ConfigError, MissingExtra
+from modelport.hints import pip_extra
 from modelport.model.card import ModelCard
 from modelport.model.pins import Pins
 from modelport.model.signature import ModelFacts
@@ -125,9 +126,7 @@ def get_runtime(name: str) -> type[Runtime]:
     point = _entry_points().get(name)
     if point is None:
         if name in EXTRAS:
-            raise MissingExtra(
-                f"runtime {name!r} is not installed: pip install 'modelport[{EXTRAS[name]}]'"
-            )
+            raise MissingExtra(f"runtime {name!r} is not installed: {pip_extra(EXTRAS[name])}")
         raise ConfigError(
             f"unknown runtime {name!r}; installed runtimes: {', '.join(available_runtimes())}"
         )
@@ -136,8 +135,7 @@ def get_runtime(name: str) -> type[Runtime]:
     except ImportError as exc:
         extra = EXTRAS.get(name, name)
         raise MissingExtra(
-            f"runtime {name!r} needs {exc.name or 'a missing package'}: "
-            f"pip install 'modelport[{extra}]'"
+            f"runtime {name!r} needs {exc.name or 'a missing package'}: {pip_extra(extra)}"
         ) from exc
     if not (isinstance(loaded, type) and issubclass(loaded, Runtime)):
         raise ConfigError(f"entry point {name!r} does not name a modelport Runtime class")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.hints import pip_extra
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 
@@ -33,9 +34,7 @@ def _import() -> Any:
     try:
         import lightgbm
     except ImportError as exc:
-        raise MissingExtra(
-            "runtime 'lightgbm' needs lightgbm: pip install 'modelport[lightgbm]'"
-        ) from exc
+        raise MissingExtra(f"runtime 'lightgbm' needs lightgbm: {pip_extra('lightgbm')}") from exc
     except OSError as exc:  # its library links the system's OpenMP runtime
         raise MissingExtra(
             f"lightgbm cannot load its library ({exc}); install the OpenMP runtime "

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.hints import pip_extra
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify, image_shape, probe
@@ -44,9 +45,7 @@ class OnnxRuntime(Runtime):
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise MissingExtra(
-                "runtime 'onnx' needs onnxruntime: pip install 'modelport[onnx]'"
-            ) from exc
+            raise MissingExtra(f"runtime 'onnx' needs onnxruntime: {pip_extra('onnx')}") from exc
 
         options = ort.SessionOptions()
         threads = int(context.card.parameters.get("threads", 1))

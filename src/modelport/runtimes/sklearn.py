@@ -7,7 +7,6 @@ Pickle and joblib files load only when their sha256 is pinned or the path is tru
 from __future__ import annotations
 
 import io
-import shlex
 import warnings
 from importlib.util import find_spec
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from sklearn import base
 
 from modelport.errors import MissingExtra, ModelLoadError, ModelportError, UntrustedArtifact
+from modelport.hints import pip_extra, trust
 from modelport.model.integrity import read_verified
 from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
@@ -46,8 +46,7 @@ def _load_skops(data: bytes, context: LoadContext) -> Any:
     if untrusted and not context.trusted:
         raise UntrustedArtifact(
             f"refusing to load {context.artifact}: it contains types skops does not trust by "
-            f"default: {', '.join(untrusted)}. If you trust them, add "
-            f"--trust {shlex.quote(str(context.artifact))} to the command"
+            f"default: {', '.join(untrusted)}. If you trust them, {trust(context.artifact)}"
         )
     return sio.loads(data, trusted=untrusted or None)
 
@@ -86,7 +85,7 @@ def _check_pandas(path: Path, model: Any) -> None:
     if _needs_frame(model) and find_spec("pandas") is None:
         raise MissingExtra(
             f"{path}: it selects its columns by name, which needs a pandas DataFrame, and pandas "
-            "is not installed: pip install 'modelport[pandas]'"
+            f"is not installed: {pip_extra('pandas')}"
         )
 
 
@@ -106,7 +105,7 @@ def _missing(path: Path, exc: ModuleNotFoundError) -> ModelportError:
     if package in EXTRAS:
         return MissingExtra(
             f"{path}: it pickles a {package} model and {package} is not installed: "
-            f"pip install 'modelport[{EXTRAS[package]}]'"
+            f"{pip_extra(EXTRAS[package])}"
         )
     return ModelLoadError(f"{path}: unpickling it needs the module {exc.name!r}, not installed")
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.hints import pip_extra
 from modelport.model.integrity import read_verified
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
@@ -35,7 +36,7 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as exc:
-        raise MissingExtra("runtime 'torch' needs torch: pip install 'modelport[torch]'") from exc
+        raise MissingExtra(f"runtime 'torch' needs torch: {pip_extra('torch')}") from exc
     return torch
 
 

@@ -28,13 +28,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import InvalidInput, MissingExtra, ModelLoadError, UntrustedArtifact
+from modelport.hints import pip_extra
 from modelport.model.manifest import verify_folder
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 
 __all__ = ["TransformersParameters", "TransformersRuntime"]
 
-_HINT = "pip install 'modelport[transformers]'"
+_HINT = pip_extra("transformers")
 
 
 class TransformersParameters(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import MissingExtra, ModelLoadError
+from modelport.hints import pip_extra
 from modelport.model.signature import ModelFacts
 from modelport.runtimes import LoadContext, Outputs, Runtime
 from modelport.runtimes._scores import classify
@@ -34,9 +35,7 @@ def _import() -> Any:
     try:
         import xgboost
     except ImportError as exc:
-        raise MissingExtra(
-            "runtime 'xgboost' needs xgboost: pip install 'modelport[xgboost]'"
-        ) from exc
+        raise MissingExtra(f"runtime 'xgboost' needs xgboost: {pip_extra('xgboost')}") from exc
     return xgboost
 
 

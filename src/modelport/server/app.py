@@ -29,6 +29,7 @@ from modelport.core.registry import Registry
 from modelport.core.repository import scan
 from modelport.core.validation import invalid_input
 from modelport.errors import MissingExtra, ModelportError
+from modelport.hints import pip_extra
 from modelport.model.pins import Pins
 from modelport.outcomes.service import Outcomes
 from modelport.protocols import admin, pages, tutorial, v1, v2, v2_repository
@@ -148,7 +149,7 @@ def _grpc(
     try:
         from modelport.server.grpc_server import serving
     except ImportError as exc:
-        raise MissingExtra(f"gRPC needs pip install 'modelport[grpc]' ({exc})") from exc
+        raise MissingExtra(f"gRPC needs {pip_extra('grpc')} ({exc})") from exc
     return serving(settings, plane, observe, tracing)
 
 

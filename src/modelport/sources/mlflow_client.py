@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, MissingExtra, ModelNotFound
+from modelport.hints import pip_extra
 
 __all__ = ["RegistryUnavailable", "download", "resolve"]
 
@@ -36,7 +37,7 @@ def _mlflow() -> Any:
         from mlflow.exceptions import MlflowException
     except ImportError as exc:
         raise MissingExtra(
-            "serving from an MLflow registry needs mlflow: pip install 'modelport[mlflow]'"
+            f"serving from an MLflow registry needs mlflow: {pip_extra('mlflow')}"
         ) from exc
     return mlflow, MlflowException
 

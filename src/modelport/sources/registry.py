@@ -27,7 +27,6 @@ import fcntl
 import json
 import logging
 import re
-import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.errors import ConfigError, ModelportError, UntrustedArtifact
+from modelport.hints import serve_trusted, trust
 from modelport.model.card import CARD_FILE, ModelCard, read_card, write_card
 from modelport.model.integrity import PICKLE_SUFFIXES, is_trusted, write_sha256
 from modelport.model.manifest import MANIFEST, tree_digest, verify_manifest, write_manifest
@@ -307,11 +307,7 @@ def untrusted_refusal(
     if reason is None:
         return None
     name = parse_uri(card.source).name
-    command = (
-        f"modelport serve {shlex.quote(served)} --trust models:/{name}"
-        if served is not None
-        else f"add --trust models:/{name} to the command"
-    )
+    command = serve_trusted(served, name) if served is not None else trust(f"models:/{name}")
     return UntrustedArtifact(
         f"refusing to serve {card.source}: {reason}; modelport runs no code it cannot vouch "
         f"for. If you trust it: {command}"

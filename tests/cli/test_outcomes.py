@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from modelport.outcomes.service import default_db
 from modelport.outcomes.store import open_store
 from tests.cli.test_cli import run
+from tests.helpers import write_fake_model
 from tests.outcomes.helpers import pending, write
 
 
@@ -79,3 +81,26 @@ def test_experiments_start_list_report_stop(
     code, _, said = run(capsys, "experiments", "start", "m", "x", "--traffic", "{", *base)
     assert code == 2
     assert "--traffic is not valid JSON" in said
+
+
+def test_rollouts_from_the_command_line_are_noted_in_the_running_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "models"
+    write_fake_model(repo, "m", versions=(1, 2), default_version=1)
+    code, _, said = run(capsys, "rollout", "m", "2", str(repo))  # no store: nothing to note
+    assert (code, "warning" in said) == (0, False), said
+    assert not default_db(repo).exists()  # and none is created for it
+    open_store(path=default_db(repo)).close()
+    assert run(capsys, "experiments", "start", "m", "exp", "--models", str(repo))[0] == 0
+    code, _, said = run(capsys, "rollback", "m", str(repo))
+    assert code == 0, said
+    assert "warning: experiment 'exp' of 'm' is running: this rollback changes" in said
+    code, _, said = run(capsys, "rollout", "m", "2", str(repo))
+    assert "this rollout changes the traffic" in said
+    _, out, _ = run(capsys, "experiments", "list", "m", "--models", str(repo), "--json")
+    (listed,) = json.loads(out)
+    assert [(e["change"], e["version"]) for e in listed["events"]] == [
+        ("rollback", 1),
+        ("rollout", 2),
+    ]

@@ -34,11 +34,17 @@ def test_report_as_a_table_and_as_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert "0.600" in out
     assert "0.900" in out
     assert "Verdict: no significant difference, always-valid p=0.076" in out
+    assert "Latency guardrail, v2 vs v1: +0.00 ms" in out
+    assert "Detectable now, v2 vs v1 (80% power)" in out
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--json")
     report = json.loads(out)
     assert report["verdict"] == "no significant difference, always-valid p=0.076"
     assert report["comparisons"][0]["p_value"] == pytest.approx(0.002, abs=5e-4)
     assert [v["feedback"] for v in report["variants"]] == [40, 40]
+    (compared,) = report["comparisons"]
+    assert compared["verdict_metric"] == report["verdict_metric"] == "accuracy"
+    assert compared["power"]["effect"] == pytest.approx(0.3)
+    assert compared["power"]["samples_needed"] > 40  # not yet enough for the observed 0.3
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--min-samples", "50")
     assert "Verdict: not enough data yet (v1: 40, v2: 40 of 50 feedback each)" in out
 

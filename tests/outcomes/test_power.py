@@ -115,6 +115,15 @@ def test_a_winner_within_the_latency_tolerance_wins(store: Store) -> None:
     assert c.power is None  # a winner: no power estimate
 
 
+def test_a_sub_millisecond_slowdown_never_blocks_a_winner(store: Store) -> None:
+    _ab(store, 200, latency={"v1": 0.2, "v2": 0.4}, right={"v1": 0.5, "v2": 0.95})
+    (c,) = experiment_report(store, "m").comparisons
+    assert c.latency is not None
+    assert c.latency.always_valid_p_value < 0.001  # twice as slow, for certain: +0.2 ms
+    assert (c.latency.breached, c.latency.tolerance_ms) == (False, 1.0)
+    assert c.verdict == "v2 better, always-valid p<0.001"
+
+
 def test_too_early_shows_what_the_experiment_can_detect(store: Store) -> None:
     _ab(store, 12, latency={"v1": 10.0, "v2": 10.0}, right={"v1": 0.5, "v2": 0.75})
     report = experiment_report(store, "m")

@@ -5,8 +5,9 @@ Per variant the database gives the count, mean and sample variance of the latenc
 requests answered below 400 (:mod:`.summary`); the difference of the means gets Welch's
 fixed-horizon test and the always-valid mSPRT (:mod:`.sequential`), as every comparison does.
 The guardrail is **breached** when the variant is slower with an always-valid p-value below 0.05
-*and* by more than :data:`TOLERANCE` (5 %) of the baseline's mean latency: a difference too small
-to matter, however certain, never blocks a winner.
+*and* by more than :data:`TOLERANCE` (5 %) of the baseline's mean latency and more than
+:data:`TOLERANCE_MS` (1 ms): a difference too small to matter, however certain (a sub-millisecond
+model's jitter), never blocks a winner.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from modelport.outcomes.sequential import sequential_means
 from modelport.outcomes.stats import ALPHA, compare_means
 from modelport.outcomes.summary import VariantSummary
 
-__all__ = ["LATENCY", "TOLERANCE", "GuardrailReport", "latency_guardrail"]
+__all__ = ["LATENCY", "TOLERANCE", "TOLERANCE_MS", "GuardrailReport", "latency_guardrail"]
 
 LATENCY = "latency_ms"
-TOLERANCE = 0.05  # a slowdown within 5 % of the baseline's mean latency is tolerated
+TOLERANCE = 0.05  # a slowdown within 5 % of the baseline's mean latency is tolerated,
+TOLERANCE_MS = 1.0  # and one within 1 ms
 
 
 class GuardrailReport(BaseModel):
@@ -35,7 +37,7 @@ class GuardrailReport(BaseModel):
     p_value: float | None  # Welch's, fixed-horizon
     always_valid_p_value: float
     confidence_sequence: tuple[float, float] | None
-    tolerance_ms: float  # TOLERANCE of the baseline's mean
+    tolerance_ms: float  # 5 % of the baseline's mean, at least 1 ms
     breached: bool  # clearly slower: always-valid p < 0.05 and beyond the tolerance
 
 
@@ -54,7 +56,7 @@ def latency_guardrail(
     fixed = compare_means("a", n_a, mean_a, var_a, "b", n_b, mean_b, var_b, min_samples, LATENCY)
     seq = sequential_means(n_a, mean_a, var_a, n_b, mean_b, var_b, tau)
     difference = mean_b - mean_a
-    tolerance = TOLERANCE * mean_a
+    tolerance = max(TOLERANCE * mean_a, TOLERANCE_MS)
     return GuardrailReport(
         baseline_mean=mean_a, variant_mean=mean_b, difference=difference,
         p_value=None if math.isnan(fixed.p_value) else fixed.p_value,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from modelport.outcomes.service import default_db
 from modelport.outcomes.store import open_store
 from tests.cli.test_cli import run
+from tests.helpers import write_fake_model
 from tests.outcomes.helpers import pending, write
 
 
@@ -32,11 +34,17 @@ def test_report_as_a_table_and_as_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert "0.600" in out
     assert "0.900" in out
     assert "Verdict: no significant difference, always-valid p=0.076" in out
+    assert "Latency guardrail, v2 vs v1: +0.00 ms" in out
+    assert "Detectable now, v2 vs v1 (80% power)" in out
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--json")
     report = json.loads(out)
     assert report["verdict"] == "no significant difference, always-valid p=0.076"
     assert report["comparisons"][0]["p_value"] == pytest.approx(0.002, abs=5e-4)
     assert [v["feedback"] for v in report["variants"]] == [40, 40]
+    (compared,) = report["comparisons"]
+    assert compared["verdict_metric"] == report["verdict_metric"] == "accuracy"
+    assert compared["power"]["effect"] == pytest.approx(0.3)
+    assert compared["power"]["samples_needed"] > 40  # not yet enough for the observed 0.3
     code, out, _ = run(capsys, "experiments", "report", "m", "--db", str(db), "--min-samples", "50")
     assert "Verdict: not enough data yet (v1: 40, v2: 40 of 50 feedback each)" in out
 
@@ -79,3 +87,26 @@ def test_experiments_start_list_report_stop(
     code, _, said = run(capsys, "experiments", "start", "m", "x", "--traffic", "{", *base)
     assert code == 2
     assert "--traffic is not valid JSON" in said
+
+
+def test_rollouts_from_the_command_line_are_noted_in_the_running_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "models"
+    write_fake_model(repo, "m", versions=(1, 2), default_version=1)
+    code, _, said = run(capsys, "rollout", "m", "2", str(repo))  # no store: nothing to note
+    assert (code, "warning" in said) == (0, False), said
+    assert not default_db(repo).exists()  # and none is created for it
+    open_store(path=default_db(repo)).close()
+    assert run(capsys, "experiments", "start", "m", "exp", "--models", str(repo))[0] == 0
+    code, _, said = run(capsys, "rollback", "m", str(repo))
+    assert code == 0, said
+    assert "warning: experiment 'exp' of 'm' is running: this rollback changes" in said
+    code, _, said = run(capsys, "rollout", "m", "2", str(repo))
+    assert "this rollout changes the traffic" in said
+    _, out, _ = run(capsys, "experiments", "list", "m", "--models", str(repo), "--json")
+    (listed,) = json.loads(out)
+    assert [(e["change"], e["version"]) for e in listed["events"]] == [
+        ("rollback", 1),
+        ("rollout", 2),
+    ]

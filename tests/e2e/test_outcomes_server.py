@@ -44,7 +44,9 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
     with running_server(args, tmp_path / "second.log") as server:
         after = httpx.get(f"{server.url}/experiments/ab").json()
     assert after["variants"][0]["requests"] == 45
-    assert after["comparisons"] == report["comparisons"]
+    # the same comparison; only the latency guardrail counts the 5 requests without feedback
+    kept = [{k: v for k, v in c.items() if k != "latency"} for c in after["comparisons"]]
+    assert kept == [{k: v for k, v in c.items() if k != "latency"} for c in report["comparisons"]]
     assert after["verdict"] == report["verdict"]
     if workers != "1":
         return
@@ -54,3 +56,61 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
     )  # fmt: skip
     assert "Verdict: v2 better, always-valid p=0.002" in done.stdout
     assert "0.950" in done.stdout  # v2's accuracy in the table
+
+
+KEY = "e2e-admin"
+ADMIN = {"Authorization": f"Bearer {KEY}"}
+HALVES = {"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]}
+
+
+def _start(client: httpx.Client, name: str) -> None:
+    body = {"name": name, "traffic": {**HALVES, "sticky_header": "X-User-Id"}}
+    started = client.post("/admin/experiments/ab", json=body, headers=ADMIN)
+    assert started.status_code == 201, started.text
+
+
+def test_an_experiment_on_a_real_server_and_a_forced_80_20_delivery(tmp_path: Path) -> None:
+    """A 50/50 experiment started through the admin API: predictions with feedback, one 404 to
+    a missing version, then a report of exactly the two variants, with an ``srm`` object and an
+    always-valid p-value on every comparison; then 80/20 delivered under the same 50/50 policy
+    (requests pinned to a version) is flagged as a sample ratio mismatch."""
+    repo = tmp_path / "repo"
+    write_fake_model(repo, "ab", versions=(1, 2), parameters={"classes": CLASSES, "n_features": 1})
+    env = {"MODELPORT_ADMIN_KEY": KEY}
+    with (
+        running_server([str(repo)], tmp_path / "server.log", env) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        _start(client, "fair")
+        answered = []
+        for i in range(120):  # every prediction first: their feedback finds them committed
+            headers = {"X-User-Id": f"u{i}"}
+            answer = client.post("/models/ab/predict", json={"x0": i % 2}, headers=headers)
+            assert answer.status_code == 200, answer.text
+            answered.append(answer.headers["x-request-id"])
+        for i, request_id in enumerate(answered):
+            body = {"request_id": request_id, "label": CLASSES[i % 3 == 0]}
+            assert client.post("/feedback", json=body).status_code == 200
+        assert client.post("/models/ab/versions/7/predict", json={"x0": 1}).status_code == 404
+        report = client.get("/experiments/ab").json()
+        assert report["experiment"]["name"] == "fair"
+        assert [v["variant"] for v in report["variants"]] == ["v1", "v2"]  # no phantom v7
+        assert sum(v["requests"] for v in report["variants"]) == 120
+        assert set(report["srm"]) == {"p_value", "expected", "observed", "mismatch"}
+        assert report["srm"]["mismatch"] is False
+        assert report["comparisons"]
+        assert all(c["always_valid_p_value"] is not None for c in report["comparisons"])
+        assert all(c["latency"] is not None for c in report["comparisons"])  # the guardrail
+        assert client.post("/admin/experiments/ab/stop", headers=ADMIN).status_code == 200
+
+        _start(client, "forced")
+        for version, n in ((1, 80), (2, 20)):  # pinned: 80/20 under a 50/50 policy
+            for _ in range(n):
+                path = f"/models/ab/versions/{version}/predict"
+                assert client.post(path, json={"x0": 1}).status_code == 200
+        forced = client.get("/experiments/ab").json()
+    assert forced["srm"]["observed"] == {"v1": 80, "v2": 20}
+    assert forced["srm"]["expected"] == {"v1": 50.0, "v2": 50.0}
+    assert forced["srm"]["mismatch"] is True
+    assert forced["verdict"] == "sample ratio mismatch: results not trustworthy"
+    assert forced["verdict_metric"] is None

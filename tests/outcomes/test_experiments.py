@@ -3,6 +3,8 @@ timestamp, names never reused, events kept."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from modelport.errors import Conflict, PageNotFound
@@ -10,7 +12,8 @@ from modelport.model.policy import TrafficPolicy
 from modelport.outcomes import experiments
 from modelport.outcomes.experiments import ExperimentIn
 from modelport.outcomes.report import experiment_report
-from modelport.outcomes.store import Store
+from modelport.outcomes.store import Store, open_store
+from modelport.settings import Settings
 from tests.outcomes.helpers import pending, write
 
 SPLIT = TrafficPolicy.model_validate(
@@ -48,3 +51,32 @@ def test_start_stop_and_windows(store: Store) -> None:
     # the early request is outside the window, and the report says so
     assert experiment_report(store, "m", experiment=found).variants == []
     assert [v.requests for v in experiment_report(store, "m").variants] == [1]
+
+
+def test_concurrent_notes_are_all_kept(store: Store, backend: dict[str, object]) -> None:
+    """Two writers (each its own connection, as two workers or the CLI and a server) noting
+    changes at once: none overwrites the other's."""
+    experiments.start(store, "m", ExperimentIn(name="busy"))
+    settings = Settings(**backend)  # type: ignore[arg-type]
+    writers = [open_store(settings.outcomes_url, settings.outcomes_db) for _ in range(2)]
+    together = threading.Barrier(len(writers))
+
+    def note(index: int) -> None:
+        together.wait()
+        for i in range(25):
+            assert experiments.add_event(writers[index], "m", "rollout", by=index, i=i)
+
+    try:
+        threads = [threading.Thread(target=note, args=(i,)) for i in range(len(writers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for writer in writers:
+            writer.close()
+    found = experiments.find(store, "m", "busy")
+    assert found is not None
+    assert sorted((e["by"], e["i"]) for e in found.events) == [
+        (w, i) for w in range(2) for i in range(25)
+    ]

@@ -15,7 +15,8 @@ import pytest
 from scipy import stats
 
 from modelport.core.result import InferenceResult
-from modelport.outcomes.report import experiment_report
+from modelport.outcomes.report import ComparisonReport, experiment_report
+from modelport.outcomes.sequential import sequential_means
 from modelport.outcomes.stats import (
     MIN_SAMPLES,
     compare_errors,
@@ -34,7 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str, Any]:
     """The report as modelport computed it before: every row read into Python lists."""
     tallies: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"versions": set(), "lat": [], "err": 0, "rej": 0, "hits": 0, "abs": [], "fb": 0}
+        lambda: {
+            "versions": set(),
+            "lat": [],
+            "ok": [],
+            "err": 0,
+            "rej": 0,
+            "hits": 0,
+            "abs": [],
+            "fb": 0,
+        }
     )
     kinds = set()
     for variant, version, status, latency, kind in traffic(store, model):
@@ -42,6 +52,8 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
         if version is not None:
             t["versions"].add(version)
         t["lat"].append(latency)
+        if status < 400:
+            t["ok"].append(latency)  # the latency guardrail's samples
         t["err"] += status >= 500
         t["rej"] += 400 <= status < 500
         if kind:
@@ -64,7 +76,8 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
             "latency_ms_p50": percentile(t["lat"], 50), "latency_ms_p99": percentile(t["lat"], 99),
             "accuracy": t["hits"] / t["fb"] if metric == "accuracy" and t["fb"] else None,
             "mae": sum(t["abs"]) / len(t["abs"]) if metric == "mae" and t["abs"] else None,
-            "abs": t["abs"] if metric == "mae" else [], "hits": t["hits"],
+            "abs": t["abs"] if metric == "mae" else [], "hits": t["hits"], "ok": t["ok"],
+            "latency_ms_mean": float(np.mean(t["ok"])) if t["ok"] else None,
         }
         for n, t in ((n, tallies[n]) for n in names)
     ]  # fmt: skip
@@ -107,10 +120,14 @@ def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPL
     expected = oracle(store, model, min_samples)
     assert report.metric == expected["metric"]
     got = [v.model_dump() for v in report.variants]
+    latencies: list[list[float]] = []
     for g, e in zip(got, expected["variants"], strict=True):
         mae, e_mae = g.pop("mae"), e.pop("mae")
         ci, e_ci = g.pop("ci95"), _interval(e.pop("abs"), e["accuracy"], e["hits"], e["feedback"])
         e.pop("hits")
+        latencies.append(e.pop("ok"))
+        mean, e_mean = g.pop("latency_ms_mean"), e.pop("latency_ms_mean")
+        assert mean == (None if e_mean is None else pytest.approx(e_mean, rel=1e-12))
         assert g == e  # counts, versions and both percentiles exactly numpy's
         assert mae == (None if e_mae is None else pytest.approx(e_mae, rel=1e-12))
         assert ci == (None if e_ci is None else pytest.approx(e_ci, rel=1e-9))
@@ -124,8 +141,32 @@ def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPL
             assert c.always_valid_p_value >= e.p_value
             assert "always-valid p" in c.verdict
         assert _same(c.difference, e.difference)
+        _assert_guardrail(
+            c,
+            latencies[0],
+            latencies[[v.variant for v in report.variants].index(c.variant)],
+            min_samples,
+        )
         assert _same(c.p_value, e.p_value)
         assert _same(None if c.ci95 is None else c.ci95[0], e.ci95[0])
+
+
+def _assert_guardrail(
+    c: ComparisonReport, baseline: list[float], variant: list[float], min_samples: int
+) -> None:
+    """The latency guardrail from the database equals numpy's mean and variance of every
+    answered request's latency, put through the same mSPRT."""
+    if min(len(baseline), len(variant)) < max(min_samples, 2):
+        assert c.latency is None
+        return
+    assert c.latency is not None
+    assert c.latency.baseline_mean == pytest.approx(np.mean(baseline), rel=1e-12)
+    assert c.latency.variant_mean == pytest.approx(np.mean(variant), rel=1e-12)
+    seq = sequential_means(
+        len(baseline), float(np.mean(baseline)), float(np.var(baseline, ddof=1)),
+        len(variant), float(np.mean(variant)), float(np.var(variant, ddof=1)),
+    )  # fmt: skip
+    assert c.latency.always_valid_p_value == pytest.approx(seq.p_value, rel=1e-9)
 
 
 def test_lerp_is_numpys_percentile() -> None:
@@ -205,7 +246,8 @@ MEASURE = """
 import json, resource, sys, time, tracemalloc
 from pathlib import Path
 from modelport.outcomes.store import open_store
-from modelport.outcomes.report import experiment_report
+from modelport.outcomes.report import ComparisonReport, experiment_report
+from modelport.outcomes.sequential import sequential_means
 from tests.outcomes.test_report import oracle
 url, path, which = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3]
 store = open_store(url, path)

@@ -22,8 +22,9 @@ from modelport.cli.options import settings as _settings
 
 if TYPE_CHECKING:
     from modelport.outcomes.store import Store
+    from modelport.settings import Settings
 
-__all__ = ["experiments_app"]
+__all__ = ["experiments_app", "note_change"]
 
 experiments_app = typer.Typer(help="A/B test experiments and outcomes recorded by the server.")
 
@@ -44,6 +45,21 @@ def _store(models: Path | None, db: Path | None, url: str | None) -> tuple[Path,
 
     settings = _settings(models=models, outcomes_db=db, outcomes_url=url)
     return settings.models, stored(settings)
+
+
+def note_change(settings: Settings, model: str, change: str, **details: object) -> None:
+    """Note a rollout or rollback done from the command line in ``model``'s running experiment,
+    as the admin API does, and print its warning. The change is made already: a store that
+    cannot be read is a warning too, not a failure."""
+    from modelport.errors import ModelportError
+    from modelport.outcomes.service import note_offline
+
+    try:
+        warning = note_offline(settings, model, change, **details)
+    except (ModelportError, OSError) as exc:
+        warning = f"the {change} is done, but not noted in a running experiment: {exc}"
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 @experiments_app.command("start")

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelport._version import __version__
-from modelport.cli.experiments import experiments_app
+from modelport.cli.experiments import experiments_app, note_change
 from modelport.cli.options import PathArg, TrustOpt, err, out
 from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
@@ -311,6 +311,7 @@ def rollout(
     state = request_rollout(settings.models, name, version, tuple(settings.trust))
     target = f"v{state.previous}" if state.previous is not None else "none"
     err.print(f"{name} v{version} rolled out (rollback target: {target}).")
+    note_change(settings, name, "rollout", version=version)
 
 
 @app.command()
@@ -325,6 +326,7 @@ def rollback(
     settings = _settings(models=path, trust=trust)
     state = request_rollback(settings.models, name, tuple(settings.trust))
     err.print(f"{name} rolled back to v{state.active}.")
+    note_change(settings, name, "rollback", version=state.active)
 
 
 @app.command()

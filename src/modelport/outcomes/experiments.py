@@ -23,6 +23,7 @@ __all__ = [
     "Experiment",
     "ExperimentIn",
     "add_event",
+    "change_warning",
     "find",
     "listed",
     "resolve",
@@ -38,6 +39,7 @@ _INSERT = (
     " ON CONFLICT DO NOTHING"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM mp_experiments"
+_TRIES = 100  # compare-and-swap rounds of one event (each lost round is another's success)
 
 
 class ExperimentIn(BaseModel):
@@ -139,16 +141,34 @@ def stop(store: Store, model: str, name: str | None = None, now: float | None = 
     return current.model_copy(update={"stopped_at": stopped})
 
 
+def change_warning(experiment: str, model: str, change: str) -> str:
+    """What a traffic change made while ``experiment`` runs answers (or prints) as a warning."""
+    return (
+        f"experiment {experiment!r} of {model!r} is running: this {change} changes the traffic "
+        "it measures (noted in its events); its comparison may no longer be fair"
+    )
+
+
 def add_event(store: Store, model: str, change: str, **details: Any) -> Experiment | None:
     """Note a traffic change in the running experiment of ``model``; the experiment, or
-    ``None`` when none runs."""
-    current = running(store, model)
-    if current is None:
-        return None
+    ``None`` when none runs. Two notes at once (two workers, the CLI and a server) both stay:
+    the events are replaced only if they are still the ones read (compare and swap), and read
+    again otherwise."""
     event = {"ts": time.time(), "change": change, **details}
-    events = [*current.events, event]
-    store.execute(
-        "UPDATE mp_experiments SET events = ? WHERE model = ? AND name = ?",
-        (orjson.dumps(events).decode(), model, current.name),
-    )
-    return current.model_copy(update={"events": events})
+    for _ in range(_TRIES):
+        current = running(store, model)
+        if current is None:
+            return None
+        seen = store.select(
+            "SELECT events FROM mp_experiments WHERE model = ? AND name = ?", (model, current.name)
+        )
+        if not seen:
+            continue  # deleted meanwhile
+        events = [*orjson.loads(seen[0][0]), event]
+        if store.execute(
+            "UPDATE mp_experiments SET events = ? WHERE model = ? AND name = ? AND events = ?"
+            " AND stopped_at IS NULL",
+            (orjson.dumps(events).decode(), model, current.name, seen[0][0]),
+        ):
+            return current.model_copy(update={"events": events})
+    raise Conflict(f"experiment of {model!r}: too many concurrent changes, try again")

@@ -6,6 +6,13 @@ always-valid p-value and confidence sequence that stay true however often the re
 experiment (:mod:`.experiments`), the report covers only its window, and checks the sample ratio
 against its traffic policy: a mismatch (p < 0.001) stops the verdict.
 
+Each comparison also carries the latency guardrail (:mod:`.guardrail`): a variant that wins on
+the metric but is clearly slower is not declared the winner, and the verdict says why;
+``verdict_metric`` names the metric the verdict is about (``accuracy``, ``mae`` or
+``latency_ms``). While a comparison has no winner, its ``power`` says what difference the
+always-valid verdict can detect at the current sample sizes and how many samples per variant
+the observed difference needs (:mod:`.power`).
+
 The baseline is the variant serving the lowest version; every other variant is compared to it.
 The database does the counting (:mod:`.summary`): a report reads a few rows per variant, whatever
 the number of records.
@@ -13,11 +20,15 @@ the number of records.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from modelport.outcomes.experiments import Experiment
+from modelport.outcomes.guardrail import LATENCY, GuardrailReport, latency_guardrail
+from modelport.outcomes.power import power
 from modelport.outcomes.sequential import (
     TAU,
     Sequential,
@@ -26,11 +37,13 @@ from modelport.outcomes.sequential import (
     sequential_proportions,
 )
 from modelport.outcomes.stats import (
+    ALPHA,
     MIN_SAMPLES,
     Comparison,
     compare_means,
     compare_proportions,
     mean_interval,
+    p_text,
     proportion_interval,
     verdict,
 )
@@ -40,6 +53,7 @@ from modelport.outcomes.summary import VariantSummary, summarize
 __all__ = [
     "ComparisonReport",
     "ExperimentReport",
+    "PowerReport",
     "SampleRatioReport",
     "VariantReport",
     "experiment_report",
@@ -56,10 +70,22 @@ class VariantReport(BaseModel):
     rejected: int  # answered 4xx: bad input, unknown version, ...
     latency_ms_p50: float | None
     latency_ms_p99: float | None
+    latency_ms_mean: float | None = None  # of the requests answered below 400 (the guardrail's)
     feedback: int
     accuracy: float | None = None
     mae: float | None = None
     ci95: tuple[float, float] | None = None  # of accuracy or mae: Wilson's / Student's t
+
+
+class PowerReport(BaseModel):
+    """What the comparison can detect now (shown while it has no winner)."""
+
+    alpha: float
+    power: float
+    mde: float  # smallest true difference the always-valid verdict detects now, with `power`
+    mde_fixed_horizon: float  # the same for a test read once, at these sample sizes
+    samples_needed: int | None  # per variant, for the always-valid verdict to detect `effect`
+    effect: float | None  # the observed difference (None: none observed yet)
 
 
 class ComparisonReport(BaseModel):
@@ -71,7 +97,10 @@ class ComparisonReport(BaseModel):
     p_value: float | None  # fixed-horizon: valid only if read once, at a sample size fixed ahead
     always_valid_p_value: float | None  # mSPRT: valid however often it is read
     confidence_sequence: tuple[float, float] | None  # 95 %, valid at every read
-    verdict: str  # from the always-valid p-value
+    verdict: str  # from the always-valid p-value, and the latency guardrail
+    verdict_metric: str  # what the verdict is about: the metric, or latency_ms (the guardrail)
+    latency: GuardrailReport | None = None  # None below min_samples answered requests
+    power: PowerReport | None = None  # None once there is a winner, or without variance
 
 
 class SampleRatioReport(BaseModel):
@@ -93,26 +122,68 @@ class ExperimentReport(BaseModel):
     comparisons: list[ComparisonReport]
     srm: SampleRatioReport | None = None  # with an experiment whose policy splits traffic
     verdict: str
+    verdict_metric: str | None = None  # what the verdict is about; None: nothing compared
 
 
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _comparison(c: Comparison, seq: Sequential | None) -> ComparisonReport:
+@dataclass(frozen=True, slots=True)
+class _Primary:
+    """A comparison on the experiment's metric, with what its power estimate needs."""
+
+    fixed: Comparison
+    seq: Sequential | None  # None: too early
+    sigma2: float  # pooled per-observation variance
+    n_a: int
+    n_b: int
+
+    def winner(self) -> str | None:
+        c = self.fixed
+        if self.seq is None or math.isnan(c.difference) or c.difference == 0:
+            return None
+        if self.seq.p_value >= ALPHA:
+            return None
+        return c.b if (c.difference > 0) == (c.metric == "accuracy") else c.a
+
+
+def _comparison(primary: _Primary, guard: GuardrailReport | None, tau: float) -> ComparisonReport:
+    c, seq = primary.fixed, primary.seq
     ci = None if math.isnan(c.ci95[0]) else c.ci95
-    text = c.verdict
+    text, about = c.verdict, c.metric
     if seq is not None and not math.isnan(c.difference):
         higher = c.metric == "accuracy"
         text = verdict(
             c.a, c.b, c.difference, seq.p_value, higher_is_better=higher, label="always-valid p"
         )
+    winner = primary.winner()
+    if guard is not None and guard.breached:
+        slower = (
+            f"slower on {LATENCY} ({guard.difference:+.2f} ms, "
+            f"{p_text(guard.always_valid_p_value, 'always-valid p')})"
+        )
+        if winner == c.b and seq is not None:
+            won = p_text(seq.p_value, "always-valid p")
+            text = f"no winner: {c.b} better on {c.metric}, {won}, but {slower}"
+        else:
+            text = f"{text}; {c.b} {slower}"
+        about = LATENCY
     return ComparisonReport(
         baseline=c.a, variant=c.b, metric=c.metric, difference=_finite(c.difference),
         ci95=ci, p_value=_finite(c.p_value),
         always_valid_p_value=None if seq is None else seq.p_value,
         confidence_sequence=None if seq is None else seq.sequence, verdict=text,
+        verdict_metric=about, latency=guard,
+        power=None if winner is not None else _power(primary, tau),
     )  # fmt: skip
+
+
+def _power(primary: _Primary, tau: float) -> PowerReport | None:
+    difference = primary.fixed.difference
+    effect = None if math.isnan(difference) or difference == 0 else difference
+    found = power(primary.sigma2, primary.n_a, primary.n_b, tau, effect)
+    return None if found is None else PowerReport(**dataclasses.asdict(found))
 
 
 def _variant(name: str, t: VariantSummary, metric: str | None) -> VariantReport:
@@ -126,30 +197,44 @@ def _variant(name: str, t: VariantSummary, metric: str | None) -> VariantReport:
     return VariantReport(
         variant=name, versions=sorted(t.versions), requests=t.requests, errors=t.errors,
         rejected=t.rejected, latency_ms_p50=t.latency_ms_p50, latency_ms_p99=t.latency_ms_p99,
-        feedback=t.feedback, accuracy=accuracy, mae=mae, ci95=ci95,
+        latency_ms_mean=t.latency_ms_mean, feedback=t.feedback, accuracy=accuracy, mae=mae,
+        ci95=ci95,
     )  # fmt: skip
+
+
+def _primary(
+    metric: str | None, a: str, sa: VariantSummary, b: str, sb: VariantSummary, min_samples: int,
+    tau: float,
+) -> _Primary | None:  # fmt: skip
+    if metric == "accuracy":
+        n_a, n_b = sa.feedback, sb.feedback
+        c = compare_proportions(a, sa.hits, n_a, b, sb.hits, n_b, min_samples)
+        pooled = (sa.hits + sb.hits) / max(n_a + n_b, 1)
+        seq = None
+        if not math.isnan(c.difference):
+            seq = sequential_proportions(sa.hits, n_a, sb.hits, n_b, tau)
+        return _Primary(c, seq, pooled * (1 - pooled), n_a, n_b)
+    if metric == "mae":
+        n_a, n_b = sa.valued, sb.valued
+        mean_a, mean_b = sa.mean_abs_error or 0.0, sb.mean_abs_error or 0.0
+        var_a, var_b = sa.abs_error_variance, sb.abs_error_variance
+        c = compare_means(a, n_a, mean_a, var_a, b, n_b, mean_b, var_b, min_samples)
+        seq = None
+        if not math.isnan(c.difference):
+            seq = sequential_means(n_a, mean_a, var_a, n_b, mean_b, var_b, tau)
+        pooled = (max(n_a - 1, 0) * var_a + max(n_b - 1, 0) * var_b) / max(n_a + n_b - 2, 1)
+        return _Primary(c, seq, pooled, n_a, n_b)
+    return None
 
 
 def _compare(
     metric: str | None, a: str, sa: VariantSummary, b: str, sb: VariantSummary, min_samples: int,
     tau: float,
 ) -> ComparisonReport | None:  # fmt: skip
-    if metric == "accuracy":
-        c = compare_proportions(a, sa.hits, sa.feedback, b, sb.hits, sb.feedback, min_samples)
-        if math.isnan(c.difference):
-            return _comparison(c, None)
-        return _comparison(
-            c, sequential_proportions(sa.hits, sa.feedback, sb.hits, sb.feedback, tau)
-        )
-    if metric == "mae":
-        mean_a, mean_b = sa.mean_abs_error or 0.0, sb.mean_abs_error or 0.0
-        var_a, var_b = sa.abs_error_variance, sb.abs_error_variance
-        c = compare_means(a, sa.valued, mean_a, var_a, b, sb.valued, mean_b, var_b, min_samples)
-        if math.isnan(c.difference):
-            return _comparison(c, None)
-        seq = sequential_means(sa.valued, mean_a, var_a, sb.valued, mean_b, var_b, tau)
-        return _comparison(c, seq)
-    return None
+    primary = _primary(metric, a, sa, b, sb, min_samples, tau)
+    if primary is None:
+        return None
+    return _comparison(primary, latency_guardrail(sa, sb, min_samples, tau), tau)
 
 
 def _srm(
@@ -190,11 +275,14 @@ def experiment_report(
         if found is not None:
             comparisons.append(found)
     srm = _srm(experiment, variants)
-    overall = MISMATCH if srm is not None and srm.mismatch else _overall(names, comparisons)
+    mismatch = srm is not None and srm.mismatch
+    overall = MISMATCH if mismatch else _overall(names, comparisons)
+    about = {c.verdict_metric for c in comparisons}
     return ExperimentReport(
         model=model, metric=metric, min_samples=min_samples, tau=tau, experiment=experiment,
         variants=[_variant(n, variants[n], metric) for n in names], comparisons=comparisons,
         srm=srm, verdict=overall,
+        verdict_metric=about.pop() if len(about) == 1 and not mismatch else None,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
-from modelport.outcomes.experiments import resolve
+from modelport.outcomes.experiments import add_event, change_warning, resolve
 from modelport.outcomes.health import Health, OutcomeObserver
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
@@ -51,6 +51,7 @@ __all__ = [
     "STORE_THREADS",
     "Outcomes",
     "default_db",
+    "note_offline",
     "stored",
     "stored_report",
 ]
@@ -78,6 +79,23 @@ def stored(settings: Settings) -> Store:
     if not settings.outcomes_url and not path.is_file():
         raise ConfigError(f"no outcome store at {path}: pass --db or --url")
     return open_store(settings.outcomes_url, path)
+
+
+def note_offline(settings: Settings, model: str, change: str, **details: object) -> str | None:
+    """Note a traffic change made without a server (``modelport rollout``, ``rollback``) in the
+    running experiment of ``model``, as the admin API does; the warning to show, or ``None``
+    when recording is off, no store exists yet (so no experiment runs) or none runs."""
+    if not settings.outcomes:
+        return None
+    path = settings.outcomes_db or default_db(settings.models)
+    if not settings.outcomes_url and not path.is_file():
+        return None
+    store = open_store(settings.outcomes_url, path)
+    try:
+        noted = add_event(store, model, change, **details)
+    finally:
+        store.close()
+    return None if noted is None else change_warning(noted.name, model, change)
 
 
 def stored_report(

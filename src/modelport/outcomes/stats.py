@@ -29,6 +29,7 @@ __all__ = [
     "compare_proportions",
     "lerp",
     "mean_interval",
+    "p_text",
     "percentile",
     "proportion_interval",
     "verdict",
@@ -139,10 +140,12 @@ def compare_means(
     mean_b: float,
     variance_b: float,
     min_samples: int = MIN_SAMPLES,
+    metric: str = "mae",
 ) -> Comparison:
-    """:func:`compare_errors` from each side's count, mean and sample variance (``n - 1``)."""
+    """:func:`compare_errors` from each side's count, mean and sample variance (``n - 1``);
+    ``metric`` names the mean (lower is better: an error, a latency)."""
     if min(n_a, n_b) < max(min_samples, 2):
-        return _too_early(a, n_a, b, n_b, "mae", max(min_samples, 2))
+        return _too_early(a, n_a, b, n_b, metric, max(min_samples, 2))
     diff = mean_b - mean_a
     var_a, var_b = variance_a / n_a, variance_b / n_b
     se = math.sqrt(var_a + var_b)
@@ -153,7 +156,7 @@ def compare_means(
         p_value = float(2 * _stats().t.sf(abs(diff) / se, dof))
         margin = float(_stats().t.ppf(1 - ALPHA / 2, dof)) * se
     return Comparison(
-        a, b, "mae", diff, (diff - margin, diff + margin), p_value,
+        a, b, metric, diff, (diff - margin, diff + margin), p_value,
         verdict(a, b, diff, p_value, higher_is_better=False),
     )  # fmt: skip
 
@@ -164,7 +167,8 @@ def _too_early(a: str, n_a: int, b: str, n_b: int, metric: str, needed: int) -> 
     return Comparison(a, b, metric, nan, (nan, nan), nan, text)
 
 
-def _p(p_value: float, label: str = "p") -> str:
+def p_text(p_value: float, label: str = "p") -> str:
+    """``p=0.003``, or ``p<0.001`` below that; ``label`` names the p-value."""
     return f"{label}<0.001" if p_value < 0.001 else f"{label}={p_value:.3f}"
 
 
@@ -174,6 +178,6 @@ def verdict(
     """A plain-language verdict: ``"v2 better, p=0.003"`` or ``"no significant difference"``;
     ``label`` names the p-value (``always-valid p``)."""
     if p_value >= ALPHA or difference == 0:
-        return f"no significant difference, {_p(p_value, label)}"
+        return f"no significant difference, {p_text(p_value, label)}"
     b_wins = (difference > 0) == higher_is_better
-    return f"{b if b_wins else a} better, {_p(p_value, label)}"
+    return f"{b if b_wins else a} better, {p_text(p_value, label)}"

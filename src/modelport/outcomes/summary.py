@@ -3,7 +3,9 @@
 Per variant: the versions that served it, requests, 5xx and 4xx counts (one ``GROUP BY`` over the
 model's requests); the 50th and 99th latency percentiles (two neighbouring rows read from the
 ``(model, variant, latency_ms)`` index at the rank numpy's linear interpolation needs, then
-interpolated exactly as :func:`numpy.percentile` does); and, over the feedback, its count, the
+interpolated exactly as :func:`numpy.percentile` does); the count, mean and variance of the
+latencies of requests answered below 400 (the latency guardrail; the variance in a second pass
+around the mean); and, over the feedback, its count, the
 classifier's hits, and the regressor's count, mean and variance of absolute errors (the variance
 in a second pass around the mean, which keeps it accurate). What comes back is a handful of rows
 per variant: a report's memory does not grow with the number of records, on SQLite and on
@@ -24,13 +26,19 @@ _TRAFFIC = (  # one pass over the report index, in its order (no sort)
     "SELECT variant, COUNT(*),"
     " SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
     " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
-    " MIN(version), MAX(version), MIN(kind), MAX(kind)"
+    " MIN(version), MAX(version), MIN(kind), MAX(kind),"
+    " SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status < 400 THEN latency_ms END)"
     " FROM mp_requests WHERE model = ?{window} GROUP BY variant"
 )
 _VERSIONS = "SELECT DISTINCT version FROM mp_requests WHERE model = ? AND variant = ?{window}"
 _RANKED = (
     "SELECT latency_ms FROM mp_requests WHERE model = ? AND variant = ?{window}"
     " ORDER BY latency_ms LIMIT 2 OFFSET ?"
+)
+_LATENCY_SQUARES = (  # the guardrail's variance, around the mean (accurate), answered requests
+    "SELECT SUM((latency_ms - ?) * (latency_ms - ?)) FROM mp_requests"
+    " WHERE model = ? AND variant = ? AND status < 400{window}"
 )
 _JOINED = (  # from the feedback (SQLite keeps a CROSS JOIN's order), looking up its rows
     " FROM mp_feedback f CROSS JOIN mp_predictions p CROSS JOIN mp_requests r"
@@ -60,6 +68,9 @@ class VariantSummary:
     rejected: int = 0  # answered 4xx
     latency_ms_p50: float | None = None
     latency_ms_p99: float | None = None
+    answered: int = 0  # requests answered below 400: the latency guardrail's samples
+    latency_ms_mean: float | None = None  # of the answered requests
+    latency_ms_variance: float = 0.0  # sample variance (n - 1) of their latencies
     feedback: int = 0
     hits: int = 0  # classifier rows whose predicted label was the true one
     valued: int = 0  # regressor rows with a predicted and a true value
@@ -99,23 +110,39 @@ def _traffic(
     clause, bounds = _clause(window, "ts")
     variants: dict[str, VariantSummary] = {}
     kinds: set[str] = set()
-    for variant, requests, errors, rejected, low, high, *kind_range in store.select(
+    for variant, requests, errors, rejected, low, high, k1, k2, answered, total in store.select(
         _TRAFFIC.format(window=clause), (model, *bounds)
     ):
         summary = variants[variant] = VariantSummary(
-            requests=requests, errors=errors or 0, rejected=rejected or 0
+            requests=requests, errors=errors or 0, rejected=rejected or 0, answered=answered or 0
         )
+        if summary.answered:
+            summary.latency_ms_mean = float(total) / summary.answered
         if low is not None and low == high:
             summary.versions.add(low)
         elif low is not None:  # a variant served by several versions (a canary's)
             found = store.select(_VERSIONS.format(window=clause), (model, variant, *bounds))
             summary.versions.update(v for (v,) in found if v is not None)
-        kinds.update(k for k in kind_range if k)
+        kinds.update(k for k in (k1, k2) if k)
     for variant, summary in variants.items():
         n = summary.requests
         summary.latency_ms_p50 = _percentile(store, model, variant, n, 50, window)
         summary.latency_ms_p99 = _percentile(store, model, variant, n, 99, window)
+        _latency_variance(store, model, variant, summary, window)
     return variants, kinds
+
+
+def _latency_variance(
+    store: Store, model: str, variant: str, summary: VariantSummary, window: Window | None
+) -> None:
+    """The sample variance of the answered requests' latencies, in a second pass (SQL)."""
+    mean = summary.latency_ms_mean
+    if summary.answered < 2 or mean is None:
+        return
+    clause, bounds = _clause(window, "ts")
+    params = (mean, mean, model, variant, *bounds)
+    ((squares,),) = store.select(_LATENCY_SQUARES.format(window=clause), params)
+    summary.latency_ms_variance = 0.0 if squares is None else squares / (summary.answered - 1)
 
 
 def _feedback(

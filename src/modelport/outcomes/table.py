@@ -19,6 +19,36 @@ def _interval(pair: tuple[float, float] | None) -> str:
     return "-" if pair is None else f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
 
 
+def _notes(report: ExperimentReport) -> list[Text]:
+    """Per comparison: its latency guardrail, and what it can detect while it has no winner."""
+    notes = []
+    for c in report.comparisons:
+        pair = f"{c.variant} vs {c.baseline}"
+        if c.latency is not None:
+            g = c.latency
+            state = "BREACHED" if g.breached else "ok"
+            notes.append(
+                Text(
+                    f"Latency guardrail, {pair}: {g.difference:+.2f} ms mean "
+                    f"(always-valid p={g.always_valid_p_value:.4g}): {state}"
+                )
+            )
+        if c.power is not None:
+            p = c.power
+            needed = (
+                ""
+                if p.samples_needed is None
+                else (f"; the observed {p.effect:+.3f} needs about {p.samples_needed} per variant")
+            )
+            notes.append(
+                Text(
+                    f"Detectable now, {pair} ({p.power:.0%} power): {p.mde:.3f} "
+                    f"(a single fixed-horizon read: {p.mde_fixed_horizon:.3f}){needed}"
+                )
+            )
+    return notes
+
+
 def report_tables(report: ExperimentReport) -> Group:
     """Per-variant table, the comparisons, and the verdict line."""
     metric = report.metric or "metric"
@@ -55,6 +85,7 @@ def report_tables(report: ExperimentReport) -> Group:
                 _interval(c.confidence_sequence), _num(c.always_valid_p_value, 4), c.verdict,
             )  # fmt: skip
         parts.append(table)
+        parts.extend(_notes(report))
     if report.experiment is not None:
         e = report.experiment
         state = "running" if e.stopped_at is None else "stopped"

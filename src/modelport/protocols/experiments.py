@@ -60,10 +60,7 @@ async def note_change(request: Request, model: str, change: str, **details: Any)
     noted = await outcomes.call(lambda: experiments.add_event(store, model, change, **details))
     if noted is None:
         return None
-    return (
-        f"experiment {noted.name!r} of {model!r} is running: this {change} changes the traffic "
-        "it measures (noted in its events); its comparison may no longer be fair"
-    )
+    return experiments.change_warning(noted.name, model, change)
 
 
 def _inlined(schema: dict[str, Any]) -> dict[str, Any]:

@@ -258,20 +258,18 @@ def test_compose_service_runs_as_compose_runs_it(image: str, project: Path, tmp_
     for check in (["config", prometheus / "prometheus.yml"], ["rules", prometheus / "rules.yml"]):
         done = subprocess.run(["promtool", "check", *map(str, check)], capture_output=True)
         assert done.returncode == 0, done.stdout + done.stderr
-    # Only the modelport service (Prometheus' and Grafana's images cannot be pulled here), on
-    # the host network like every container of these tests, on free ports.
+    # Only the modelport service (Prometheus' and Grafana's images cannot be pulled here), as
+    # compose resolves it, moved to the host network like every container of these tests, on
+    # free ports (compose refuses published ports on the host network, so they go).
     port, grpc_port = free_port(), free_port()
-    env = {"PORT": str(port), "MODELPORT_GRPC_PORT": str(grpc_port)}
-    local = {"services": {spec.name: {"network_mode": "host", "environment": env}}}
-    (out / "compose.local.yaml").write_text(yaml.safe_dump(local))
-    files = [
-        "-p",
-        f"mp{port}",
-        "-f",
-        str(out / "compose.yaml"),
-        "-f",
-        str(out / "compose.local.yaml"),
-    ]
+    config = yaml.safe_load(_compose("-f", str(out / "compose.yaml"), "config"))
+    service = config["services"][spec.name]
+    assert service.pop("ports")  # what the host network makes moot
+    service["network_mode"] = "host"
+    service["environment"] |= {"PORT": str(port), "MODELPORT_GRPC_PORT": str(grpc_port)}
+    config["services"] = {spec.name: service}
+    (out / "compose.local.yaml").write_text(yaml.safe_dump(config))
+    files = ["-p", f"mp{port}", "-f", str(out / "compose.local.yaml")]
     try:
         _compose(*files, "up", "-d", "--no-build", spec.name)
         container = _compose(*files, "ps", "-q", spec.name)

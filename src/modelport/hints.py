@@ -90,6 +90,8 @@ def docker_build(image: str, context: Path) -> list[str]:
     return ["docker", "build", "-t", image, str(context)]
 
 
-def docker_run(image: str, port: int) -> list[str]:
-    """Run ``image``, its port published on the same port here."""
-    return ["docker", "run", "--rm", "-p", f"{port}:{port}", image]
+def docker_run(image: str, *ports: int) -> list[str]:
+    """Run ``image``, each of its ports (HTTP, then gRPC when on) published on the same port
+    here."""
+    publish = [word for port in ports for word in ("-p", f"{port}:{port}")]
+    return ["docker", "run", "--rm", *publish, image]

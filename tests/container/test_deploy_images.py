@@ -1,8 +1,10 @@
 """Deploy images built and run the way their platform runs them, on the real engine.
 
-One repository (a DataFrame pipeline with a string column) is built once with `modelport build`:
-its image must install pandas and pass its own model check, then serve under the generated
-Kubernetes pod spec's rules (read-only root, the emptyDirs as tmpfs, the manifest's uid and env).
+One repository (a DataFrame pipeline with a string column) is built once with `modelport build
+--grpc-port`: its image must install pandas and pass its own model check, then serve under the
+generated Kubernetes pod spec's rules (read-only root, the emptyDirs as tmpfs, the manifest's uid
+and env), gRPC health answering SERVING on the manifest's gRPC port. The compose target's service
+runs that image as compose runs it, and promtool checks the stack's Prometheus files.
 The same repository plus a model whose module the image lacks must fail at build time, naming
 it. The Hugging Face Space's image must answer as uid 1000. The builds share their first stage.
 """
@@ -18,12 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx2 as httpx
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -37,11 +41,16 @@ from modelport.model.pins import Pins
 from tests.container.test_image import ENV, docker, engine, wait_ready
 from tests.helpers import IRIS_ROW, free_port
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(1500)]
+pytestmark = [
+    pytest.mark.container,
+    pytest.mark.timeout(1500),
+    pytest.mark.xdist_group("container"),
+]
 __all__ = ["engine"]  # the engine fixture, shared with test_image
 
 MODELPORT = str(Path(sys.executable).parent / "modelport")
 ROW = {"city": "tainan", "amount": 12.5}
+GRPC = 8081  # the image's; each run gets a free port instead (host network)
 
 
 def _pipeline() -> Any:
@@ -70,7 +79,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _build(repo: Path, tag: str, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MODELPORT, "build", str(repo), "-t", tag, "--out", str(out)],
+        [MODELPORT, "build", str(repo), "-t", tag, "--out", str(out), "--grpc-port", str(GRPC)],
         capture_output=True,
         text=True,
         env={**ENV, "HOME": str(out.parent), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
@@ -98,16 +107,16 @@ def test_the_printed_docker_run_serves_the_image(
     built: subprocess.CompletedProcess[str], image: str
 ) -> None:
     """The command ``modelport build`` prints once the image is built, run as printed but for
-    the port: the engine here has no bridge network, so ``-p P:P`` becomes the host's network
-    with ``PORT`` on a free port (and ``-d``, to poll it)."""
+    the ports: the engine here has no bridge network, so each ``-p P:P`` becomes the host's
+    network with ``PORT`` and ``MODELPORT_GRPC_PORT`` on free ports (and ``-d``, to poll it)."""
     line = next(x for x in built.stderr.splitlines() if x.startswith(f"Built {image}: "))
     words = shlex.split(line.removeprefix(f"Built {image}: "))
-    assert words == docker_run(image, 8000)
-    port = free_port()
+    assert words == docker_run(image, 8000, GRPC)
+    port, grpc_port = free_port(), free_port()
     at = words.index("-p")
-    container = docker(
-        *words[1:at], "-d", "--network", "host", "-e", f"PORT={port}", *words[at + 2 :]
-    )
+    assert words[at : at + 4] == ["-p", "8000:8000", "-p", f"{GRPC}:{GRPC}"]
+    moved = ["-e", f"PORT={port}", "-e", f"MODELPORT_GRPC_PORT={grpc_port}"]
+    container = docker(*words[1:at], "-d", "--network", "host", *moved, *words[at + 4 :])
     try:
         url = wait_ready(port, container)
         assert httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()["prediction"] == (
@@ -117,8 +126,17 @@ def test_the_printed_docker_run_serves_the_image(
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, env=ENV, check=False)
 
 
-def _run_as_the_pod(image: str, pod: dict[str, Any], port: int) -> str:
-    """docker run with the pod spec's uid, env, read-only root and emptyDirs (as tmpfs)."""
+def grpc_status(port: int) -> str:
+    """grpc.health.v1's answer for the whole server, as Kubernetes' gRPC probe asks it."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))
+
+
+def _run_as_the_pod(image: str, pod: dict[str, Any], ports: dict[str, int]) -> str:
+    """docker run with the pod spec's uid, env (its ports moved to ``ports``), read-only root and
+    emptyDirs (as tmpfs)."""
     container = pod["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     args = [
@@ -133,7 +151,7 @@ def _run_as_the_pod(image: str, pod: dict[str, Any], port: int) -> str:
     for mount in container["volumeMounts"]:
         args += ["--tmpfs", f"{mount['mountPath']}:rw,mode=1777"]
     for env in container["env"]:
-        value = str(port) if env["name"] == "PORT" else env["value"]
+        value = str(ports.get(env["name"], env["value"]))
         args += ["-e", f"{env['name']}={value}"]
     return docker(*args, image)
 
@@ -144,15 +162,17 @@ def test_dataframe_image_installs_pandas_and_serves_as_the_kubernetes_pod(
     dockerfile = (project / "ctx" / "Dockerfile").read_text()
     assert '"pandas==' in dockerfile
     docker("run", "--rm", "--network", "host", image, "python", "-c", "import pandas")
-    spec = spec_for(project / "models")
+    spec = spec_for(project / "models", grpc_port=GRPC, grpc_probes=True)
     write_target("kubernetes", project / "models", tmp_path / "k8s", spec)
     manifest = next(yaml.safe_load_all((tmp_path / "k8s" / "kubernetes.yaml").read_text()))
     pod = manifest["spec"]["template"]["spec"]
-    port = free_port()
-    container = _run_as_the_pod(image, pod, port)
+    port, grpc_port = free_port(), free_port()
+    assert pod["containers"][0]["readinessProbe"]["grpc"]["port"] == GRPC
+    container = _run_as_the_pod(image, pod, {"PORT": port, "MODELPORT_GRPC_PORT": grpc_port})
     try:
         url = wait_ready(port, container)
         assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        assert grpc_status(grpc_port) == "SERVING"  # the readiness probe's question
         models = {m["name"] for m in httpx.get(f"{url}/models").json()["models"]}
         assert models == {"basket", "iris"}
         iris = httpx.post(f"{url}/models/iris/predict", json=IRIS_ROW).json()
@@ -218,8 +238,9 @@ def test_a_model_the_image_cannot_load_fails_the_build_with_the_reason(
 def test_huggingface_space_image_answers_as_uid_1000(
     image: str, project: Path, tmp_path: Path
 ) -> None:
-    space = tmp_path / "space"
-    write_target("huggingface", project / "models", space, spec_for(project / "models"))
+    space = tmp_path / "space"  # gRPC on as in the image: the builds share their first stage
+    spec = spec_for(project / "models", grpc_port=GRPC)
+    write_target("huggingface", project / "models", space, spec)
     docker("build", "--network", "host", "-t", "basket-space:test", str(space), timeout=1200)
     port = free_port()
     container = docker(
@@ -231,6 +252,8 @@ def test_huggingface_space_image_answers_as_uid_1000(
         "1000",
         "-e",
         f"PORT={port}",
+        "-e",
+        f"MODELPORT_GRPC_PORT={free_port()}",
         "basket-space:test",
     )
     try:
@@ -249,3 +272,45 @@ def test_huggingface_space_image_answers_as_uid_1000(
         subprocess.run(
             ["docker", "rmi", "-f", "basket-space:test"], capture_output=True, env=ENV, check=False
         )
+
+
+def _compose(*args: str, check: bool = True) -> str:
+    done = subprocess.run(
+        ["docker-compose", *args], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert done.returncode == 0 or not check, f"docker-compose {args}\n{done.stderr}"
+    return done.stdout.strip()
+
+
+def test_compose_service_runs_as_compose_runs_it(image: str, project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stack"
+    spec = spec_for(project / "models", image=image, grpc_port=GRPC)
+    write_target("compose", project / "models", out, spec)
+    prometheus = out / "prometheus"
+    for check in (["config", prometheus / "prometheus.yml"], ["rules", prometheus / "rules.yml"]):
+        done = subprocess.run(["promtool", "check", *map(str, check)], capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    # Only the modelport service (Prometheus' and Grafana's images cannot be pulled here), as
+    # compose resolves it, moved to the host network like every container of these tests, on
+    # free ports (compose refuses published ports on the host network, so they go).
+    port, grpc_port = free_port(), free_port()
+    config = yaml.safe_load(_compose("-f", str(out / "compose.yaml"), "config"))
+    service = config["services"][spec.name]
+    assert service.pop("ports")  # what the host network makes moot
+    service["network_mode"] = "host"
+    service["environment"] |= {"PORT": str(port), "MODELPORT_GRPC_PORT": str(grpc_port)}
+    config["services"] = {spec.name: service}
+    (out / "compose.local.yaml").write_text(yaml.safe_dump(config))
+    files = ["-p", f"mp{port}", "-f", str(out / "compose.local.yaml")]
+    try:
+        _compose(*files, "up", "-d", "--no-build", spec.name)
+        container = _compose(*files, "ps", "-q", spec.name)
+        url = wait_ready(port, container)
+        assert httpx.post(f"{url}/models/basket/predict", json=ROW).status_code == 200
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "modelport_requests_total{" in metrics
+        assert grpc_status(grpc_port) == "SERVING"
+        mounts = docker("inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", container)
+        assert "/models/.modelport" in mounts.split()  # the outcomes volume
+    finally:
+        _compose(*files, "down", "-v", check=False)

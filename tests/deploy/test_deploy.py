@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -84,6 +85,7 @@ def _strict(schema: Any) -> Any:
     return out
 
 
+@functools.cache  # a CRD takes seconds to parse; the validators never change it
 def _crd_schema(file: str, version: str) -> Any:
     path = SHARED / "kserve-crds" / file
     if not path.is_file():

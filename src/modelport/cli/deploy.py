@@ -61,11 +61,17 @@ def _docker_build(image: str, context: Path, err: Console) -> None:
 
 
 def build_image(
-    repo: Path, tag: str, out: Path | None, err: Console, *, force: bool = False
+    repo: Path,
+    tag: str,
+    out: Path | None,
+    err: Console,
+    *,
+    force: bool = False,
+    grpc_port: int | None = None,
 ) -> str | None:
     """Write the build context of ``repo`` and build it; the image, or None without Docker."""
     name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-    spec = spec_for(repo, image=tag or None, name=name)
+    spec = spec_for(repo, image=tag or None, name=name, grpc_port=grpc_port)
     for note in needs_notes(repo):
         err.print(f"[yellow]warning:[/] {note}", highlight=False)
     context = out or Path("build") / spec.name
@@ -76,6 +82,7 @@ def build_image(
         err.print(f"No docker here: build it with  {hint}", highlight=False, soft_wrap=True)
         return None
     _docker_build(spec.image, context, err)
-    hint = shlex.join(docker_run(spec.image, spec.port))
+    ports = [p for p in (spec.port, spec.grpc_port) if p]
+    hint = shlex.join(docker_run(spec.image, *ports))
     err.print(f"Built {spec.image}: {hint}", highlight=False, soft_wrap=True)
     return spec.image

@@ -17,6 +17,15 @@ __all__ = ["build", "deploy"]
 
 
 ForceOpt = Annotated[bool, typer.Option(help="Replace the files in --out it names as not ours.")]
+GrpcPortOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Also serve the Open Inference Protocol over gRPC on this port (the image gets "
+        "modelport[grpc] and MODELPORT_GRPC_PORT; the manifests expose it).",
+        min=1,
+        max=65535,
+    ),
+]
 
 
 def build(
@@ -26,6 +35,7 @@ def build(
         Optional[Path], typer.Option(help="Build context folder (default: build/<name>).")
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the Dockerfile; build nothing.")] = False,
+    grpc_port: GrpcPortOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Write a Docker build context for a model repository and build it with Docker; the build
@@ -37,9 +47,10 @@ def build(
     repo = settings(models=path).models
     if dry_run:
         name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-        print(render_target("docker", spec_for(repo, image=tag or None, name=name))["Dockerfile"])
+        spec = spec_for(repo, image=tag or None, name=name, grpc_port=grpc_port)
+        print(render_target("docker", spec)["Dockerfile"])
         return
-    build_image(repo, tag, out, err, force=force)
+    build_image(repo, tag, out, err, force=force, grpc_port=grpc_port)
 
 
 def deploy(
@@ -56,8 +67,17 @@ def deploy(
     replicas: Annotated[int, typer.Option(help="Replicas (the autoscaler's minimum).")] = 2,
     workers: Annotated[int, typer.Option(help="Worker processes per container.")] = 2,
     outcomes_secret: Annotated[
-        Optional[str], typer.Option(help="Secret whose key `url` is a postgresql:// URL.")
+        Optional[str],
+        typer.Option(
+            help="Record outcomes in PostgreSQL: the Secret whose key `url` is a postgresql:// "
+            "URL (Kubernetes, KServe); elsewhere the platform's MODELPORT_OUTCOMES_URL."
+        ),
     ] = None,
+    grpc_port: GrpcPortOpt = None,
+    grpc_probes: Annotated[
+        bool,
+        typer.Option(help="Kubernetes startup and readiness probes over grpc.health.v1."),
+    ] = False,
     force: ForceOpt = False,
 ) -> None:
     """Write the files that deploy a model repository to a platform; never replaces a file
@@ -69,4 +89,5 @@ def deploy(
         raise typer.BadParameter(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     repo = settings(models=path).models
     options = {"replicas": replicas, "workers": workers, "outcomes_secret": outcomes_secret}
+    options |= {"grpc_port": grpc_port, "grpc_probes": grpc_probes}
     deploy_files(target, repo, out, err, force=force, name=name, image=image, **options)

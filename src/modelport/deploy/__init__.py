@@ -10,9 +10,10 @@ import string
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelport._version import __version__
+from modelport.deploy.parts import grpc_values, outcome_values
 
 __all__ = ["TARGETS", "DeploySpec", "Target", "default_name", "render_target"]
 
@@ -32,6 +33,7 @@ TARGETS: dict[str, list[tuple[str, str]]] = {
         ("servingruntime.yaml", "kserve-servingruntime.yaml"),
         ("inferenceservice.yaml", "kserve-inferenceservice.yaml"),
         ("inferenceservice-canary.yaml", "kserve-inferenceservice-canary.yaml"),
+        ("inferenceservice-grpc.yaml", "kserve-inferenceservice-grpc.yaml"),
     ],
     "compose": [
         ("compose.yaml", "compose.yaml"),
@@ -47,6 +49,11 @@ WITH_DOCKER = {"render", "railway", "huggingface", "compose"}
 # Templates copied as they are (their own ``$`` syntax is Prometheus' and Grafana's).
 VERBATIM = {"prometheus-rules.yml", "grafana-datasource.yml", "grafana-dashboards.yml"}
 VERBATIM |= {"grafana-dashboard.json"}
+# Templates written only when gRPC is on.
+GRPC_ONLY = {"kserve-inferenceservice-grpc.yaml"}
+# Templates whose outcome note (and env) depend on --outcomes-secret.
+_OUTCOMES = {"Dockerfile", "render.yaml", "compose.yaml", "huggingface-README.md"}
+_OUTCOMES |= {"kubernetes.yaml", "kserve-servingruntime.yaml"}
 # Hugging Face Spaces run the container as uid 1000 and route to the Space card's app_port.
 SPACES_UID = 1000
 SPACES_PORT = 7860
@@ -96,44 +103,40 @@ class DeploySpec(BaseModel):
     outcomes_secret: str | None = Field(
         None,
         pattern=_DNS,
-        description="Secret whose key ``url`` holds a postgresql:// URL for outcome recording "
-        "(Kubernetes, KServe); without it recording is off there.",
+        description="Record outcomes in PostgreSQL: the Secret whose key ``url`` holds a "
+        "postgresql:// URL (Kubernetes, KServe); elsewhere the platform's secret env var "
+        "MODELPORT_OUTCOMES_URL. Without it recording is off in a cluster, and lost on restart "
+        "on the platforms.",
     )
+    grpc_port: int | None = Field(
+        None, ge=1, le=65535, description="Also serve the Open Inference Protocol over gRPC."
+    )
+    grpc_probes: bool = Field(
+        False, description="Kubernetes startup and readiness probes over grpc.health.v1."
+    )
+
+    @model_validator(mode="after")
+    def _grpc(self) -> DeploySpec:
+        if self.grpc_probes and self.grpc_port is None:
+            raise ValueError("grpc_probes needs grpc_port (--grpc-probes needs --grpc-port)")
+        if self.grpc_port is not None and self.grpc_port == self.port:
+            raise ValueError(f"grpc_port {self.grpc_port} is the HTTP port too")
+        return self
 
     def values(self) -> dict[str, str]:
         data = {k: str(v) for k, v in self.model_dump().items() if not isinstance(v, list | dict)}
-        extras = sorted({*self.extras, *(["postgres"] if self.outcomes_secret else [])})
+        extras = {*self.extras, *(["postgres"] if self.outcomes_secret else [])}
+        extras |= {"grpc"} if self.grpc_port else set()
         data["version"] = __version__
         data["model_list"] = ", ".join(self.models) or "no models"
         data["model_hashes"] = ",".join(f"{n}={h[:16]}" for n, h in self.models.items())
-        data["extras"] = f"[{','.join(extras)}]" if extras else ""
+        data["extras"] = f"[{','.join(sorted(extras))}]" if extras else ""
         data["packages"] = "".join(f' "{p}"' for p in self.packages)
         data["system_packages"] = _OPENMP if "lightgbm" in self.extras else ""
         data["user"], data["home"] = "modelport", "/home/modelport"
         if self.uid == SPACES_UID:
             data["user"], data["home"] = "user", "/home/user"
-        return data
-
-    def outcomes(self, indent: int) -> tuple[str, str]:
-        """The note and the env entries that wire outcome recording in a cluster."""
-        pad = " " * indent
-        if self.outcomes_secret:
-            note = (
-                f"# Outcomes (A/B feedback) go to PostgreSQL: the URL is the key `url` of the "
-                f"Secret {self.outcomes_secret}."
-            )
-            env = (
-                f"{pad}- name: MODELPORT_OUTCOMES_URL\n{pad}  valueFrom:\n"
-                f"{pad}    secretKeyRef:\n{pad}      name: {self.outcomes_secret}\n"
-                f"{pad}      key: url"
-            )
-            return note, env
-        note = (
-            "# Outcome recording is OFF: the model folder is read-only and each replica would\n"
-            "# keep its own outcomes, lost on restart. Regenerate with --outcomes-secret NAME (a\n"
-            "# Secret whose key `url` holds a postgresql:// URL) to record them in PostgreSQL."
-        )
-        return note, f'{pad}- name: MODELPORT_OUTCOMES\n{pad}  value: "false"'
+        return data | grpc_values(self)
 
 
 # LightGBM's wheel links the system's OpenMP runtime, which slim Python images lack.
@@ -143,7 +146,6 @@ RUN apt-get update \\
     && apt-get install -y --no-install-recommends libgomp1 \\
     && rm -rf /var/lib/apt/lists/*
 """
-_OUTCOME_INDENT = {"kubernetes.yaml": 12, "kserve-servingruntime.yaml": 8}
 
 
 def _template(name: str) -> str:
@@ -163,8 +165,10 @@ def render_target(target: str, spec: DeploySpec) -> dict[str, str]:
         if tpl in VERBATIM:
             files[out] = _template(tpl)
             continue
-        if tpl in _OUTCOME_INDENT:
-            values["outcomes_note"], values["outcomes_env"] = spec.outcomes(_OUTCOME_INDENT[tpl])
+        if tpl in GRPC_ONLY and spec.grpc_port is None:
+            continue
+        if tpl in _OUTCOMES:
+            values |= outcome_values(spec, tpl)
         files[out] = string.Template(_template(tpl)).substitute(values)
     return files
 

@@ -133,13 +133,20 @@ class Registrar:
         return self._log("onnx", proto, name, signature=signature, input_example=self.x.head(1))
 
     def pyfunc(self, name: str) -> int:
+        """A ``python_function``-only model: its own code answers ``text`` with ``text``."""
+        import pandas as pd
+        from mlflow.models import infer_signature
         from mlflow.pyfunc import PythonModel
 
-        class Echo(PythonModel):  # type: ignore[misc]
-            def predict(self, model_input: list[str], params: Any = None) -> list[str]:
-                return model_input
+        with warnings.catch_warnings():  # MLflow's advice on type hints, at class creation
+            warnings.simplefilter("ignore")
 
-        return self._log("pyfunc", Echo(), name)
+            class Echo(PythonModel):  # type: ignore[misc]
+                def predict(self, model_input: pd.DataFrame, params: Any = None) -> list[str]:
+                    return [str(text) for text in model_input["text"]]
+
+        signature = infer_signature(pd.DataFrame({"text": ["hello"]}), ["hello"])
+        return self._log("pyfunc", Echo(), name, signature=signature)
 
     def lightgbm(self, name: str, booster: bool) -> int:
         """An ``LGBMClassifier`` (MLflow saves it with skops), or its ``Booster`` (text)."""

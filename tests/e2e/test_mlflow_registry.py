@@ -238,6 +238,9 @@ def test_pyfunc_only_is_refused_without_trust_and_served_by_the_printed_command(
     server = _start(printed[2:], tmp_path / "server.log", _env(registry, cache))
     try:
         assert "echo" in _models(server.url)
+        answer = httpx.post(f"{server.url}/models/echo/predict", json={"text": "hi"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert "hi" in answer.text  # the model's own code answered
     finally:
         server.stop()
 

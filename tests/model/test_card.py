@@ -6,7 +6,7 @@ import pytest
 
 from modelport.errors import CardError
 from modelport.model.card import ModelCard, read_card, write_card
-from modelport.model.signature import CardSignature, FieldSpec
+from modelport.model.signature import CardSignature, FieldSpec, OutputSpec
 
 
 def test_missing_or_empty_card_is_empty(tmp_path: Path) -> None:
@@ -44,3 +44,19 @@ def test_bad_cards_say_where_and_why(tmp_path: Path, text: str, message: str) ->
         read_card(path)
     assert str(path) in info.value.message
     assert message in info.value.message
+
+
+def test_a_stated_kind_survives_writing_the_card_even_as_the_default(tmp_path: Path) -> None:
+    """An MLflow python_function model answering strings says so only through its signature:
+    dropping ``kind: classification`` (the field's default) made it a regression that 500s."""
+    stated = OutputSpec(kind="classification", probabilities=False)
+    card = ModelCard(signature=CardSignature(inputs=[FieldSpec(name="text")], output=stated))
+    path = tmp_path / "modelport.yaml"
+    write_card(path, card)
+    output = read_card(path).signature.output  # type: ignore[union-attr]
+    assert output is not None
+    assert "kind" in output.model_fields_set
+    assert output.kind == "classification"
+    unstated = ModelCard(signature=CardSignature(inputs=[FieldSpec(name="x")]))
+    write_card(path, unstated)
+    assert "kind" not in path.read_text()

@@ -129,6 +129,9 @@ def read_card(path: Path) -> ModelCard:
 
 def write_card(path: Path, card: ModelCard) -> None:
     data = card.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    output = card.signature.output if card.signature is not None else None
+    if output is not None and "kind" in output.model_fields_set:  # stated, even as the default
+        data.setdefault("signature", {}).setdefault("output", {})["kind"] = output.kind
     path.write_text(
         yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
     )

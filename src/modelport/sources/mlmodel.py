@@ -24,7 +24,7 @@ import yaml
 
 from modelport.errors import ConfigError
 from modelport.model.card import ModelCard
-from modelport.model.signature import CardSignature, FieldSpec, FieldType
+from modelport.model.signature import CardSignature, FieldSpec, FieldType, OutputSpec
 
 __all__ = ["PYFUNC", "MlflowModel", "flavors_of", "read_mlmodel"]
 
@@ -127,6 +127,23 @@ def _inputs(signature: dict[str, Any], examples: dict[str, Any]) -> list[FieldSp
     return fields
 
 
+def _output(signature: dict[str, Any]) -> OutputSpec | None:
+    """What one output column or tensor of type string (or bool) means: labels, without known
+    classes; a number: a value. ``None`` when the signature does not say."""
+    raw = signature.get("outputs")
+    columns = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(columns, list) or len(columns) != 1 or not isinstance(columns[0], dict):
+        return None
+    column = columns[0]
+    kind = column.get("tensor-spec", {}).get("dtype") if column.get("type") == "tensor" else None
+    kind = str(kind or column.get("type"))
+    if kind in ("string", "str", "object", "bool", "boolean"):
+        return OutputSpec(kind="classification", probabilities=False)
+    if kind in ("double", "float", "float32", "float64", "integer", "long", "int32", "int64"):
+        return OutputSpec(kind="regression", probabilities=False)
+    return None
+
+
 def _image(signature: dict[str, Any]) -> CardSignature | None:
     """One tensor ``[-1, C, H, W]``: an image input of that shape (the torch runtime's)."""
     raw = signature.get("inputs")
@@ -162,6 +179,8 @@ def read_mlmodel(folder: Path, source: str, card: ModelCard | None = None) -> Ml
     signature = meta.get("signature") or {}
     inputs = _inputs(signature, _examples(folder, meta.get("saved_input_example_info")))
     generated = CardSignature(inputs=inputs) if inputs else _image(signature)
+    if generated is not None and runtime == PYFUNC:  # MLflow's loader: the model cannot tell
+        generated = generated.model_copy(update={"output": _output(signature)})
     base = card or ModelCard()
     updates: dict[str, Any] = {"source": source, "runtime": base.runtime or runtime}
     updates["artifact"] = base.artifact or artifact

@@ -37,7 +37,8 @@ class PyfuncRuntime(Runtime):
         self.model = load_pyfunc(folder)
         inputs = context.card.signature.inputs if context.card.signature else None
         self.columns = [f.name for f in inputs or []]
-        return ModelFacts(n_features=len(self.columns) or None, kind="regression")
+        # what it answers (labels or values) is the signature's to say: MLflow's loader hides it
+        return ModelFacts(n_features=len(self.columns) or None)
 
     def predict(self, rows: np.ndarray) -> Outputs:
         import pandas as pd

@@ -378,21 +378,44 @@ async def test_a_burst_the_model_drains_within_the_window_is_queued() -> None:
 
 
 async def test_a_request_that_waited_past_the_window_is_answered_overloaded_not_run() -> None:
-    batcher, model, now, _ = make_timed(BatchPolicy(max_batch_size=4, max_wait_s=1.0))
+    batcher, model, now, _ = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0))
     model.gate.clear()
     first = submit(batcher, "a")
     await model.entered.wait()
+    queued = [submit(batcher, v) for v in "bc"]
     late = asyncio.ensure_future(batcher.submit("late", arrived=0.0))
-    fresh = asyncio.ensure_future(batcher.submit("fresh", arrived=1.5))
+    fresh = asyncio.ensure_future(batcher.submit("fresh", arrived=1.1))
     await settle()
-    now.t = 1.6  # "late" waited 1.6 s, "fresh" 0.1 s
+    for t in (0.4, 0.8):  # batches of 0.4 s: the window stays 1 s
+        now.t = t
+        await release(model)
+    now.t = 1.2  # "late" waited 1.2 s behind two full batches, "fresh" 0.1 s
     model.gate.set()
-    assert await first == "A"
+    assert await asyncio.gather(first, *queued) == ["A", "B", "C"]
     with pytest.raises(Overloaded, match="waited too long"):
         await late
     assert await fresh == "FRESH"
-    assert model.batches == [["a"], ["fresh"]]
+    assert model.batches == [["a"], ["b"], ["c"], ["fresh"]]
     assert batcher.expired == 1
+
+
+async def test_requests_queued_behind_a_slow_first_batch_are_served() -> None:
+    """A cold model's first call takes 2 s, twenty times the window: what queued behind it, more
+    than one batch's worth, is served, not refused, and the queue does not count as standing."""
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=2, max_wait_s=0.1))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    queued = [submit(batcher, v) for v in "bcdef"]
+    await settle()
+    now.t = 2.0
+    await release(model)
+    for t in (2.01, 2.02):  # warm now: 10 ms a batch
+        now.t = t
+        await release(model)
+    model.gate.set()
+    assert await asyncio.gather(first, *queued) == list("ABCDEF")
+    assert (batcher.expired, batcher.refused, changes) == (0, 0, [])
 
 
 async def test_the_window_grows_to_two_batches_of_a_slow_model() -> None:

@@ -16,8 +16,9 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   the window gathers them; skipping it at idle would bring back the "under load only" guess this
   scheduler dropped, and one rule keeps the bound easy to state.
 - **Bounded by the latency it causes** (controlled delay, after CoDel and "Fail at Scale"): the
-  queue is *standing* when for ``window`` seconds (``max_wait_s``, or two batch durations for a
-  slower model) every batch was full or left items behind, which happens only when requests
+  queue is *standing* when for ``window`` seconds (``max_wait_s``, or twice the typical or the
+  last batch's duration, whichever is more) every batch was full or left items behind, which
+  happens only when requests
   arrive faster than the model serves them. While it stands, :meth:`submit` admits only up to
   one full batch ahead and raises :class:`Overloaded` at once for the rest (the server answers
   503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the model
@@ -29,7 +30,9 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   everyone behind it); an item whose caller gave up (cancelled, e.g. its deadline passed) is
   dropped before it reaches the model. Either way nothing is lost: every submitted item gets a
   result or an exception, and if a batch fails, each of its items is retried alone so one bad
-  item cannot fail the others.
+  item cannot fail the others. Because the window is at least twice the last batch's duration,
+  requests queued behind one slow batch (a cold model's first call) are never refused for it:
+  the typical duration starts from the first batch's, and only a queue that keeps standing sheds.
 
 Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
 clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
@@ -94,7 +97,8 @@ class Batcher(Generic[T, R]):
         self._filled: asyncio.Future[None] | None = None  # set while a fill window is open
         self._worker: asyncio.Task[None] | None = None
         self._slack_at = 0.0  # when the model was last seen keeping up
-        self._batch_s = 0.0  # how long a batch takes (moving average)
+        self._batch_s = 0.0  # how long a batch takes (moving average, from the first batch's)
+        self._last_s = 0.0  # how long the last batch took
         self.standing = False
         self.batches = 0  # counters, for metrics and tests
         self.dropped = 0  # items whose caller gave up before their batch
@@ -114,7 +118,7 @@ class Batcher(Generic[T, R]):
     @property
     def window(self) -> float:
         """How long an item may wait, and the queue stay non-empty before it counts as standing."""
-        return max(self.policy.max_wait_s, 2 * self._batch_s)
+        return max(self.policy.max_wait_s, 2 * max(self._batch_s, self._last_s))
 
     async def submit(
         self, value: T, size: int = 1, key: Hashable = None, arrived: float | None = None
@@ -215,7 +219,8 @@ class Batcher(Generic[T, R]):
                 break
             self.batches += 1
             await self._deliver(batch)
-            self._batch_s += (self._clock() - started - self._batch_s) / 4
+            self._last_s = took = self._clock() - started
+            self._batch_s = took if self.batches == 1 else self._batch_s + (took - self._batch_s) / 4
         self._stand(False)  # nothing waits: the model idles
 
     async def _deliver(self, batch: list[_Item[T, R]]) -> None:

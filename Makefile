@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODELS ?=
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test` (each test file stays in one; 0: none)
+PYTEST_WORKERS ?= 2
 
 .PHONY: serve test check imports lint typecheck format install install-dev clean coverage-batching bench grpc-stubs fuzz
 
@@ -28,7 +30,7 @@ serve: $(VENV)/.installed
 
 ## Lint, type-check and run the whole test suite
 test: check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory coverage-batching
 
 ## The batching scheduler keeps 100% branch coverage

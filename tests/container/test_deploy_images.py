@@ -102,7 +102,6 @@ def image(built: subprocess.CompletedProcess[str]) -> str:
     return "basket:test"
 
 
-@pytest.mark.xdist_group("container")
 def test_the_printed_docker_run_serves_the_image(
     built: subprocess.CompletedProcess[str], image: str
 ) -> None:

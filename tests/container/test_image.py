@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import IRIS_ROW, free_port
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]  # one engine
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "modelport-iris:test"

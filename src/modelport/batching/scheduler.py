@@ -220,7 +220,8 @@ class Batcher(Generic[T, R]):
             self.batches += 1
             await self._deliver(batch)
             self._last_s = took = self._clock() - started
-            self._batch_s = took if self.batches == 1 else self._batch_s + (took - self._batch_s) / 4
+            first = self.batches == 1
+            self._batch_s = took if first else self._batch_s + (took - self._batch_s) / 4
         self._stand(False)  # nothing waits: the model idles
 
     async def _deliver(self, batch: list[_Item[T, R]]) -> None:

@@ -11,9 +11,11 @@ import pytest
 import yaml
 from rich.console import Console
 from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
 
 from modelport.cli.deploy import deploy_files
 from modelport.cli.examples import train_example
+from modelport.cli.main import app
 from modelport.model.card import CARD_FILE
 from tests.conftest import ClientFactory
 from tests.helpers import IRIS_ROW
@@ -99,3 +101,7 @@ def test_a_registry_uri_builds_its_version_frozen(
     assert all("source" not in c for c in _cards(models))
     lock = (tmp_path / "out" / "modelport.lock").read_text()
     assert lock.count("frozen-uri") == 1  # the frozen version is pinned as trusted
+    dry = CliRunner().invoke(app, ["build", f"models:/frozen-uri/{version}", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "COPY --chown" in dry.output
+    assert "mlflow" not in dry.output  # the image needs no registry client

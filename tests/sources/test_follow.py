@@ -1,6 +1,7 @@
 """Following an alias in-process (the in-process MLflow registry, a TestClient server):
 ``follow: canary`` sends the new version through the card's canary, which completes or rolls
-back by its bounds, and a version that fails to load keeps the old one serving without making
+back by its bounds, ``follow: shadow`` has it shadow the serving version until a rollout promotes
+it, and a version that fails to load keeps the old one serving without making
 a strictly ready server unready."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from modelport.server.app import create_app
 from modelport.settings import Settings
+from modelport.traffic.state import request_rollout
 from tests.helpers import IRIS_ROW
 from tests.sources.conftest import MLFLOW_WARNINGS, LocalRegistry
 
@@ -37,7 +39,9 @@ def _register(local: LocalRegistry, name: str) -> tuple[int, int, int]:
 
 @contextmanager
 def _serving(models: Path | str) -> Iterator[TestClient]:
-    settings = Settings(models=Path(models), registry_poll_interval=0.1, outcomes=False)
+    settings = Settings(
+        models=Path(models), registry_poll_interval=0.1, watch_interval=0.1, outcomes=False
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
@@ -129,3 +133,39 @@ def test_a_broken_version_keeps_the_old_one_and_readiness(
         assert "3 inputs but the model takes 4" in str(_until(failed, "broken tried"))
         assert client.get("/ready").status_code == 200
         assert {_version(client, "follow-broken") for _ in range(10)} == {good1}
+
+
+def _shadow(client: TestClient, name: str, version: int, copies: int) -> bool:
+    """The old version answers while ``version`` has got ``copies`` shadow copies."""
+    assert _version(client, name) != version
+    shadow = _model(client, name)["source"].get("shadow") or {}
+    return shadow.get("version") == version and shadow.get("requests", 0) >= copies
+
+
+def _loaded(client: TestClient, name: str) -> set[int]:
+    return {v["version"] for v in _model(client, name)["versions"] if v["state"] == "ready"}
+
+
+def test_follow_shadow_copies_traffic_until_a_rollout_promotes(
+    local_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    good1, good2, _ = _register(local_registry, "shadow-ok")
+    registrar = local_registry.registrar
+    card = {"source": "models:/shadow-ok@live", "follow": "shadow"}
+    card["traffic"] = {"shadow": {"version": 1, "fraction": 1.0}}  # a template: its version too
+    (tmp_path / "models" / "shadow-ok").mkdir(parents=True)
+    (tmp_path / "models" / "shadow-ok" / "modelport.yaml").write_text(yaml.safe_dump(card))
+    with _serving(tmp_path / "models") as client:
+        assert {_version(client, "shadow-ok") for _ in range(5)} == {good1}
+        registrar.alias("shadow-ok", "live", good2)
+        _until(lambda: _shadow(client, "shadow-ok", good2, copies=3), "shadow copies")
+        assert _loaded(client, "shadow-ok") == {good1, good2}
+        registrar.alias("shadow-ok", "live", good1)  # moved back: the shadow ends
+        _until(lambda: _loaded(client, "shadow-ok") == {good1}, "shadow unloaded")
+        assert _model(client, "shadow-ok")["source"]["shadow"] is None
+        registrar.alias("shadow-ok", "live", good2)
+        _until(lambda: _shadow(client, "shadow-ok", good2, copies=1), "shadowing again")
+        request_rollout(tmp_path / "models", "shadow-ok", good2)  # `modelport rollout`
+        _until(lambda: _promoted(client, "shadow-ok", good2), "promoted")
+        _until(lambda: _model(client, "shadow-ok")["source"]["shadow"] is None, "shadow ended")
+        assert {_version(client, "shadow-ok") for _ in range(5)} == {good2}

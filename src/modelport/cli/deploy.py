@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
 import subprocess
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from modelport.deploy import DeploySpec
 from modelport.deploy.context import needs_notes, spec_for, write_target
+from modelport.deploy.files import check_out
+from modelport.deploy.frozen import Frozen, check_place, frozen
 from modelport.errors import ConfigError
 from modelport.hints import docker_build, docker_run
 
@@ -22,14 +27,36 @@ __all__ = ["build_image", "deploy_files"]
 _FAILED = re.compile(r"^(?:Step \d+/\d+ : )?.*\bv\d+ failed: .*$")
 
 
+def _context(
+    target: str, found: Frozen, out: Path, err: Console, *, force: bool, spec: DeploySpec
+) -> list[Path]:
+    """Write ``target``'s files for the (frozen) repository, saying what was frozen."""
+    for note in needs_notes(found.repo):
+        err.print(f"[yellow]warning:[/] {note}", highlight=False)
+    written = write_target(target, found.repo, out, spec, force=force, lock=found.lock)
+    for note in found.notes():
+        err.print(f"{note[0].upper()}{note[1:]}", highlight=False, soft_wrap=True)
+    return written
+
+
+@contextlib.contextmanager
+def _frozen(repo: Path, out: Path) -> Iterator[Frozen]:
+    """``repo`` with its registry sources frozen (see :mod:`modelport.deploy.frozen`)."""
+    check_out(out, repo)
+    with frozen(repo) as found:
+        check_place(repo, out, found)
+        yield found
+
+
 def deploy_files(
     target: str, repo: Path, out: Path | None, err: Console, *, force: bool, **options: Any
 ) -> list[Path]:
-    """Write ``target``'s files for ``repo`` into ``out`` (default ``deploy/<target>``)."""
-    spec = spec_for(repo, **options)
-    for note in needs_notes(repo):
-        err.print(f"[yellow]warning:[/] {note}", highlight=False)
-    written = write_target(target, repo, out or Path("deploy") / target, spec, force=force)
+    """Write ``target``'s files for ``repo`` into ``out`` (default ``deploy/<target>``); each
+    registry source is frozen at the version it names now."""
+    out = out or Path("deploy") / target
+    with _frozen(repo, out) as found:
+        spec = spec_for(found.repo, origin=repo, **options)
+        written = _context(target, found, out, err, force=force, spec=spec)
     for path in written:
         err.print(f"wrote {path}", highlight=False)
     return written
@@ -69,13 +96,15 @@ def build_image(
     force: bool = False,
     grpc_port: int | None = None,
 ) -> str | None:
-    """Write the build context of ``repo`` and build it; the image, or None without Docker."""
+    """Write the build context of ``repo`` (each registry source frozen at the version it names
+    now) and build it; the image, or None without Docker."""
     name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-    spec = spec_for(repo, image=tag or None, name=name, grpc_port=grpc_port)
-    for note in needs_notes(repo):
-        err.print(f"[yellow]warning:[/] {note}", highlight=False)
-    context = out or Path("build") / spec.name
-    write_target("docker", repo, context, spec, force=force)
+    with frozen(repo) as found:
+        spec = spec_for(found.repo, image=tag or None, name=name, grpc_port=grpc_port, origin=repo)
+        context = out or Path("build") / spec.name
+        check_out(context, repo)
+        check_place(repo, context, found)
+        _context("docker", found, context, err, force=force, spec=spec)
     err.print(f"Wrote the build context {context} (models: {', '.join(spec.models)})")
     if shutil.which("docker") is None:
         hint = shlex.join(docker_build(spec.image, context))

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelport.core.repository import add_folder_version, add_version, check_name
+from modelport.core.freeze import import_registry_version
+from modelport.core.repository import add_version, check_name
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE, ModelCard, read_card
 from modelport.model.datacard import described, header, named_inputs, read_columns
@@ -139,27 +140,3 @@ def import_model(
     finally:
         runtime.unload()
     return add_version(repository, name, file, new_card, version)
-
-
-def import_registry_version(
-    uri: str, repository: Path, name: str | None = None, version: int | None = None
-) -> Path:
-    """Copy an MLflow registry version (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``) into
-    ``repository/<name>/<version>/``, every file pinned, with a card that needs no registry.
-
-    The version number defaults to the registry's; returns the version folder.
-    """
-    from modelport.sources.registry import fetch_version, parse_uri, resolve, version_entry
-
-    ref = parse_uri(uri)
-    number = resolve(ref)
-    folder = fetch_version(ref.name, number)
-    _, card = version_entry(folder)  # refuses a cached version whose files changed
-    name = check_name(name or ref.name)
-    existing = repository / name / CARD_FILE
-    generated = card.model_copy(
-        update={"source": None, "description": f"models:/{ref.name}/{number}, imported"}
-    )
-    return add_folder_version(
-        repository, name, folder, None if existing.is_file() else generated, version or number
-    )

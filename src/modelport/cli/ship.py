@@ -43,11 +43,13 @@ def build(
     from modelport.cli.deploy import build_image
     from modelport.deploy import render_target
     from modelport.deploy.context import spec_for
+    from modelport.deploy.frozen import frozen
 
     repo = settings(models=path).models
     if dry_run:
         name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-        spec = spec_for(repo, image=tag or None, name=name, grpc_port=grpc_port)
+        with frozen(repo) as found:
+            spec = spec_for(found.repo, name, tag or None, origin=repo, grpc_port=grpc_port)
         print(render_target("docker", spec)["Dockerfile"])
         return
     build_image(repo, tag, out, err, force=force, grpc_port=grpc_port)

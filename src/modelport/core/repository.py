@@ -372,15 +372,16 @@ def add_folder_version(
     card: ModelCard | None,
     version: int | None = None,
     pins: Pins | None = None,
+    leave_out: frozenset[str] = frozenset(),
 ) -> Path:
-    """Copy a model that is a folder of files (a ``save_pretrained`` folder) into
-    ``repository/name/<version>/``, pin every file in ``MANIFEST.sha256``, write ``card`` unless
-    it is ``None``; the folder is pinned as trusted. The version appears whole or not at all.
-    Returns the version folder."""
+    """Copy a model that is a folder of files (a ``save_pretrained`` folder; those named in
+    ``leave_out`` left out) into ``repository/name/<version>/``, pin every file in
+    ``MANIFEST.sha256``, write ``card`` unless it is ``None``; the folder is pinned as trusted.
+    The version appears whole or not at all. Returns the version folder."""
     from modelport.model.manifest import copy_folder, pin_folder
 
     with _staged(repository, name, version) as (staging, target):
-        copy_folder(source, staging)
+        copy_folder(source, staging, leave_out=leave_out)
         staging.replace(target)
         pin_folder(target, _pins(repository, pins))  # pinned where it lies, once it is whole
         if card is not None:

@@ -50,16 +50,22 @@ def _service_name(repo: Path, sources: list[ModelSource]) -> str:
 
 
 def spec_for(
-    repo: Path, name: str | None = None, image: str | None = None, **options: Any
+    repo: Path,
+    name: str | None = None,
+    image: str | None = None,
+    *,
+    origin: Path | None = None,
+    **options: Any,
 ) -> DeploySpec:
     """The deploy spec of the models at ``repo``, with the sha256 of each default version and
-    what their files need installed."""
+    what their files need installed; the service is named after ``origin`` (default ``repo``),
+    the repository a staging copy was made of."""
     sources = scan(repo)
     for source in sources:
         if source.error is not None:  # an image is built of models that read, or not at all
             raise source.error
     models = {s.name: _digest(s.versions[max(s.versions)]) for s in sources if s.versions}
-    label = default_name(name) if name else _service_name(repo, sources)
+    label = default_name(name) if name else _service_name(origin or repo, sources)
     found = needs(sources)
     return DeploySpec(
         name=label,
@@ -123,11 +129,12 @@ def _models(repo: Path, out: Path) -> tuple[dict[str, str], dict[str, Content]]:
     return place, files
 
 
-def _pins(repo: Path, out: Path) -> dict[str, Content]:
-    """The repository's trusted pins as they are, as ``modelport.lock`` (never re-pinned here:
-    that would vouch for whatever the folder holds now); without any, an empty lock, and pickles
-    are refused. A lock already where the build context needs it is used in place."""
-    pins = Pins.default(repo)
+def _pins(repo: Path, out: Path, lock: Path | None) -> dict[str, Content]:
+    """The repository's trusted pins as they are (``lock``, default the repository's), as
+    ``modelport.lock`` (never re-pinned here: that would vouch for whatever the folder holds
+    now); without any, an empty lock, and pickles are refused. A lock already where the build
+    context needs it is used in place."""
+    pins = Pins.default(repo) if lock is None else Pins(repo, lock)
     if pins.lock.resolve() == (out / LOCK_FILE).resolve() and pins.lock.is_file():
         return {}
     if pins.lock.is_file():
@@ -170,9 +177,16 @@ def _check_kserve(spec: DeploySpec) -> None:
 
 
 def write_target(
-    target: str, repo: Path, out: Path, spec: DeploySpec, *, force: bool = False
+    target: str,
+    repo: Path,
+    out: Path,
+    spec: DeploySpec,
+    *,
+    force: bool = False,
+    lock: Path | None = None,
 ) -> list[Path]:
-    """Write ``target``'s files (and, where a Dockerfile goes, the models and ``wheels/``).
+    """Write ``target``'s files (and, where a Dockerfile goes, the models and ``wheels/``);
+    ``lock``: the trusted pins to copy (default: the repository's).
 
     Refuses, having written nothing, an ``out`` inside the repository and an ``out`` holding
     files modelport did not write that it would replace, unless ``force``."""
@@ -191,7 +205,7 @@ def write_target(
     rendered = render_target(target, spec)
     files.update({name: text.encode("utf-8") for name, text in rendered.items()})
     if docker:
-        files.update(_pins(repo, out))
+        files.update(_pins(repo, out, lock))
         wheel, content = _wheel()
         files[f"wheels/{wheel}"] = content
     return write_files(out, files, force=force, owned_folders=owned)

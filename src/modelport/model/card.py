@@ -86,10 +86,12 @@ class ModelCard(BaseModel):
         description="Serve this model from an MLflow registry: models:/NAME@ALIAS (followed: "
         "a moved alias rolls out by itself) or models:/NAME/VERSION.",
     )
-    follow: Literal["switch", "canary"] = Field(
+    follow: Literal["switch", "canary", "shadow"] = Field(
         "switch",
         description="How a version the alias moved to rolls out: `switch` (load, warm, switch, "
-        "drain) or `canary` (through the card's traffic.canary steps and bounds).",
+        "drain), `canary` (through the card's traffic.canary steps and bounds) or `shadow` "
+        "(loaded beside the serving version, it gets copies of live traffic, the card's "
+        "traffic.shadow.fraction of it, until `modelport rollout` promotes it).",
     )
 
     def save(self, path: Path | str) -> Path:

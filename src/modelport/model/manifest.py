@@ -169,11 +169,15 @@ def folder_vouches(path: Path, digest: str, pins: Pins | None) -> bool:
     return f"{digest}  {path.name}" in listing.splitlines()
 
 
-def copy_folder(source: Path, target: Path, pins: Pins | None = None) -> Path:
-    """Copy the files of ``source`` into ``target`` (created) and pin them: a manifest, and a
-    trusted pin when ``pins`` is given."""
+def copy_folder(
+    source: Path, target: Path, pins: Pins | None = None, leave_out: frozenset[str] = frozenset()
+) -> Path:
+    """Copy the files of ``source`` (but those whose relative path is in ``leave_out``) into
+    ``target`` (created) and pin them: a manifest, and a trusted pin when ``pins`` is given."""
     target.mkdir(parents=True, exist_ok=True)
     for path in _files(source):
+        if path.relative_to(source).as_posix() in leave_out:
+            continue
         destination = target / path.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)

@@ -4,10 +4,14 @@ Every ``registry_poll_interval`` seconds each worker asks the registry which ver
 alias (``models:/NAME@ALIAS``) names. When it moved, the new version is fetched into the cache
 (pinned), then rolled out with the zero-downtime rollout of :mod:`.rollout`: load and warm beside
 the serving version, switch, drain and unload the old one. With ``follow: canary`` in the card,
-the new version goes through the card's canary steps instead. A version that fails to fetch, load
-or warm is marked failed (visible in ``/models``) and the old one keeps serving; moving the alias
-back rolls back. A registry that does not answer changes nothing: the poll is counted as failed
-(``modelport_registry_polls_total{result="failed"}``) and shown in ``/models``.
+the new version goes through the card's canary steps instead; with ``follow: shadow`` it is loaded
+beside the serving version and gets shadow copies of live traffic (the card's
+``traffic.shadow.fraction``, default all of it) while the old version answers, until a rollout
+(``modelport rollout NAME VERSION``, or the admin API) promotes it; the shadow then ends. A
+version that fails to fetch, load or warm is marked failed (visible in ``/models``) and the old
+one keeps serving; moving the alias back rolls back. A registry that does not answer changes
+nothing: the poll is counted as failed (``modelport_registry_polls_total{result="failed"}``) and
+shown in ``/models``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import anyio.to_thread
 from modelport.core.registry import ModelState, ModelVersion, RegistryModel
 from modelport.errors import ModelportError
 from modelport.model.card import CARD_FILE, read_card
-from modelport.model.policy import Canary, TrafficPolicy
+from modelport.model.policy import Canary, Shadow, TrafficPolicy
 from modelport.sources.registry import (
     cache_root,
     fetch_version,
@@ -71,10 +75,12 @@ class RegistryFollower:
         for model in list(self.plane.registry.models.values()):
             if model.card.source is not None:
                 self._status(model)
-            traffic = model.card.traffic
-            if model.card.follow == "canary" and traffic is not None and traffic.canary:
-                # the card's canary is the template of the next version's, not a policy now
-                rest = traffic.model_copy(update={"canary": None})
+            traffic, follow = model.card.traffic, model.card.follow
+            if follow == "switch" or traffic is None:
+                continue
+            if traffic.canary if follow == "canary" else traffic.shadow:
+                # the card's canary (shadow) is the template of the next version's, not a policy
+                rest = traffic.model_copy(update={follow: None})
                 with contextlib.suppress(ModelportError):
                     self.router.set_policy(model.name, rest if rest.versions() else None)
 
@@ -95,6 +101,9 @@ class RegistryFollower:
             self.plane.observer.registry_poll(model.name, True)
             status.update(reachable=True, checked=time.time(), registry_version=version)
             status["canary"] = self._canary_now(model.name)
+            if model.card.follow == "shadow":
+                self._shadow_promoted(model)
+                status["shadow"] = self._shadow_now(model.name)
             seen = self.seen.setdefault(model.name, model.default_version)
             if version != seen:
                 self.seen[model.name] = version
@@ -112,6 +121,9 @@ class RegistryFollower:
         try:
             staged = await anyio.to_thread.run_sync(self._stage, model, version)
             if staged.state is ModelState.FAILED:
+                return
+            if model.card.follow == "shadow":
+                await self._shadow(model, serving, version)
                 return
             if model.card.follow == "canary" and version != serving:
                 await anyio.to_thread.run_sync(prepare, self.plane.registry, name, version)
@@ -163,6 +175,54 @@ class RegistryFollower:
         self.router.set_policy(model.name, TrafficPolicy(canary=canary))
         self._status(model)["canary"] = self._canary_now(model.name)
         log.info("%s v%d is a canary beside v%d", model.name, version, baseline)
+
+    def _shadowed(self, name: str) -> int | None:
+        policy = self.router.policy(name)
+        return policy.shadow.version if policy is not None and policy.shadow else None
+
+    def _with_shadow(self, model: RegistryModel, version: int | None) -> TrafficPolicy | None:
+        """This worker's policy of ``model`` with its shadow copying to ``version`` (none)."""
+        template = model.card.traffic.shadow if model.card.traffic else None
+        fraction = template.fraction if template is not None else 1.0
+        shadow = Shadow(version=version, fraction=fraction) if version is not None else None
+        policy = (self.router.policy(model.name) or TrafficPolicy()).model_copy(
+            update={"shadow": shadow}
+        )
+        return policy if policy.versions() else None
+
+    async def _shadow(self, model: RegistryModel, serving: int, version: int) -> None:
+        """``follow: shadow``: ``version`` loaded and shadowing the serving version (moved back
+        to the serving version: no shadow); the version shadowed before is unloaded."""
+        before = self._shadowed(model.name)
+        if version != serving:
+            if model.active is None:  # else the highest ready version, the shadow, would serve
+                model.active = serving
+            await anyio.to_thread.run_sync(prepare, self.plane.registry, model.name, version)
+            log.info("%s v%d shadows v%d", model.name, version, serving)
+        shadow = version if version != serving else None
+        self.router.set_policy(model.name, self._with_shadow(model, shadow))
+        self._status(model)["shadow"] = self._shadow_now(model.name)
+        if before is not None and before not in (version, serving) and before in model.versions:
+            await drain_and_unload(self.plane.registry, model.name, before)
+
+    def _shadow_promoted(self, model: RegistryModel) -> None:
+        """A rollout made the shadowed version the default: the shadow is done."""
+        shadowed = self._shadowed(model.name)
+        if shadowed is not None and shadowed == model.default_version:
+            self.router.set_policy(model.name, self._with_shadow(model, None))
+            log.info("%s v%d was promoted: its shadow ends", model.name, shadowed)
+
+    def _shadow_now(self, name: str) -> dict[str, Any] | None:
+        """The shadow a moved alias started and what its copies did so far (``/models``)."""
+        policy = self.router.policy(name)
+        if policy is None or policy.shadow is None:
+            return None
+        stats = self.router.shadows.get(name)
+        done = (
+            stats.as_dict() if stats is not None and stats.version == policy.shadow.version else {}
+        )
+        done.pop("recent", None)
+        return {**policy.shadow.model_dump(mode="json"), **done}
 
     def following(self, interval_s: float) -> contextlib.AbstractAsyncContextManager[None]:
         """Poll every ``interval_s`` seconds inside the block (never when it is 0); the models'

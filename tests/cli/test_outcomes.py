@@ -89,6 +89,38 @@ def test_experiments_start_list_report_stop(
     assert "--traffic is not valid JSON" in said
 
 
+def test_an_experiment_on_the_business_value_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--metric value``: the report compares the mean value sent with feedback (here 1 for a
+    conversion), higher is better; an unknown metric is refused with the ones there are."""
+    db, models = tmp_path / "o.db", tmp_path / "models"
+    (models / "m").mkdir(parents=True)
+    base = ["--db", str(db), "--models", str(models)]
+    open_store(path=db).close()  # the server made it
+    code, _, said = run(capsys, "experiments", "start", "m", "x", "--metric", "revenue", *base)
+    assert code == 2
+    assert "'accuracy', 'mae' or 'value'" in said, said
+    code, _, said = run(capsys, "experiments", "start", "m", "buy", "--metric", "value", *base)
+    assert code == 0, said
+    store = open_store(path=db)
+    records = [pending(f"a{i}", ["yes"]) for i in range(40)]
+    records += [pending(f"b{i}", ["yes"], variant="v2", version=2) for i in range(40)]
+    write(store, records)
+    for i in range(40):  # v1 converts 20 % of the time, v2 80 %; labels only on some
+        store.put_feedback(f"a{i}", 0, "yes" if i % 2 else None, float(i % 5 == 0))
+        store.put_feedback(f"b{i}", 0, None, float(i % 5 != 0))
+    store.close()
+    code, out, _ = run(capsys, "experiments", "report", "m", "--json", *base)
+    report = json.loads(out)
+    assert report["metric"] == report["verdict_metric"] == "value"
+    assert [v["value"] for v in report["variants"]] == [pytest.approx(0.2), pytest.approx(0.8)]
+    assert report["verdict"].startswith("v2 better, always-valid p<0.001"), report["verdict"]
+    code, out, _ = run(capsys, "experiments", "report", "m", *base)
+    assert "value: variant minus baseline" in out
+    assert "0.800" in out
+
+
 def test_rollouts_from_the_command_line_are_noted_in_the_running_experiment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

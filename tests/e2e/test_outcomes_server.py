@@ -63,8 +63,8 @@ ADMIN = {"Authorization": f"Bearer {KEY}"}
 HALVES = {"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]}
 
 
-def _start(client: httpx.Client, name: str) -> None:
-    body = {"name": name, "traffic": {**HALVES, "sticky_header": "X-User-Id"}}
+def _start(client: httpx.Client, name: str, metric: str | None = None) -> None:
+    body = {"name": name, "traffic": {**HALVES, "sticky_header": "X-User-Id"}, "metric": metric}
     started = client.post("/admin/experiments/ab", json=body, headers=ADMIN)
     assert started.status_code == 201, started.text
 
@@ -72,7 +72,8 @@ def _start(client: httpx.Client, name: str) -> None:
 def test_an_experiment_on_a_real_server_and_a_forced_80_20_delivery(tmp_path: Path) -> None:
     """A 50/50 experiment started through the admin API: predictions with feedback, one 404 to
     a missing version, then a report of exactly the two variants, with an ``srm`` object and an
-    always-valid p-value on every comparison; then 80/20 delivered under the same 50/50 policy
+    always-valid p-value on every comparison, on the experiment's metric ``value`` (the business
+    value each feedback sends beside its label); then 80/20 delivered under the same 50/50 policy
     (requests pinned to a version) is flagged as a sample ratio mismatch."""
     repo = tmp_path / "repo"
     write_fake_model(repo, "ab", versions=(1, 2), parameters={"classes": CLASSES, "n_features": 1})
@@ -81,15 +82,17 @@ def test_an_experiment_on_a_real_server_and_a_forced_80_20_delivery(tmp_path: Pa
         running_server([str(repo)], tmp_path / "server.log", env) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        _start(client, "fair")
+        _start(client, "fair", metric="value")
         answered = []
         for i in range(120):  # every prediction first: their feedback finds them committed
             headers = {"X-User-Id": f"u{i}"}
             answer = client.post("/models/ab/predict", json={"x0": i % 2}, headers=headers)
             assert answer.status_code == 200, answer.text
-            answered.append(answer.headers["x-request-id"])
-        for i, request_id in enumerate(answered):
-            body = {"request_id": request_id, "label": CLASSES[i % 3 == 0]}
+            answered.append((answer.headers["x-request-id"], answer.headers["x-model-variant"]))
+        for i, (request_id, variant) in enumerate(answered):
+            converted = (i % 4 != 0) if variant == "v2" else (i % 4 == 0)  # 75 % against 25 %
+            revenue = 20.0 * converted
+            body = {"request_id": request_id, "label": CLASSES[i % 3 == 0], "value": revenue}
             assert client.post("/feedback", json=body).status_code == 200
         assert client.post("/models/ab/versions/7/predict", json={"x0": 1}).status_code == 404
         report = client.get("/experiments/ab").json()
@@ -101,6 +104,15 @@ def test_an_experiment_on_a_real_server_and_a_forced_80_20_delivery(tmp_path: Pa
         assert report["comparisons"]
         assert all(c["always_valid_p_value"] is not None for c in report["comparisons"])
         assert all(c["latency"] is not None for c in report["comparisons"])  # the guardrail
+        assert report["metric"] == report["verdict_metric"] == "value"
+        assert [v["value_feedback"] for v in report["variants"]] == [
+            v["requests"] for v in report["variants"]
+        ]
+        means = [v["value"] for v in report["variants"]]
+        assert 0 < means[0] < 10 < means[1] < 20, means
+        (comparison,) = report["comparisons"]
+        assert comparison["difference"] == pytest.approx(means[1] - means[0])
+        assert report["verdict"].startswith("v2 better, always-valid p"), report["verdict"]
         assert client.post("/admin/experiments/ab/stop", headers=ADMIN).status_code == 200
 
         _start(client, "forced")

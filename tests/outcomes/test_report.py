@@ -4,6 +4,7 @@ report (kept here as the oracle), and a memory cost that does not grow with the 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections import defaultdict
@@ -15,11 +16,14 @@ import pytest
 from scipy import stats
 
 from modelport.core.result import InferenceResult
-from modelport.outcomes.report import ComparisonReport, experiment_report
+from modelport.outcomes.experiments import Experiment, Metric
+from modelport.outcomes.report import ComparisonReport, ExperimentReport, experiment_report
 from modelport.outcomes.sequential import sequential_means
 from modelport.outcomes.stats import (
     MIN_SAMPLES,
+    Comparison,
     compare_errors,
+    compare_means,
     compare_proportions,
     lerp,
     percentile,
@@ -32,8 +36,11 @@ from tests.outcomes.helpers import REGRESSOR, outcomes, pending, traffic, write
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str, Any]:
-    """The report as modelport computed it before: every row read into Python lists."""
+def oracle(
+    store: Store, model: str, min_samples: int = MIN_SAMPLES, metric: str | None = None
+) -> dict[str, Any]:
+    """The report as modelport computed it before: every row read into Python lists; ``metric``
+    as an experiment chooses it."""
     tallies: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
             "versions": set(),
@@ -44,6 +51,8 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
             "hits": 0,
             "abs": [],
             "fb": 0,
+            "lab": 0,
+            "vals": [],
         }
     )
     kinds = set()
@@ -61,11 +70,14 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
     for variant, label, value, true_label, true_value in outcomes(store, model):
         t = tallies[variant]
         t["fb"] += 1
+        t["lab"] += true_label is not None
+        if true_value is not None:
+            t["vals"].append(true_value)
         if label is not None:
             t["hits"] += label == true_label
         elif value is not None and true_value is not None:
             t["abs"].append(abs(value - true_value))
-    metric = {"classification": "accuracy", "regression": "mae"}.get(
+    metric = metric or {"classification": "accuracy", "regression": "mae"}.get(
         kinds.pop() if len(kinds) == 1 else ""
     )
     names = sorted(tallies, key=lambda v: (min(tallies[v]["versions"], default=1 << 30), v))
@@ -74,9 +86,12 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
             "variant": n, "versions": sorted(t["versions"]), "requests": len(t["lat"]),
             "errors": t["err"], "rejected": t["rej"], "feedback": t["fb"],
             "latency_ms_p50": percentile(t["lat"], 50), "latency_ms_p99": percentile(t["lat"], 99),
-            "accuracy": t["hits"] / t["fb"] if metric == "accuracy" and t["fb"] else None,
+            "accuracy": t["hits"] / t["lab"] if metric == "accuracy" and t["lab"] else None,
             "mae": sum(t["abs"]) / len(t["abs"]) if metric == "mae" and t["abs"] else None,
+            "value": float(np.mean(t["vals"])) if metric == "value" and t["vals"] else None,
+            "value_feedback": len(t["vals"]), "vals": t["vals"] if metric == "value" else [],
             "abs": t["abs"] if metric == "mae" else [], "hits": t["hits"], "ok": t["ok"],
+            "lab": t["lab"],
             "latency_ms_mean": float(np.mean(t["ok"])) if t["ok"] else None,
         }
         for n, t in ((n, tallies[n]) for n in names)
@@ -86,19 +101,33 @@ def oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> dict[str
         a, b = tallies[names[0]], tallies[name]
         if metric == "accuracy":
             c = compare_proportions(
-                names[0], a["hits"], a["fb"], name, b["hits"], b["fb"], min_samples
+                names[0], a["hits"], a["lab"], name, b["hits"], b["lab"], min_samples
             )
+        elif metric == "value":
+            c = _compare_values(names[0], a["vals"], name, b["vals"], min_samples)
         else:
             c = compare_errors(names[0], a["abs"], name, b["abs"], min_samples)
         comparisons.append(c)
     return {"metric": metric, "variants": variants, "comparisons": comparisons}
 
 
+def _compare_values(
+    a: str, values_a: list[float], b: str, values_b: list[float], min_samples: int
+) -> Comparison:
+    """Welch's comparison of two lists of values, higher is better (numpy's mean and variance)."""
+    n_a, n_b = len(values_a), len(values_b)
+    mean_a = float(np.mean(values_a)) if n_a else math.nan
+    mean_b = float(np.mean(values_b)) if n_b else math.nan
+    var_a = float(np.var(values_a, ddof=1)) if n_a > 1 else 0.0
+    var_b = float(np.var(values_b, ddof=1)) if n_b > 1 else 0.0
+    return compare_means(a, n_a, mean_a, var_a, b, n_b, mean_b, var_b, min_samples, "value")
+
+
 def _interval(
-    errors: list[float], accuracy: float | None, hits: int, feedback: int
+    errors: list[float], accuracy: float | None, hits: int, feedback: int, floor: bool = True
 ) -> tuple[float, float] | None:
     """A variant's 95 % interval, from every row: Wilson's for an accuracy (the stats module's),
-    scipy's Student t for a mean absolute error (never below 0)."""
+    scipy's Student t for a mean (of absolute errors: never below 0)."""
     if accuracy is not None:
         return proportion_interval(hits, feedback)
     if len(errors) < 2:
@@ -106,7 +135,7 @@ def _interval(
     low, high = stats.t.interval(
         0.95, len(errors) - 1, loc=np.mean(errors), scale=stats.sem(errors)
     )
-    return (max(0.0, float(low)), float(high))
+    return (max(0.0, float(low)) if floor else float(low), float(high))
 
 
 def _same(got: float | None, expected: float) -> bool:
@@ -115,16 +144,33 @@ def _same(got: float | None, expected: float) -> bool:
     return got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
-def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPLES) -> None:
-    report = experiment_report(store, model, min_samples)
-    expected = oracle(store, model, min_samples)
+def assert_matches_oracle(
+    store: Store, model: str, min_samples: int = MIN_SAMPLES, metric: Metric | None = None
+) -> ExperimentReport:
+    """The report from the database equals the oracle's; ``metric``: an experiment over
+    everything recorded, with that metric."""
+    everything = Experiment(
+        model=model, name="all", started_at=0.0, stopped_at=None, metric=metric, traffic=None,
+        events=[],
+    )  # fmt: skip
+    report = experiment_report(store, model, min_samples, everything if metric else None)
+    expected = oracle(store, model, min_samples, metric)
     assert report.metric == expected["metric"]
     got = [v.model_dump() for v in report.variants]
     latencies: list[list[float]] = []
     for g, e in zip(got, expected["variants"], strict=True):
         mae, e_mae = g.pop("mae"), e.pop("mae")
-        ci, e_ci = g.pop("ci95"), _interval(e.pop("abs"), e["accuracy"], e["hits"], e["feedback"])
+        value, e_value = g.pop("value"), e.pop("value")
+        assert value == (None if e_value is None else pytest.approx(e_value, rel=1e-12))
+        ci = g.pop("ci95")
+        if metric == "value":
+            e_ci = _interval(e.pop("vals"), None, 0, 0, floor=False)
+            e.pop("abs")
+        else:
+            e_ci = _interval(e.pop("abs"), e["accuracy"], e["hits"], e.pop("lab"))
+            e.pop("vals")
         e.pop("hits")
+        e.pop("lab", None)
         latencies.append(e.pop("ok"))
         mean, e_mean = g.pop("latency_ms_mean"), e.pop("latency_ms_mean")
         assert mean == (None if e_mean is None else pytest.approx(e_mean, rel=1e-12))
@@ -149,6 +195,8 @@ def assert_matches_oracle(store: Store, model: str, min_samples: int = MIN_SAMPL
         )
         assert _same(c.p_value, e.p_value)
         assert _same(None if c.ci95 is None else c.ci95[0], e.ci95[0])
+        assert c.metric == expected["metric"]
+    return report
 
 
 def _assert_guardrail(
@@ -297,3 +345,41 @@ def test_report_memory_does_not_grow_with_the_records(
     in_python = _measure(backend, "python")
     assert in_python["requests"] == rows // 2
     assert in_python["grown_kib"] > 40 * 1024, in_python
+
+
+def test_classifier_value_report_equals_the_in_python_report(store: Store) -> None:
+    """A classifier's business value sent with feedback (beside the label, after it, or instead
+    of it): the database's count, mean and variance per variant give the oracle's numbers, the
+    verdict is about ``value`` (higher is better), and the accuracy counts only labelled rows."""
+    rng = np.random.default_rng(3)
+    records = _classifier_records(rng)
+    write(store, records)
+    answered = [r for r in records if r[6] < 400]
+    for i, record in enumerate(answered):
+        lift = {"v1": 0.0, "v2": 25.0}.get(record[4], 5.0)
+        value = float(rng.normal(lift - 2.0, 30.0))  # revenue, refunds (negative) included
+        if i % 4 == 0:  # the label now, the value later: the second keeps the first
+            store.put_feedback(record[0], 0, str(rng.choice(["yes", "no"])), None)
+            assert store.put_feedback(record[0], 0, None, value)
+        elif i % 4 == 1:
+            store.put_feedback(record[0], 0, None, value)  # a value alone
+        elif i % 4 == 2:
+            store.put_feedback(record[0], 0, str(rng.choice(["yes", "no"])), value)
+        else:
+            store.put_feedback(record[0], 0, str(rng.choice(["yes", "no"])), None)  # a label
+    rows = outcomes(store, "c")
+    assert sum(label is not None for *_, label, _ in rows) == len(answered) - len(answered) // 4
+    report = assert_matches_oracle(store, "c", metric="value")
+    assert report.verdict_metric == "value"
+    v2 = next(c for c in report.comparisons if c.variant == "v2")
+    assert v2.difference is not None
+    assert v2.difference > 0
+    assert v2.always_valid_p_value is not None
+    assert v2.always_valid_p_value < 0.05
+    assert v2.verdict.startswith("v2 better, always-valid p")
+    assert v2.power is None  # a winner: nothing more to detect
+    canary = next(c for c in report.comparisons if c.variant == "canary")
+    assert canary.power is not None  # no winner yet: what it could detect
+    assert min(v.ci95[0] for v in report.variants if v.ci95) < 0  # no floor at 0 for values
+    assert_matches_oracle(store, "c", min_samples=5, metric="value")
+    assert_matches_oracle(store, "c")  # accuracy: over the labelled rows only

@@ -101,10 +101,8 @@ def test_feedback_rules(ab_repo: Path, make_client: ClientFactory) -> None:
         unknown = feedback(client, request_id="never-seen", label="yes")
         assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_request")
         for body, message in [
-            ({"value": 1.0}, 'is a classifier: send the true "label"'),
             ({"label": "maybe"}, "label 'maybe' is not a class of model 'ab'"),
-            ({}, 'send the true "label" (classifiers) or "value" (regressors)'),
-            ({"label": "yes", "value": 1.0}, "one of them"),
+            ({}, 'send the true "label" (classifiers) or "value" (regressors'),
             ({"label": "yes", "row": 1}, "row 1 is out of range: that answer has 1 row(s)"),
         ]:
             answer = feedback(client, request_id=request_id, **body)
@@ -123,6 +121,53 @@ def test_feedback_rules(ab_repo: Path, make_client: ClientFactory) -> None:
         for recorded in ("new", "replaced"):
             labels = f'model="ab",recorded="{recorded}",variant="v1",version="1"'
             assert f"modelport_feedback_total{{{labels}}} 1.0" in scraped
+
+
+def test_a_classifier_takes_a_business_value_within_bounds(
+    ab_repo: Path, make_client: ClientFactory
+) -> None:
+    """A classifier's ``value`` (revenue, 1/0 converted) beside its label, after it, or alone; a
+    value that is not a finite JSON number within 1e15 either side of 0 is a precise 422."""
+    with make_client(ab_repo) as client:
+        request_id, label = predict(client, 1, {"x0": 1, "x1": 0})
+        both = feedback(client, request_id=request_id, label=label, value=12.5)
+        assert (both.status_code, both.json()["recorded"], both.json()["correct"]) == (
+            200, "new", True,
+        )  # fmt: skip
+        later = feedback(client, request_id=request_id, value=-3)  # a refund, later
+        assert (later.status_code, later.json()["recorded"]) == (200, "replaced")
+        assert "correct" not in later.json()  # no label sent: the stored one is kept
+        other, _ = predict(client, 2, {"x0": 0, "x1": 0})
+        assert feedback(client, request_id=other, value=1).status_code == 200  # converted
+        for raw, message in [
+            ("NaN", "Input should be a finite number"),
+            ("Infinity", "Input should be a finite number"),
+            ("1e400", "Input should be a finite number"),
+            ("-1e400", "Input should be a finite number"),
+            ("1e16", "less than or equal to 1000000000000000"),
+            ("-123456789012345678901234567890", "greater than or equal to -1000000000000000"),
+            ('"12.5"', "Input should be a valid number"),
+            ("true", "Input should be a valid number"),
+            ("[1]", "Input should be a valid number"),
+            ('{"usd": 3}', "Input should be a valid number"),
+        ]:
+            body = f'{{"request_id": "{request_id}", "value": {raw}}}'.encode()
+            answer = client.post("/feedback", content=body)
+            assert answer.status_code == 422, (raw, answer.text)
+            assert answer.json()["code"] == "invalid_input"
+            assert message in answer.json()["error"], (raw, answer.json()["error"])
+            assert answer.json()["error"].startswith("value: "), answer.json()["error"]
+        schema = client.get("/openapi.json").json()["paths"]["/feedback"]["post"]
+        value = schema["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        declared = value["value"]["anyOf"][0]
+        assert (declared["type"], declared["minimum"], declared["maximum"]) == (
+            "number", -1e15, 1e15,
+        )  # fmt: skip
+        report = client.get("/experiments/ab").json()  # accuracy: the labelled row only
+    v1, v2 = report["variants"]
+    assert (v1["feedback"], v1["value_feedback"], v1["accuracy"]) == (1, 1, 1.0)
+    assert (v2["feedback"], v2["value_feedback"], v2["accuracy"]) == (1, 1, None)
+    assert report["metric"] == "accuracy"
 
 
 def test_regressors_take_values_and_report_mae(ab_repo: Path, make_client: ClientFactory) -> None:

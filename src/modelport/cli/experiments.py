@@ -69,7 +69,9 @@ def start(
     traffic: Annotated[
         Optional[str], typer.Option(help='The split, as JSON: {"split": [...]} (published).')
     ] = None,
-    metric: Annotated[Optional[str], typer.Option(help="accuracy or mae.")] = None,
+    metric: Annotated[
+        Optional[str], typer.Option(help="accuracy, mae, or value (the /feedback value).")
+    ] = None,
     db: DbOpt = None,
     url: UrlOpt = None,
     models: ModelsOpt = None,

@@ -32,7 +32,7 @@ __all__ = [
     "stop",
 ]
 
-Metric = Literal["accuracy", "mae"]
+Metric = Literal["accuracy", "mae", "value"]
 _COLUMNS = "model, name, started_at, stopped_at, metric, traffic, events"
 _INSERT = (
     f"INSERT INTO mp_experiments ({_COLUMNS}) VALUES (?, ?, ?, NULL, ?, ?, '[]')"
@@ -52,7 +52,10 @@ class ExperimentIn(BaseModel):
         None, description="The split to run (set as the model's policy); default: the current one."
     )
     metric: Metric | None = Field(
-        None, description="accuracy or mae; default: the one the model's predictions call for."
+        None,
+        description="accuracy, mae, or value (the mean value sent with /feedback: a "
+        "classifier's business value, higher is better); default: accuracy for classifiers, "
+        "mae for regressors.",
     )
 
 

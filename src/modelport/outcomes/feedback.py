@@ -1,7 +1,12 @@
-"""Feedback: the true label (classifiers) or value (regressors) of an answered prediction.
+"""Feedback: the true label (classifiers) or value (regressors) of an answered prediction, and a
+classifier's business value.
 
-``POST /feedback`` with ``{"request_id", "label" | "value", "row"?}``; ``row`` (default 0) picks
-a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
+``POST /feedback`` with ``{"request_id", "label"?, "value"?, "row"?}``; ``row`` (default 0) picks
+a row of a batch answer. A regressor's ``value`` is its true value; a classifier's ``value`` is
+the business value of its answer (a conversion's 1 or 0, an order's revenue), sent beside the
+true ``label``, after it, or instead of it, and compared between variants by an experiment whose
+metric is ``value`` (:mod:`.report`). A ``value`` is a JSON number, finite, within
+:data:`MAX_VALUE` either side of 0. Rules, each answered with ``{error, detail, code}``:
 
 * feedback finds only predictions of the caller's own scope: those made with the same inference
   key (or, without inference keys, anonymous ones; :mod:`modelport.protocols.auth`);
@@ -12,11 +17,13 @@ a row of a batch answer. Rules, each answered with ``{error, detail, code}``:
 * a store that fails (full disk, read-only file, lost connection, a file deleted underneath):
   503 ``outcomes_unavailable``; feedback is answered 200 only once it is committed to the file
   that is still the store;
-* a label for a regressor, a value for a classifier, a label that is not one of the model's
-  classes, a row the answer does not have, or a request that was answered with an error: 422;
-* feedback again for the same row **replaces** the earlier one (the latest truth wins) and
-  answers ``"recorded": "replaced"``; the first answers ``"recorded": "new"``. Both are 200,
-  and both are committed to the store before the answer is sent.
+* neither a label nor a value, a label for a regressor, a label that is not one of the model's
+  classes, a value that is not a finite number within :data:`MAX_VALUE` (a string, ``NaN``,
+  ``1e400``), a row the answer does not have, or a request that was answered with an error: 422;
+* feedback again for the same row **replaces** what it sends (the latest truth wins) and keeps
+  what it does not send (a classifier's label sent now, its conversion's value later); it
+  answers ``"recorded": "replaced"``, the first ``"recorded": "new"``. Both are 200, and both
+  are committed to the store before the answer is sent.
 
 The waiting never holds a thread: store work runs in the outcome service's own few threads
 (:meth:`.service.Outcomes.call`), never in the pool predictions use, and the wait for other
@@ -30,7 +37,7 @@ import time
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from modelport.core.registry import Registry
 from modelport.core.validation import bounded
@@ -38,14 +45,15 @@ from modelport.errors import InvalidInput, OutcomesUnavailable, UnknownRequest
 from modelport.outcomes.records import StoredRequest, scoped_id
 from modelport.outcomes.service import Outcomes
 
-__all__ = ["OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
+__all__ = ["MAX_VALUE", "OTHER_WRITERS_S", "FeedbackIn", "record_feedback"]
 
 OTHER_WRITERS_S = 1.0  # how long an unknown id waits for other processes' writers to commit
 _POLL_S = 0.05  # between two lookups of an unknown id
+MAX_VALUE = 1e15  # a value's bound either side of 0: sums of squares of millions stay finite
 
 
 class FeedbackIn(BaseModel):
-    """The body of ``POST /feedback``: give ``label`` or ``value``, not both."""
+    """The body of ``POST /feedback``: ``label``, ``value`` or (a classifier's) both."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,8 +66,13 @@ class FeedbackIn(BaseModel):
     label: StrictStr | StrictInt | StrictBool | None = Field(
         None, description="The true class (classifiers)."
     )
-    value: float | None = Field(
-        None, allow_inf_nan=False, description="The true value (regressors)."
+    value: StrictFloat | None = Field(
+        None,
+        allow_inf_nan=False,
+        ge=-MAX_VALUE,
+        le=MAX_VALUE,
+        description="The true value (regressors); for a classifier, the business value of its "
+        "answer (revenue, or 1/0 converted), compared by an experiment whose metric is value.",
     )
     row: int = Field(0, ge=0, le=2**31 - 1, description="Which row of a batch answer (default 0).")
 
@@ -91,14 +104,13 @@ async def _found(outcomes: Outcomes, stored_id: str, request_id: str) -> StoredR
 
 def _check_kind(body: FeedbackIn, found: StoredRequest, registry: Registry) -> None:
     model = f"model {found.model!r}"
-    if (body.label is None) == (body.value is None):
+    if body.label is None and body.value is None:
         raise InvalidInput(
-            'send the true "label" (classifiers) or "value" (regressors), one of them'
+            'send the true "label" (classifiers) or "value" (regressors; a classifier\'s '
+            "business value), at least one of them"
         )
     if found.kind == "regression" and body.label is not None:
         raise InvalidInput(f'{model} is a regressor: send the true "value", not a "label"')
-    if found.kind == "classification" and body.value is not None:
-        raise InvalidInput(f'{model} is a classifier: send the true "label", not a "value"')
     if body.row >= found.rows:
         raise InvalidInput(f"row {body.row} is out of range: that answer has {found.rows} row(s)")
     entry = registry.models.get(found.model)

@@ -8,10 +8,14 @@ against its traffic policy: a mismatch (p < 0.001) stops the verdict.
 
 Each comparison also carries the latency guardrail (:mod:`.guardrail`): a variant that wins on
 the metric but is clearly slower is not declared the winner, and the verdict says why;
-``verdict_metric`` names the metric the verdict is about (``accuracy``, ``mae`` or
+``verdict_metric`` names the metric the verdict is about (``accuracy``, ``mae``, ``value`` or
 ``latency_ms``). While a comparison has no winner, its ``power`` says what difference the
 always-valid verdict can detect at the current sample sizes and how many samples per variant
 the observed difference needs (:mod:`.power`).
+
+An experiment's metric ``value`` compares the mean ``value`` sent with ``/feedback`` (a
+classifier's business value: revenue, or 1/0 converted; :mod:`.feedback`), higher is better, with
+the statistics of a mean (Welch's test and interval, the mSPRT for means, the power estimate).
 
 The baseline is the variant serving the lowest version; every other variant is compared to it.
 The database does the counting (:mod:`.summary`): a report reads a few rows per variant, whatever
@@ -38,6 +42,7 @@ from modelport.outcomes.sequential import (
 )
 from modelport.outcomes.stats import (
     ALPHA,
+    HIGHER_IS_BETTER,
     MIN_SAMPLES,
     Comparison,
     compare_means,
@@ -74,7 +79,9 @@ class VariantReport(BaseModel):
     feedback: int
     accuracy: float | None = None
     mae: float | None = None
-    ci95: tuple[float, float] | None = None  # of accuracy or mae: Wilson's / Student's t
+    value: float | None = None  # the mean value sent with feedback (metric ``value``)
+    value_feedback: int = 0  # feedback rows that sent a value
+    ci95: tuple[float, float] | None = None  # of the metric: Wilson's, or Student's t for a mean
 
 
 class PowerReport(BaseModel):
@@ -114,7 +121,7 @@ class SampleRatioReport(BaseModel):
 
 class ExperimentReport(BaseModel):
     model: str
-    metric: str | None  # accuracy (classifiers) or mae (regressors)
+    metric: str | None  # accuracy (classifiers), mae (regressors), or value (the experiment's)
     min_samples: int
     tau: float  # the mSPRT's mixing standard deviation, in standard deviations of one observation
     experiment: Experiment | None = None  # the window reported on; None: everything recorded
@@ -145,7 +152,7 @@ class _Primary:
             return None
         if self.seq.p_value >= ALPHA:
             return None
-        return c.b if (c.difference > 0) == (c.metric == "accuracy") else c.a
+        return c.b if (c.difference > 0) == (c.metric in HIGHER_IS_BETTER) else c.a
 
 
 def _comparison(primary: _Primary, guard: GuardrailReport | None, tau: float) -> ComparisonReport:
@@ -153,7 +160,7 @@ def _comparison(primary: _Primary, guard: GuardrailReport | None, tau: float) ->
     ci = None if math.isnan(c.ci95[0]) else c.ci95
     text, about = c.verdict, c.metric
     if seq is not None and not math.isnan(c.difference):
-        higher = c.metric == "accuracy"
+        higher = c.metric in HIGHER_IS_BETTER
         text = verdict(
             c.a, c.b, c.difference, seq.p_value, higher_is_better=higher, label="always-valid p"
         )
@@ -187,18 +194,21 @@ def _power(primary: _Primary, tau: float) -> PowerReport | None:
 
 
 def _variant(name: str, t: VariantSummary, metric: str | None) -> VariantReport:
-    accuracy = t.hits / t.feedback if metric == "accuracy" and t.feedback else None
+    accuracy = t.hits / t.labelled if metric == "accuracy" and t.labelled else None
     mae = t.mean_abs_error if metric == "mae" else None
+    value = t.value_mean if metric == "value" else None
     ci95 = None
     if accuracy is not None:
-        ci95 = proportion_interval(t.hits, t.feedback)
+        ci95 = proportion_interval(t.hits, t.labelled)
     elif mae is not None:
         ci95 = mean_interval(t.valued, mae, t.abs_error_variance)
+    elif value is not None:
+        ci95 = mean_interval(t.values, value, t.value_variance, floor=None)
     return VariantReport(
         variant=name, versions=sorted(t.versions), requests=t.requests, errors=t.errors,
         rejected=t.rejected, latency_ms_p50=t.latency_ms_p50, latency_ms_p99=t.latency_ms_p99,
         latency_ms_mean=t.latency_ms_mean, feedback=t.feedback, accuracy=accuracy, mae=mae,
-        ci95=ci95,
+        value=value, value_feedback=t.values, ci95=ci95,
     )  # fmt: skip
 
 
@@ -207,7 +217,7 @@ def _primary(
     tau: float,
 ) -> _Primary | None:  # fmt: skip
     if metric == "accuracy":
-        n_a, n_b = sa.feedback, sb.feedback
+        n_a, n_b = sa.labelled, sb.labelled
         c = compare_proportions(a, sa.hits, n_a, b, sb.hits, n_b, min_samples)
         pooled = (sa.hits + sb.hits) / max(n_a + n_b, 1)
         seq = None
@@ -215,16 +225,31 @@ def _primary(
             seq = sequential_proportions(sa.hits, n_a, sb.hits, n_b, tau)
         return _Primary(c, seq, pooled * (1 - pooled), n_a, n_b)
     if metric == "mae":
-        n_a, n_b = sa.valued, sb.valued
-        mean_a, mean_b = sa.mean_abs_error or 0.0, sb.mean_abs_error or 0.0
-        var_a, var_b = sa.abs_error_variance, sb.abs_error_variance
-        c = compare_means(a, n_a, mean_a, var_a, b, n_b, mean_b, var_b, min_samples)
-        seq = None
-        if not math.isnan(c.difference):
-            seq = sequential_means(n_a, mean_a, var_a, n_b, mean_b, var_b, tau)
-        pooled = (max(n_a - 1, 0) * var_a + max(n_b - 1, 0) * var_b) / max(n_a + n_b - 2, 1)
-        return _Primary(c, seq, pooled, n_a, n_b)
+        return _means(
+            metric, a, (sa.valued, sa.mean_abs_error, sa.abs_error_variance),
+            b, (sb.valued, sb.mean_abs_error, sb.abs_error_variance), min_samples, tau,
+        )  # fmt: skip
+    if metric == "value":
+        return _means(
+            metric, a, (sa.values, sa.value_mean, sa.value_variance),
+            b, (sb.values, sb.value_mean, sb.value_variance), min_samples, tau,
+        )  # fmt: skip
     return None
+
+
+def _means(
+    metric: str, a: str, side_a: tuple[int, float | None, float], b: str,
+    side_b: tuple[int, float | None, float], min_samples: int, tau: float,
+) -> _Primary:  # fmt: skip
+    """Two means (absolute errors, values), each side as ``(count, mean, sample variance)``."""
+    (n_a, mean_a, var_a), (n_b, mean_b, var_b) = side_a, side_b
+    m_a, m_b = mean_a or 0.0, mean_b or 0.0
+    c = compare_means(a, n_a, m_a, var_a, b, n_b, m_b, var_b, min_samples, metric)
+    seq = None
+    if not math.isnan(c.difference):
+        seq = sequential_means(n_a, m_a, var_a, n_b, m_b, var_b, tau)
+    pooled = (max(n_a - 1, 0) * var_a + max(n_b - 1, 0) * var_b) / max(n_a + n_b - 2, 1)
+    return _Primary(c, seq, pooled, n_a, n_b)
 
 
 def _compare(
@@ -263,9 +288,8 @@ def experiment_report(
 ) -> ExperimentReport:
     """The A/B report of ``model``: over ``experiment``'s window, or everything recorded."""
     window = None if experiment is None else (experiment.started_at, experiment.stopped_at)
-    variants, metric = summarize(store, model, window)
-    if experiment is not None and experiment.metric is not None:
-        metric = experiment.metric
+    chosen = None if experiment is None else experiment.metric
+    variants, metric = summarize(store, model, window, chosen)
     names = sorted(variants, key=lambda v: (min(variants[v].versions, default=1 << 30), v))
     comparisons = []
     for name in names[1:]:

@@ -4,8 +4,10 @@
   confidence interval, and the two-sided p-value of the pooled two-proportion z-test.
 * Regressors: mean absolute error per variant; the difference with a 95 % Welch interval and
   the two-sided p-value of Welch's t-test on the absolute errors.
+* A value sent with feedback (a classifier's business value: revenue, 1/0 converted): its mean
+  per variant, compared as the absolute errors are (Welch), higher is better.
 * Each variant's own metric has a 95 % interval too: Wilson's for an accuracy
-  (:func:`proportion_interval`), Student's t for a mean absolute error (:func:`mean_interval`).
+  (:func:`proportion_interval`), Student's t for a mean (:func:`mean_interval`).
 
 Below ``min_samples`` feedback rows in either variant the verdict is "not enough data yet".
 """
@@ -22,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "ALPHA",
+    "HIGHER_IS_BETTER",
     "MIN_SAMPLES",
     "Comparison",
     "compare_errors",
@@ -37,6 +40,7 @@ __all__ = [
 
 ALPHA = 0.05
 MIN_SAMPLES = 30  # feedback rows per variant before any verdict
+HIGHER_IS_BETTER = frozenset({"accuracy", "value"})  # the other metrics are errors or costs
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +91,17 @@ def proportion_interval(hits: int, n: int) -> tuple[float, float] | None:
     return (max(0.0, centre - margin), min(1.0, centre + margin))
 
 
-def mean_interval(n: int, mean: float, variance: float) -> tuple[float, float] | None:
-    """Student's t 95 % interval of a mean of ``n`` absolute errors with sample variance
-    ``variance`` (never below 0); ``None`` with fewer than 2 values."""
+def mean_interval(
+    n: int, mean: float, variance: float, floor: float | None = 0.0
+) -> tuple[float, float] | None:
+    """Student's t 95 % interval of a mean of ``n`` values with sample variance ``variance``,
+    never below ``floor`` (0 for absolute errors; ``None``: no floor); ``None`` with fewer than 2
+    values."""
     if n < 2:
         return None
     margin = float(_stats().t.ppf(1 - ALPHA / 2, n - 1)) * math.sqrt(max(variance, 0.0) / n)
-    return (max(0.0, mean - margin), mean + margin)
+    low = mean - margin
+    return (low if floor is None else max(floor, low), mean + margin)
 
 
 def compare_proportions(
@@ -143,7 +151,7 @@ def compare_means(
     metric: str = "mae",
 ) -> Comparison:
     """:func:`compare_errors` from each side's count, mean and sample variance (``n - 1``);
-    ``metric`` names the mean (lower is better: an error, a latency)."""
+    ``metric`` names the mean (lower is better: an error, a latency; higher for a ``value``)."""
     if min(n_a, n_b) < max(min_samples, 2):
         return _too_early(a, n_a, b, n_b, metric, max(min_samples, 2))
     diff = mean_b - mean_a
@@ -157,7 +165,7 @@ def compare_means(
         margin = float(_stats().t.ppf(1 - ALPHA / 2, dof)) * se
     return Comparison(
         a, b, metric, diff, (diff - margin, diff + margin), p_value,
-        verdict(a, b, diff, p_value, higher_is_better=False),
+        verdict(a, b, diff, p_value, higher_is_better=metric in HIGHER_IS_BETTER),
     )  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 
 Tables: ``mp_requests`` (one row per answered prediction request, errors included),
 ``mp_predictions`` (one row per predicted row: ``request_id`` + ``row_index``) and
-``mp_feedback`` (the true label or value of a predicted row; the latest feedback wins), and
+``mp_feedback`` (the true label or value of a predicted row, and a classifier's business
+value; the latest feedback wins, and keeps what it does not send), and
 ``mp_experiments`` (named experiments and their windows, :mod:`.experiments`).
 
 SQLite runs with a rollback journal (``journal_mode=TRUNCATE``) and ``synchronous=FULL``: a
@@ -85,8 +86,9 @@ _INSERT_ROW = (
 )
 _UPSERT_FEEDBACK = (
     "INSERT INTO mp_feedback (request_id, row_index, label, value, ts) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (request_id, row_index) DO UPDATE SET label = excluded.label,"
-    " value = excluded.value, ts = excluded.ts"
+    " ON CONFLICT (request_id, row_index) DO UPDATE SET"
+    " label = COALESCE(excluded.label, mp_feedback.label),"
+    " value = COALESCE(excluded.value, mp_feedback.value), ts = excluded.ts"
 )
 _REQUEST = (
     "SELECT request_id, model, version, variant, kind, n_rows, status FROM mp_requests"
@@ -189,7 +191,8 @@ class Store:
     def put_feedback(
         self, request_id: str, row: int, label: str | None, value: float | None
     ) -> bool:
-        """Record the truth for one row; ``True`` when it replaced earlier feedback."""
+        """Record the truth for one row (``None``: keep what earlier feedback gave); ``True``
+        when it replaced earlier feedback."""
         with self._transaction() as cursor:
             cursor.execute(
                 self._sql("SELECT 1 FROM mp_feedback WHERE request_id = ? AND row_index = ?"),

@@ -6,8 +6,10 @@ model's requests); the 50th and 99th latency percentiles (two neighbouring rows 
 interpolated exactly as :func:`numpy.percentile` does); the count, mean and variance of the
 latencies of requests answered below 400 (the latency guardrail; the variance in a second pass
 around the mean); and, over the feedback, its count, the
-classifier's hits, and the regressor's count, mean and variance of absolute errors (the variance
-in a second pass around the mean, which keeps it accurate). What comes back is a handful of rows
+classifier's labelled rows and hits, the regressor's count, mean and variance of absolute errors,
+and the count, mean and variance of the values sent (a classifier's business value; read when the
+report's metric is ``value``), each variance in a second pass around the mean, which keeps it
+accurate. What comes back is a handful of rows
 per variant: a report's memory does not grow with the number of records, on SQLite and on
 PostgreSQL alike.
 """
@@ -47,14 +49,18 @@ _JOINED = (  # from the feedback (SQLite keeps a CROSS JOIN's order), looking up
 )
 _VALUED = "p.label IS NULL AND p.value IS NOT NULL AND f.value IS NOT NULL"
 _FEEDBACK = (
-    "SELECT r.variant, COUNT(*), SUM(CASE WHEN p.label = f.label THEN 1 ELSE 0 END),"
+    "SELECT r.variant, COUNT(*), SUM(CASE WHEN f.label IS NOT NULL THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN p.label = f.label THEN 1 ELSE 0 END),"
     f" SUM(CASE WHEN {_VALUED} THEN 1 ELSE 0 END),"
-    f" SUM(CASE WHEN {_VALUED} THEN ABS(p.value - f.value) END)"
+    f" SUM(CASE WHEN {_VALUED} THEN ABS(p.value - f.value) END), COUNT(f.value), SUM(f.value)"
     f"{_JOINED} GROUP BY r.variant"
 )
 _SQUARES = (
     "SELECT SUM((ABS(p.value - f.value) - ?) * (ABS(p.value - f.value) - ?))"
     f"{_JOINED} AND r.variant = ? AND {_VALUED}"
+)
+_VALUE_SQUARES = (  # the values sent: a classifier's business value, a regressor's truth
+    f"SELECT SUM((f.value - ?) * (f.value - ?)){_JOINED} AND r.variant = ? AND f.value IS NOT NULL"
 )
 
 
@@ -72,10 +78,14 @@ class VariantSummary:
     latency_ms_mean: float | None = None  # of the answered requests
     latency_ms_variance: float = 0.0  # sample variance (n - 1) of their latencies
     feedback: int = 0
+    labelled: int = 0  # feedback rows with a true label (a classifier's accuracy counts them)
     hits: int = 0  # classifier rows whose predicted label was the true one
     valued: int = 0  # regressor rows with a predicted and a true value
     mean_abs_error: float | None = None
     abs_error_variance: float = 0.0  # sample variance (n - 1) of the absolute errors
+    values: int = 0  # feedback rows with a value
+    value_mean: float | None = None
+    value_variance: float = 0.0  # sample variance (n - 1) of the values (metric ``value`` only)
 
 
 Window = tuple[float, float | None]  # (started_at, stopped_at): Unix seconds, None while running
@@ -92,15 +102,17 @@ def _clause(window: Window | None, column: str) -> tuple[str, tuple[float, ...]]
 
 
 def summarize(
-    store: Store, model: str, window: Window | None = None
+    store: Store, model: str, window: Window | None = None, metric: str | None = None
 ) -> tuple[dict[str, VariantSummary], str | None]:
-    """Every variant of ``model`` and the report's metric (``accuracy`` for classifiers,
-    ``mae`` for regressors, ``None`` when the model answered both kinds or no prediction);
-    with ``window``, only the requests (and their feedback) made in it."""
+    """Every variant of ``model`` and the report's metric: ``metric`` when given (an
+    experiment's), else ``accuracy`` for classifiers, ``mae`` for regressors, ``None`` when the
+    model answered both kinds or no prediction; with ``window``, only the requests (and their
+    feedback) made in it."""
     variants, kinds = _traffic(store, model, window)
-    _feedback(store, model, window, variants)
-    kind = kinds.pop() if len(kinds) == 1 else None
-    metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
+    if metric is None:
+        kind = kinds.pop() if len(kinds) == 1 else None
+        metric = {"classification": "accuracy", "regression": "mae"}.get(kind or "")
+    _feedback(store, model, window, variants, metric)
     return variants, metric
 
 
@@ -146,20 +158,39 @@ def _latency_variance(
 
 
 def _feedback(
-    store: Store, model: str, window: Window | None, variants: dict[str, VariantSummary]
+    store: Store,
+    model: str,
+    window: Window | None,
+    variants: dict[str, VariantSummary],
+    metric: str | None,
 ) -> None:
     clause, bounds = _clause(window, "r.ts")
     joined = _FEEDBACK.format(window=clause)
-    for variant, count, hits, valued, total in store.select(joined, (model, *bounds)):
+    for row in store.select(joined, (model, *bounds)):
+        variant, count, labelled, hits, valued, total, values, value_total = row
         summary = variants.setdefault(variant, VariantSummary())
-        summary.feedback, summary.hits, summary.valued = count, hits or 0, valued or 0
+        summary.feedback, summary.labelled, summary.hits = count, labelled or 0, hits or 0
+        summary.valued, summary.values = valued or 0, values or 0
         if summary.valued:
             summary.mean_abs_error = total / summary.valued
         if summary.valued > 1 and summary.mean_abs_error is not None:
             mean = summary.mean_abs_error
-            params = (mean, mean, model, *bounds, variant)
-            ((squares,),) = store.select(_SQUARES.format(window=clause), params)
+            squares = _squares(store, _SQUARES.format(window=clause), mean, model, bounds, variant)
             summary.abs_error_variance = math.nan if squares is None else squares / (valued - 1)
+        if summary.values:
+            summary.value_mean = float(value_total) / summary.values
+        if metric == "value" and summary.values > 1 and summary.value_mean is not None:
+            sql = _VALUE_SQUARES.format(window=clause)
+            squares = _squares(store, sql, summary.value_mean, model, bounds, variant)
+            summary.value_variance = math.nan if squares is None else squares / (values - 1)
+
+
+def _squares(
+    store: Store, sql: str, mean: float, model: str, bounds: tuple[float, ...], variant: str
+) -> float | None:
+    """A variant's sum of squared deviations from ``mean``, by the database."""
+    ((squares,),) = store.select(sql, (mean, mean, model, *bounds, variant))
+    return None if squares is None else float(squares)
 
 
 def _percentile(

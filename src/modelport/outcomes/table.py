@@ -58,7 +58,7 @@ def report_tables(report: ExperimentReport) -> Group:
     variants.add_column("feedback", justify="right")
     variants.add_column(metric, justify="right")
     for v in report.variants:
-        value = v.accuracy if report.metric == "accuracy" else v.mae
+        value = {"accuracy": v.accuracy, "value": v.value}.get(report.metric or "", v.mae)
         variants.add_row(
             v.variant, ",".join(map(str, v.versions)), str(v.requests), str(v.errors),
             str(v.rejected), _num(v.latency_ms_p50, 2), _num(v.latency_ms_p99, 2),

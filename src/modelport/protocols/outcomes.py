@@ -2,7 +2,7 @@
 
 | method | path | what | key (when inference keys are set) |
 |---|---|---|---|
-| POST | ``/feedback`` | ``{request_id, label \\| value, row?}``: a truth | an inference key |
+| POST | ``/feedback`` | ``{request_id, label?, value?, row?}``: truth, value | an inference key |
 | GET | ``/experiments/{model}`` | report (``?experiment=``, ``?min_samples=``) | inference, admin |
 | GET | ``/experiments/{model}/{name}`` | the report of experiment ``name`` | inference, admin |
 
@@ -78,7 +78,7 @@ async def _reader(request: Request) -> None:
 
 @router.post(
     "/feedback",
-    summary="Record the true label or value of an answered prediction",
+    summary="Record the true label or value of an answered prediction (or its business value)",
     openapi_extra={
         "requestBody": {
             "required": True,

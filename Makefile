@@ -30,7 +30,7 @@ serve: $(VENV)/.installed
 
 ## Lint, type-check and run the whole test suite
 test: check
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory coverage-batching
 
 ## The batching scheduler keeps 100% branch coverage

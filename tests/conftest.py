@@ -52,16 +52,6 @@ def client(repo: Path) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``make test`` runs two pytest-xdist processes (``--dist loadgroup``): a file's tests stay
-    together in one process, so its module fixtures (a server, a registry, an image) start once,
-    and files that share something outside the process (the Docker engine) name one group."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Under ``.ci/run`` (``MODELPORT_NO_SKIPS=1``, set once it has installed every tool the

@@ -44,7 +44,6 @@ from tests.helpers import IRIS_ROW, free_port
 pytestmark = [
     pytest.mark.container,
     pytest.mark.timeout(1500),
-    pytest.mark.xdist_group("container"),
 ]
 __all__ = ["engine"]  # the engine fixture, shared with test_image
 

@@ -1,14 +1,18 @@
 """The Docker image, built and run for real on a local engine (scripts/docker-engine.sh).
 
 The engine and the python:3.11-slim stand-in are made when missing (this machine reaches no image
-registry); what this module starts it stops by PID, and the container and image are removed.
+registry); what this module starts it stops by PID once no test process uses it, and the
+container and image are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +22,7 @@ import pytest
 
 from tests.helpers import IRIS_ROW, free_port
 
-pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]  # one engine
+pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "modelport-iris:test"
@@ -33,15 +37,37 @@ def docker(*args: str, timeout: float = 300) -> str:
     return done.stdout.strip()
 
 
+@contextlib.contextmanager
+def _users(state: Path) -> Iterator[list[int]]:
+    """How many test processes use the engine, read and written under one lock: ``make test``
+    runs two (pytest-xdist), and the last one out stops the engine, never one still in use."""
+    with (Path(tempfile.gettempdir()) / "modelport-docker.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        count = state / "users"
+        users = [int(count.read_text())] if count.is_file() else [0]
+        yield users
+        if users[0]:
+            state.mkdir(parents=True, exist_ok=True)
+            count.write_text(str(users[0]))
+        else:
+            count.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[None]:
     state = ROOT / ".docker-state"
     script = ROOT / "scripts" / "docker-engine.sh"
     env = {"MODELPORT_DOCKER_STATE": str(state), "PATH": ENV["PATH"]}
-    subprocess.run(["bash", str(script), "up"], check=True, timeout=600, env=env)
+    with _users(state) as users:
+        if users[0] == 0:
+            subprocess.run(["bash", str(script), "up"], check=True, timeout=600, env=env)
+        users[0] += 1
     yield
-    subprocess.run(["bash", str(script), "down"], check=False, timeout=60, env=env)
-    shutil.rmtree(state, ignore_errors=True)
+    with _users(state) as users:
+        users[0] -= 1
+        if users[0] == 0:
+            subprocess.run(["bash", str(script), "down"], check=False, timeout=60, env=env)
+            shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from tests.e2e.mlflow_registry import COLUMNS
 from tests.helpers import IRIS_ROW
 from tests.sources.conftest import MLFLOW_WARNINGS, LocalRegistry
 
-pytestmark = [pytest.mark.xdist_group("mlflow-local"), *MLFLOW_WARNINGS]
+pytestmark = MLFLOW_WARNINGS
 
 
 def _version(uri: str, trust: list[str] | None = None) -> ModelVersion:

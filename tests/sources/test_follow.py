@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
@@ -23,7 +22,7 @@ from modelport.traffic.state import request_rollout
 from tests.helpers import IRIS_ROW
 from tests.sources.conftest import MLFLOW_WARNINGS, LocalRegistry
 
-pytestmark = [pytest.mark.xdist_group("mlflow-local"), *MLFLOW_WARNINGS]
+pytestmark = MLFLOW_WARNINGS
 
 
 def _register(local: LocalRegistry, name: str) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ from tests.conftest import ClientFactory
 from tests.helpers import IRIS_ROW
 from tests.sources.conftest import MLFLOW_WARNINGS, LocalRegistry
 
-pytestmark = [pytest.mark.xdist_group("mlflow-local"), *MLFLOW_WARNINGS]
+pytestmark = MLFLOW_WARNINGS
 
 
 def _listing(folder: Path) -> dict[str, bytes]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from modelport.errors import ConfigError
+from modelport.model.digest import file_sha256
 
 __all__ = ["MANIFEST", "Content", "check_out", "write_files"]
 
@@ -24,17 +25,9 @@ MANIFEST = ".modelport-deploy.json"
 Content = bytes | Path  # the bytes to write, or a file to copy
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _content_sha256(content: Content) -> str:
     if isinstance(content, Path):
-        return _sha256(content)
+        return file_sha256(content)
     return hashlib.sha256(content).hexdigest()
 
 
@@ -72,7 +65,7 @@ def _blocked(out: Path, rel: str, manifest: Mapping[str, str]) -> str | None:
         return None
     if path.is_symlink() or rel not in manifest:
         return f"{rel} (not written by modelport)"
-    if _sha256(path) != manifest[rel]:
+    if file_sha256(path) != manifest[rel]:
         return f"{rel} (changed since modelport wrote it)"
     return None
 
@@ -85,7 +78,7 @@ def _stale(
     prefixes = tuple(f"{f.rstrip('/')}/" for f in folders)
     for rel in [r for r in manifest if r.startswith(prefixes) and r not in files]:
         path = out / rel
-        if path.is_file() and not path.is_symlink() and _sha256(path) == manifest[rel]:
+        if path.is_file() and not path.is_symlink() and file_sha256(path) == manifest[rel]:
             path.unlink()
             for parent in Path(rel).parents:
                 if str(parent) == "." or any((out / parent).iterdir()):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
 from modelport.hints import pin, trust
+from modelport.model.digest import file_sha256
 from modelport.model.manifest import folder_pinned, folder_vouches, verify_folder
 from modelport.model.pins import Pins, TrustPolicy, read_signature, signature_line
 
@@ -50,7 +51,7 @@ def sha256_of(data: bytes) -> str:
 
 def write_sha256(path: Path, key: bytes | None = None) -> str:
     """Write ``path``'s sidecar (signed when ``key`` is given); returns the sha256."""
-    digest = sha256_of(path.read_bytes())
+    digest = file_sha256(path)
     signature = signature_line(key, digest) if key else ""
     sidecar(path).write_text(f"{digest}  {path.name}\n{signature}", encoding="utf-8")
     return digest
@@ -183,18 +184,10 @@ def verify_pinned(path: Path, *, trusted: bool, pins: Pins | None) -> None:
     in_folder = folder_pinned(path, pins)
     if locked is None and side is None and not in_folder:
         return
-    digest = _file_sha256(path)
+    digest = file_sha256(path)
     if _vouched(path, digest, pins):
         return
     signed = pins is not None and pins.key is not None and read_signature(sidecar(path)) is not None
     if locked is None and not in_folder and side == digest and not signed:
         return
     raise _refused(path, digest, pins, WHY_PINNED)
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()

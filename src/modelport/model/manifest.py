@@ -17,6 +17,7 @@ from pathlib import Path
 
 from modelport.errors import UntrustedArtifact
 from modelport.hints import pin, trust
+from modelport.model.digest import file_sha256
 from modelport.model.pins import Pins, read_signature, signature_line
 
 __all__ = [
@@ -42,16 +43,10 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def _listing(folder: Path) -> str:
-    return "".join(f"{_digest(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder))
+    return "".join(
+        f"{file_sha256(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder)
+    )
 
 
 def tree_digest(folder: Path) -> str:
@@ -110,7 +105,7 @@ def verify_manifest(folder: Path) -> bool:
         path = present.get(name)
         if path is None:
             raise UntrustedArtifact(f"{folder}: {name}, pinned in {MANIFEST}, is missing")
-        digest = _digest(path)
+        digest = file_sha256(path)
         if digest != pinned:
             raise UntrustedArtifact(
                 f"{folder}: {name} has sha256 {digest} but {MANIFEST} pins {pinned}; "

@@ -138,15 +138,17 @@ class Registrar:
         from mlflow.models import infer_signature
         from mlflow.pyfunc import PythonModel
 
-        with warnings.catch_warnings():  # MLflow's advice on type hints, at class creation
+        with warnings.catch_warnings():  # MLflow's advice on type hints
             warnings.simplefilter("ignore")
 
             class Echo(PythonModel):  # type: ignore[misc]
                 def predict(self, model_input: pd.DataFrame, params: Any = None) -> list[str]:
                     return [str(text) for text in model_input["text"]]
 
+            model = Echo()  # MLflow checks the hints here too
+
         signature = infer_signature(pd.DataFrame({"text": ["hello"]}), ["hello"])
-        return self._log("pyfunc", Echo(), name, signature=signature)
+        return self._log("pyfunc", model, name, signature=signature)
 
     def lightgbm(self, name: str, booster: bool) -> int:
         """An ``LGBMClassifier`` (MLflow saves it with skops), or its ``Booster`` (text)."""

@@ -34,7 +34,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from modelport import hints
-from modelport.core.repository import add_version
+from modelport.core.versions import add_version
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "deploy" / "golden"

@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import modelport
-from modelport.core.repository import add_version
+from modelport.core.versions import add_version
 from modelport.model.card import read_card
 from tests.cli.test_cli import run
 from tests.conftest import ClientFactory
@@ -361,14 +361,14 @@ def test_a_failed_example_run_leaves_no_version_behind(
 def test_a_failed_copy_leaves_no_version_and_no_model_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelport.core import repository
+    from modelport.core import versions
 
     def full_disk(*args: object, **kwargs: object) -> str:
         raise OSError(28, "No space left on device")
 
     pkl = tutorial_pickle(tmp_path)
     add_version(tmp_path / "models", "iris", pkl, None)
-    monkeypatch.setattr(repository.shutil, "copyfile", full_disk)
+    monkeypatch.setattr(versions.shutil, "copyfile", full_disk)
     for name in ("iris", "fresh"):
         with pytest.raises(OSError, match="No space left"):
             add_version(tmp_path / "models", name, pkl, None)

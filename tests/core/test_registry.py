@@ -83,11 +83,18 @@ def test_unknown_names_and_versions_are_404(tmp_path: Path) -> None:
         registry.get("m", 3)
 
 
-def test_duplicate_names_are_refused(tmp_path: Path) -> None:
+def test_duplicate_names_fail_alone(tmp_path: Path) -> None:
     write_fake_model(tmp_path, "a", name="same")
     write_fake_model(tmp_path, "b", name="same")
-    with pytest.raises(ConfigError, match="two models are named 'same'"):
-        Registry(scan(tmp_path))
+    write_fake_model(tmp_path, "c")
+    registry = loaded(tmp_path)
+    assert registry.get("c") is not None  # the healthy model serves
+    for name in ("a", "b"):
+        with pytest.raises(ModelNotReady, match="all name their model 'same'"):
+            registry.get(name)
+    sources = scan(tmp_path)
+    with pytest.raises(ConfigError, match="two models are named 'c'"):  # built by hand: refused
+        Registry([*sources, sources[-1]])
 
 
 def test_unload(tmp_path: Path) -> None:

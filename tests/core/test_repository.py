@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from modelport.core.repository import add_version, scan
+from modelport.core.repository import scan
+from modelport.core.versions import add_version
 from modelport.errors import ConfigError
 from modelport.model.card import ModelCard, read_card
 from tests.helpers import write_fake_model
@@ -106,3 +107,27 @@ def test_add_version_pins_hash_and_numbers_versions(tmp_path: Path) -> None:
     assert read_card(tmp_path / "repo" / "m" / "modelport.yaml").description == "d"
     with pytest.raises(ConfigError, match="already exists"):
         add_version(tmp_path / "repo", "m", source, None, version=1)
+
+
+def test_two_cards_claiming_one_name_fail_alone(tmp_path: Path) -> None:
+    """Neither of two folders whose cards give the same name serves under it (which one would be
+    a guess); both are listed under their folders' names with the reason, the rest serve."""
+    root = tmp_path / "repo"
+    write_fake_model(root, "a", name="shared")
+    write_fake_model(root, "b", name="shared")
+    write_fake_model(root, "good")
+    write_fake_model(root, "x", name="a")  # a served model already named like folder a
+    sources = {source.name: source for source in scan(root)}
+    assert sorted(sources) == ["a", "a-2", "b", "good"]
+    assert sources["good"].error is None
+    assert sources["a"].error is None  # folder x, whose card names it a: served as named
+    assert sources["a"].folder == root / "x"
+    for name, folder in (("a-2", "a"), ("b", "b")):
+        error = sources[name].error
+        assert error is not None
+        assert sources[name].folder == root / folder
+        assert "a/, b/ all name their model 'shared'" in error.message
+    from modelport.core.registry import Registry
+
+    registry = Registry(scan(root))  # no longer refuses to start
+    assert set(registry.models) == {"a", "a-2", "b", "good"}

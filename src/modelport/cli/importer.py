@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelport.core.freeze import import_registry_version
-from modelport.core.repository import add_version, check_name
+from modelport.core.repository import check_name
+from modelport.core.versions import add_version
 from modelport.errors import ConfigError
 from modelport.model.card import CARD_FILE, ModelCard, read_card
 from modelport.model.datacard import described, header, named_inputs, read_columns

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.core.repository import add_folder_version, check_name
+from modelport.core.repository import check_name
+from modelport.core.versions import add_folder_version
 from modelport.model.card import CARD_FILE, ModelCard
 from modelport.model.pins import Pins
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.core.repository import add_version
+from modelport.core.versions import add_version
 from modelport.errors import MissingExtra
 from modelport.hints import pip_extra
 from modelport.model.card import ModelCard

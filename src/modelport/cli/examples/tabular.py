@@ -16,7 +16,7 @@ from typing import Any, Literal
 import joblib
 import numpy as np
 
-from modelport.core.repository import add_version
+from modelport.core.versions import add_version
 from modelport.model.card import ModelCard
 from modelport.model.signature import CardSignature, FieldSpec, OutputSpec
 

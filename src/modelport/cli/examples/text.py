@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.core.repository import add_folder_version
+from modelport.core.versions import add_folder_version
 from modelport.errors import MissingExtra
 from modelport.hints import pip_extra
 from modelport.model.card import ModelCard

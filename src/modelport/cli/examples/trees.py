@@ -25,7 +25,7 @@ def _iris() -> tuple[Any, Any, list[str]]:
 
 def _add(repo: Path, name: str, path: Path, runtime: str, version: int | None) -> Path:
     from modelport.cli.examples.tabular import iris_card
-    from modelport.core.repository import add_version
+    from modelport.core.versions import add_version
 
     return add_version(repo, name, path, iris_card(runtime), version, reuse=True)
 

@@ -31,3 +31,29 @@ def test_serve_stops_only_when_no_models_card_reads(tmp_path: Path) -> None:
         (tmp_path / name / "modelport.yaml").write_text("runtime: [unclosed\n")
     with pytest.raises(CardError, match=r"a/modelport.yaml: not valid YAML"):
         serve(Settings(models=tmp_path, port=free_port()))
+
+
+def test_one_untrusted_registry_model_fails_alone_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry model that loads only by running its own code (python_function only) is
+    refused, with the command; a healthy model beside it still gets served. Only when every
+    model is refused does `serve` stop before it listens."""
+    from modelport.core import repository
+    from modelport.errors import UntrustedArtifact
+    from modelport.model.card import ModelCard
+    from modelport.server import run
+    from modelport.sources.mlmodel import PYFUNC
+
+    write_fake_model(tmp_path, "good")
+    (healthy,) = repository.scan(tmp_path)
+    card = ModelCard(runtime=PYFUNC, source="models:/echo@champion")
+    echo = repository.ModelSource("echo", card, None, {1: tmp_path / "cache" / "MLmodel"})
+    started: list[Settings] = []
+    monkeypatch.setattr(run, "_serve_uvicorn", lambda settings, limits: started.append(settings))
+    monkeypatch.setattr(run, "scan", lambda path: [healthy, echo])
+    serve(Settings(models=tmp_path, port=free_port()))
+    assert len(started) == 1  # served: echo fails alone when it loads
+    monkeypatch.setattr(run, "scan", lambda path: [echo])
+    with pytest.raises(UntrustedArtifact, match="--trust models:/echo"):
+        serve(Settings(models=tmp_path, port=free_port()))

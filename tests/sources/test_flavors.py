@@ -8,12 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from modelport.core.registry import ModelState, ModelVersion, Registry
 from modelport.core.repository import registry_source
-from modelport.errors import UntrustedArtifact
-from modelport.sources.registry import refuse_untrusted, trusted_paths
+from modelport.sources.registry import registry_refusals, trusted_paths
 from tests.e2e.mlflow_registry import COLUMNS
 from tests.helpers import IRIS_ROW
 from tests.sources.conftest import MLFLOW_WARNINGS, LocalRegistry
@@ -95,10 +92,9 @@ def test_a_pickled_torch_module_is_refused_with_the_command(
     _refused(_version(uri), "flavor-torch-pickle", "a pickled PyTorch module (model.pth)")
     source = registry_source(uri)  # what `modelport serve` says before any worker starts
     served = [(source.card, path) for path in source.versions.values()]
-    with pytest.raises(UntrustedArtifact) as refusal:
-        refuse_untrusted(served, [], uri)
-    assert f"modelport serve {uri} --trust models:/flavor-torch-pickle" in refusal.value.message
-    refuse_untrusted(served, trusted_paths([Path("models:/flavor-torch-pickle")]), uri)
+    (refusal,) = registry_refusals(served, [], uri).values()
+    assert f"modelport serve {uri} --trust models:/flavor-torch-pickle" in refusal.message
+    assert not registry_refusals(served, trusted_paths([Path("models:/flavor-torch-pickle")]), uri)
 
 
 def test_a_transformers_model_serves_pinned_at_first_download(

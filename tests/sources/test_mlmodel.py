@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from modelport.core.schemas import request_model
-from modelport.errors import ConfigError, UntrustedArtifact
+from modelport.errors import ConfigError
 from modelport.model.card import ModelCard
 from modelport.model.signature import FieldSpec, OutputSpec, Signature
 from modelport.sources.mlmodel import PYFUNC, read_mlmodel
-from modelport.sources.registry import parse_uri, refuse_untrusted, untrusted_refusal
+from modelport.sources.registry import parse_uri, registry_refusals, untrusted_refusal
 
 COLUMNS = [
     {"type": "double", "name": "sepal_length", "required": True},
@@ -152,6 +152,27 @@ def test_bad_registry_uris_say_the_two_forms(uri: str) -> None:
 def test_pyfunc_only_needs_trust_and_says_the_command(tmp_path: Path) -> None:
     card = ModelCard(runtime=PYFUNC, source="models:/echo@champion")
     artifact = tmp_path / "echo" / "1" / "MLmodel"
-    with pytest.raises(UntrustedArtifact, match="--trust models:/echo"):
-        refuse_untrusted([(card, artifact)], [], "models:/echo@champion")
-    refuse_untrusted([(card, artifact)], [tmp_path / "echo"], "models:/echo@champion")
+    (refusal,) = registry_refusals([(card, artifact)], [], "models:/echo@champion").values()
+    assert "--trust models:/echo" in refusal.message
+    assert not registry_refusals([(card, artifact)], [tmp_path / "echo"], "models:/echo@champion")
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        {"inputs": "{not json"},
+        {"inputs": "[1]"},  # a column that is no mapping
+        {"inputs": '[{"type": "string", "name": "text"}]', "outputs": "{bad"},
+        "a string",
+    ],
+)
+def test_a_malformed_signature_fails_the_model_with_the_reason(
+    tmp_path: Path, signature: Any
+) -> None:
+    """Registry content is untrusted input: a signature that does not read is a ConfigError
+    (that model fails, listed with it), never a crash of the scan or of the follower's poll."""
+    folder = _write(tmp_path, {"python_function": {"loader_module": "x"}})
+    meta = yaml.safe_load((folder / "MLmodel").read_text())
+    (folder / "MLmodel").write_text(yaml.safe_dump({**meta, "signature": signature}))
+    with pytest.raises(ConfigError, match="signature does not read"):
+        read_mlmodel(folder, "models:/x/1")

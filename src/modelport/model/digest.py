@@ -9,5 +9,8 @@ __all__ = ["file_sha256"]
 
 
 def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()  # hashlib.file_digest is Python 3.11+; modelport supports 3.10
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()

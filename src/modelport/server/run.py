@@ -17,7 +17,7 @@ from modelport.server.app import create_app, loaded_app
 from modelport.server.logs import configure_logging, gunicorn_logger
 from modelport.server.protocol import Limits, fd_room, protocol_class
 from modelport.settings import Settings
-from modelport.sources.registry import refuse_untrusted, trusted_paths
+from modelport.sources.registry import registry_refusals, trusted_paths
 
 __all__ = ["serve"]
 
@@ -91,11 +91,11 @@ def serve(settings: Settings) -> None:
     if broken and len(broken) == len(sources):
         raise broken[0]
     trusted = trusted_paths(settings.trust)  # `models:/NAME` trusts that registry model
-    served = ((s.card, p) for s in sources for p in s.versions.values())
-    refuse_untrusted(served, trusted, str(settings.models))  # registry models, with the command
     found = [(s, p) for s in sources for v, p in s.versions.items() if v not in s.problems]
-    artifacts = [p for s, p in found if not is_folder_model(p, s.card)]  # checked at load
-    refused = refusals(artifacts, TrustPolicy(tuple(trusted), Pins.from_settings(settings)))
+    blocked = registry_refusals(((s.card, p) for s, p in found), trusted, str(settings.models))
+    artifacts = [p for s, p in found if p not in blocked and not is_folder_model(p, s.card)]
+    policy = TrustPolicy(tuple(trusted), Pins.from_settings(settings))
+    refused = [*blocked.values(), *refusals(artifacts, policy)]  # each fails alone at load
     if refused and len(refused) == len(found):
         raise refused[0]
     configure_logging(settings)

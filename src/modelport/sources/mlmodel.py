@@ -148,12 +148,30 @@ def _image(signature: dict[str, Any]) -> CardSignature | None:
     """One tensor ``[-1, C, H, W]``: an image input of that shape (the torch runtime's)."""
     raw = signature.get("inputs")
     columns = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(columns, list) or len(columns) != 1 or columns[0].get("type") != "tensor":
+    if not isinstance(columns, list) or len(columns) != 1 or not isinstance(columns[0], dict):
+        return None
+    if columns[0].get("type") != "tensor":
         return None
     shape = columns[0].get("tensor-spec", {}).get("shape", [])
     if len(shape) != 4 or any(not isinstance(n, int) or n < 1 for n in shape[1:]):
         return None
     return CardSignature(input="image", shape=(shape[1], shape[2], shape[3]))
+
+
+def _signature(folder: Path, meta: dict[str, Any], runtime: str) -> CardSignature | None:
+    """The card signature MLflow's signature gives; a malformed one (registry content is
+    untrusted input) fails this model with the reason, never the caller."""
+    signature = meta.get("signature") or {}
+    try:
+        if not isinstance(signature, dict):
+            raise TypeError(f"a {type(signature).__name__}, not a mapping")
+        inputs = _inputs(signature, _examples(folder, meta.get("saved_input_example_info")))
+        generated = CardSignature(inputs=inputs) if inputs else _image(signature)
+        if generated is not None and runtime == PYFUNC:  # MLflow's loader: the model cannot tell
+            generated = generated.model_copy(update={"output": _output(signature)})
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise ConfigError(f"{folder}/MLmodel: its signature does not read ({exc})") from exc
+    return generated
 
 
 def flavors_of(folder: Path) -> dict[str, Any]:
@@ -176,11 +194,7 @@ def read_mlmodel(folder: Path, source: str, card: ModelCard | None = None) -> Ml
     if not isinstance(meta, dict) or not isinstance(meta.get("flavors"), dict):
         raise ConfigError(f"{folder}/MLmodel: no flavors")
     runtime, artifact = _flavor(meta["flavors"], folder)
-    signature = meta.get("signature") or {}
-    inputs = _inputs(signature, _examples(folder, meta.get("saved_input_example_info")))
-    generated = CardSignature(inputs=inputs) if inputs else _image(signature)
-    if generated is not None and runtime == PYFUNC:  # MLflow's loader: the model cannot tell
-        generated = generated.model_copy(update={"output": _output(signature)})
+    generated = _signature(folder, meta, runtime)
     base = card or ModelCard()
     updates: dict[str, Any] = {"source": source, "runtime": base.runtime or runtime}
     updates["artifact"] = base.artifact or artifact

@@ -50,8 +50,8 @@ __all__ = [
     "fetch_version",
     "open_model",
     "parse_uri",
-    "refuse_untrusted",
     "registry_pins",
+    "registry_refusals",
     "resolve",
     "trusted_paths",
     "untrusted_refusal",
@@ -314,15 +314,17 @@ def untrusted_refusal(
     )
 
 
-def refuse_untrusted(
+def registry_refusals(
     models: Iterable[tuple[ModelCard, Path]], trusted: list[Path], served: str
-) -> None:
-    """Refuse, before serving, a registry model that loads only by running code it carries (a
-    ``python_function``-only model, a pickle, a ``torch.export`` program, untrusted skops types)
-    unless ``--trust models:/NAME`` says so."""
+) -> dict[Path, UntrustedArtifact]:
+    """Before serving, the refusal (with the exact ``modelport serve ... --trust`` command) of
+    each registry model's artifact that loads only by running code it carries (a
+    ``python_function``-only model, a pickle, a ``torch.export`` program, untrusted skops
+    types) and that no ``--trust models:/NAME`` vouches for."""
+    found = {}
     for card, artifact in models:
-        if is_trusted(artifact, trusted):
-            continue
-        refusal = untrusted_refusal(card, artifact, served)
-        if refusal is not None:
-            raise refusal
+        if not is_trusted(artifact, trusted):
+            refusal = untrusted_refusal(card, artifact, served)
+            if refusal is not None:
+                found[artifact] = refusal
+    return found

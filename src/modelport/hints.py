@@ -70,7 +70,7 @@ def trust(path: str | Path) -> str:
     return f"add --trust {_q(path)} to the command"
 
 
-_TRUST = re.compile(r"add --trust ('[^']*'|\S+) to the command")
+_TRUST = re.compile(r"add --trust (.+?) to the command")  # a path quoted with ' in it too
 
 
 def rerun_with_trust(message: str, argv: list[str]) -> str:

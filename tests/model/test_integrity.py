@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,23 @@ def test_a_file_of_a_folder_pinned_whole_loads_only_as_pinned(artifact: Path, pi
         read_verified(artifact, trusted=False, pins=pins)
     with pytest.raises(UntrustedArtifact, match=r"model\.joblib has sha256"):
         verify_pinned(onnx_copy, trusted=False, pins=pins)  # its folder changed
+
+
+def test_a_folder_pin_vouches_wherever_the_lock_and_folder_are_copied(tmp_path: Path) -> None:
+    """A registry version frozen into ``shop/iris/1`` is pinned as ``shop/iris/1/``; the image
+    copies the folder to ``/models/iris/1`` and the lock to ``/modelport.lock``: its pickle still
+    loads (the tree digest is what is pinned), and not once a file of the folder changed."""
+    folder = tmp_path / "build" / "shop" / "iris" / "1"
+    folder.mkdir(parents=True)
+    (folder / "model.pkl").write_bytes(b"pickled bytes")
+    pin_folder(folder, Pins(tmp_path / "build" / "shop", tmp_path / "build" / "modelport.lock"))
+    image = tmp_path / "image"
+    (image / "models" / "iris").mkdir(parents=True)
+    shutil.copytree(folder, image / "models" / "iris" / "1")
+    shutil.copyfile(tmp_path / "build" / "modelport.lock", image / "modelport.lock")
+    pins = Pins(image / "models", image / "modelport.lock")
+    copied = image / "models" / "iris" / "1" / "model.pkl"
+    assert read_verified(copied, trusted=False, pins=pins) == b"pickled bytes"
+    copied.write_bytes(b"other bytes")
+    with pytest.raises(UntrustedArtifact):
+        read_verified(copied, trusted=False, pins=pins)

@@ -105,3 +105,26 @@ def test_a_registry_uri_builds_its_version_frozen(
     assert dry.exit_code == 0, dry.output
     assert "COPY --chown" in dry.output
     assert "mlflow" not in dry.output  # the image needs no registry client
+
+
+def test_a_registry_model_that_runs_its_own_code_is_built_only_when_trusted(
+    local_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """As `modelport serve` refuses it, a build refuses to freeze (and pin as trusted) a registry
+    version that loads only by running its own code, unless `--trust models:/NAME` says so: the
+    image's check would otherwise unpickle it during `docker build`."""
+    from modelport.errors import UntrustedArtifact
+    from modelport.sources.registry import trusted_paths
+
+    version = local_registry.registrar.pyfunc("frozen-echo")
+    uri = f"models:/frozen-echo/{version}"
+    out = tmp_path / "out"
+    with pytest.raises(UntrustedArtifact, match="add --trust models:/frozen-echo to the command"):
+        _context(uri, out)
+    assert not (out / "models").exists()  # nothing frozen, nothing pinned
+    said = io.StringIO()
+    trusted = trusted_paths([Path("models:/frozen-echo")])
+    deploy_files("docker", Path(uri), out, Console(file=said), force=False, trusted=trusted)
+    assert f"Froze {uri}" in said.getvalue()
+    dry = CliRunner().invoke(app, ["build", uri, "--dry-run", "--trust", "models:/frozen-echo"])
+    assert dry.exit_code == 0, dry.output

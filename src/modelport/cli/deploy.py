@@ -40,21 +40,28 @@ def _context(
 
 
 @contextlib.contextmanager
-def _frozen(repo: Path, out: Path) -> Iterator[Frozen]:
+def _frozen(repo: Path, out: Path, trusted: list[Path]) -> Iterator[Frozen]:
     """``repo`` with its registry sources frozen (see :mod:`modelport.deploy.frozen`)."""
     check_out(out, repo)
-    with frozen(repo) as found:
+    with frozen(repo, trusted) as found:
         check_place(repo, out, found)
         yield found
 
 
 def deploy_files(
-    target: str, repo: Path, out: Path | None, err: Console, *, force: bool, **options: Any
+    target: str,
+    repo: Path,
+    out: Path | None,
+    err: Console,
+    *,
+    force: bool,
+    trusted: list[Path] | None = None,
+    **options: Any,
 ) -> list[Path]:
     """Write ``target``'s files for ``repo`` into ``out`` (default ``deploy/<target>``); each
     registry source is frozen at the version it names now."""
     out = out or Path("deploy") / target
-    with _frozen(repo, out) as found:
+    with _frozen(repo, out, trusted or []) as found:
         spec = spec_for(found.repo, origin=repo, **options)
         written = _context(target, found, out, err, force=force, spec=spec)
     for path in written:
@@ -95,11 +102,12 @@ def build_image(
     *,
     force: bool = False,
     grpc_port: int | None = None,
+    trusted: list[Path] | None = None,
 ) -> str | None:
     """Write the build context of ``repo`` (each registry source frozen at the version it names
     now) and build it; the image, or None without Docker."""
     name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-    with frozen(repo) as found:
+    with frozen(repo, trusted) as found:
         spec = spec_for(found.repo, image=tag or None, name=name, grpc_port=grpc_port, origin=repo)
         context = out or Path("build") / spec.name
         check_out(context, repo)

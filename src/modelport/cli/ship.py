@@ -17,6 +17,14 @@ __all__ = ["build", "deploy"]
 
 
 ForceOpt = Annotated[bool, typer.Option(help="Replace the files in --out it names as not ours.")]
+RegistryTrustOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option(
+        "--trust",
+        help="models:/NAME: freeze that registry model into the image even when it loads only "
+        "by running code it carries (a pickle, python_function). Repeatable.",
+    ),
+]
 GrpcPortOpt = Annotated[
     Optional[int],
     typer.Option(
@@ -37,6 +45,7 @@ def build(
     dry_run: Annotated[bool, typer.Option(help="Print the Dockerfile; build nothing.")] = False,
     grpc_port: GrpcPortOpt = None,
     force: ForceOpt = False,
+    trust: RegistryTrustOpt = None,
 ) -> None:
     """Write a Docker build context for a model repository and build it with Docker; the build
     fails, with the reason, when a model cannot load or predict its example in the image."""
@@ -44,15 +53,17 @@ def build(
     from modelport.deploy import render_target
     from modelport.deploy.context import spec_for
     from modelport.deploy.frozen import frozen
+    from modelport.sources.registry import trusted_paths
 
     repo = settings(models=path).models
+    trusted = trusted_paths(trust or [])
     if dry_run:
         name = tag.split(":")[0].rsplit("/", 1)[-1] or None
-        with frozen(repo) as found:
+        with frozen(repo, trusted) as found:
             spec = spec_for(found.repo, name, tag or None, origin=repo, grpc_port=grpc_port)
         print(render_target("docker", spec)["Dockerfile"])
         return
-    build_image(repo, tag, out, err, force=force, grpc_port=grpc_port)
+    build_image(repo, tag, out, err, force=force, grpc_port=grpc_port, trusted=trusted)
 
 
 def deploy(
@@ -81,15 +92,20 @@ def deploy(
         typer.Option(help="Kubernetes startup and readiness probes over grpc.health.v1."),
     ] = False,
     force: ForceOpt = False,
+    trust: RegistryTrustOpt = None,
 ) -> None:
     """Write the files that deploy a model repository to a platform; never replaces a file
     modelport did not write unless --force."""
     from modelport.cli.deploy import deploy_files
     from modelport.deploy import TARGETS
+    from modelport.sources.registry import trusted_paths
 
     if target not in TARGETS:
         raise typer.BadParameter(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     repo = settings(models=path).models
     options = {"replicas": replicas, "workers": workers, "outcomes_secret": outcomes_secret}
     options |= {"grpc_port": grpc_port, "grpc_probes": grpc_probes}
-    deploy_files(target, repo, out, err, force=force, name=name, image=image, **options)
+    trusted = trusted_paths(trust or [])
+    deploy_files(
+        target, repo, out, err, force=force, trusted=trusted, name=name, image=image, **options
+    )

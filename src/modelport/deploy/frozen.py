@@ -73,12 +73,14 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def _import(source: str, repo: Path, pins: Pins, name: str, card: ModelCard | None) -> str:
-    version = import_registry_version(source, repo, name, card=card, pins=pins)
+def _import(
+    source: str, repo: Path, pins: Pins, name: str, card: ModelCard | None, trusted: list[Path]
+) -> str:
+    version = import_registry_version(source, repo, name, card=card, pins=pins, trusted=trusted)
     return f"{name} v{version.name}"
 
 
-def _stage(repo: Path, staging: Path, cards: dict[Path, ModelCard]) -> Frozen:
+def _stage(repo: Path, staging: Path, cards: dict[Path, ModelCard], trusted: list[Path]) -> Frozen:
     """Copy ``repo`` without its registry models into ``staging``, then import them."""
     target = staging / (repo.name if repo.name and cards.get(repo) is None else "models")
     user = Pins.default(repo)
@@ -97,16 +99,19 @@ def _stage(repo: Path, staging: Path, cards: dict[Path, ModelCard]) -> Frozen:
             ignore=lambda where, names: skipped if Path(where) == repo else set(),
         )
     versions = {
-        str(card.source): _import(str(card.source), target, pins, folder.name, card)
+        str(card.source): _import(str(card.source), target, pins, folder.name, card, trusted)
         for folder, card in cards.items()
     }
     return Frozen(target, pins.lock, versions)
 
 
 @contextlib.contextmanager
-def frozen(repo: Path) -> Iterator[Frozen]:
+def frozen(repo: Path, trusted: list[Path] | None = None) -> Iterator[Frozen]:
     """``repo`` with each registry source frozen at the version it names now (in a staging copy
-    removed on exit); ``repo`` itself when it names none."""
+    removed on exit); ``repo`` itself when it names none. A version that loads only by running
+    code it carries is refused unless ``trusted`` (the build's ``--trust models:/NAME``) says
+    so, as ``modelport serve`` refuses it."""
+    trusted = trusted or []
     cards = registry_cards(repo)
     if not is_registry_uri(repo) and not cards:
         yield Frozen(repo)
@@ -115,10 +120,10 @@ def frozen(repo: Path) -> Iterator[Frozen]:
         staging = Path(tmp)
         if is_registry_uri(repo):
             target, pins = staging / "models", Pins(staging / "models", staging / LOCK_FILE)
-            versions = {str(repo): _import(str(repo), target, pins, _name(repo), None)}
+            versions = {str(repo): _import(str(repo), target, pins, _name(repo), None, trusted)}
             yield Frozen(target, pins.lock, versions)
         else:
-            yield _stage(repo, staging, cards)
+            yield _stage(repo, staging, cards, trusted)
 
 
 def _name(uri: Path) -> str:

@@ -154,8 +154,10 @@ def folder_pinned(path: Path, pins: Pins | None) -> bool:
 
 def folder_vouches(path: Path, digest: str, pins: Pins | None) -> bool:
     """Whether the pin of the folder holding ``path`` vouches for the bytes whose sha256 is
-    ``digest``: the folder's tree digest is pinned, and lists ``path`` with that sha256."""
-    if not folder_pinned(path, pins) or pins is None:
+    ``digest``: the folder's tree digest is pinned (under any key, as a file's digest is: a
+    build context copies the lock beside ``/models`` whatever the repository was called), and
+    lists ``path`` with that sha256."""
+    if pins is None or not (path.parent / MANIFEST).is_file():
         return False
     listing = _listing(path.parent)
     tree = hashlib.sha256(listing.encode()).hexdigest()

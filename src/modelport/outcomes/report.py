@@ -170,12 +170,12 @@ def _comparison(primary: _Primary, guard: GuardrailReport | None, tau: float) ->
             f"slower on {LATENCY} ({guard.difference:+.2f} ms, "
             f"{p_text(guard.always_valid_p_value, 'always-valid p')})"
         )
-        if winner == c.b and seq is not None:
+        if winner == c.b and seq is not None:  # the guardrail overturns the metric's winner
             won = p_text(seq.p_value, "always-valid p")
             text = f"no winner: {c.b} better on {c.metric}, {won}, but {slower}"
-        else:
+            about = LATENCY
+        else:  # the verdict stays the metric's, with the guardrail's warning
             text = f"{text}; {c.b} {slower}"
-        about = LATENCY
     return ComparisonReport(
         baseline=c.a, variant=c.b, metric=c.metric, difference=_finite(c.difference),
         ci95=ci, p_value=_finite(c.p_value),

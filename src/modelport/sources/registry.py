@@ -158,12 +158,15 @@ def _pin(folder: Path, source: str) -> None:
     write_manifest(folder)
 
 
-def _pin_folder_model(version: Path) -> None:
-    """A folder model's tree sha256, as first downloaded, in the cache's lock."""
-    artifact = version / str(read_card(version / CARD_FILE).artifact)
-    if artifact.is_dir():
+def _pin_folder_model(staged: Path, target: Path) -> None:
+    """A folder model's tree sha256, as first downloaded, in the cache's lock, keyed by where
+    it will lie: written before the version appears there (a worker that finds it finds it
+    pinned), under the cache-wide lock (two models fetched at once both keep their line)."""
+    artifact = str(read_card(staged / CARD_FILE).artifact)
+    if (staged / artifact).is_dir():
         pins = registry_pins()
-        pins.write({pins.relative(artifact) + "/": tree_digest(artifact)})
+        with _locked(cache_root()):
+            pins.write({pins.relative(target / artifact) + "/": tree_digest(staged / artifact)})
 
 
 def fetch_version(name: str, version: int) -> Path:
@@ -181,12 +184,12 @@ def fetch_version(name: str, version: int) -> Path:
         try:
             download(name, version, staging)
             _pin(staging, f"models:/{name}/{version}")
+            _pin_folder_model(staging, target)
             if target.exists():
                 shutil.rmtree(target)  # an unpinned leftover of an interrupted download
             staging.replace(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        _pin_folder_model(target)
     log.info("downloaded %s v%d into %s (sha256 pinned)", name, version, target)
     return target
 

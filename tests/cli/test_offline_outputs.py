@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from modelport.cli.offline import BadRow, write_errors
-from modelport.cli.predict import _publish
+from modelport.cli.offline import BadRow, BadRows
+from modelport.cli.predict import _publish, _replaced
 from modelport.errors import ConfigError
 from tests.cli.test_cli import iris_repo, run
 
@@ -97,8 +97,9 @@ def test_without_skip_the_errors_file_is_not_in_the_way(
 
 
 def test_a_file_made_while_scoring_is_not_replaced(tmp_path: Path) -> None:
-    """The final steps are exclusive: the output is linked into place, the errors file created
-    with O_EXCL; a file that appeared after the first check is kept, and our partial is not."""
+    """The final steps are exclusive: the output and the errors file are each linked into place
+    from a partial file of our own; a file that appeared after the first check is kept, and our
+    partial is not."""
     output = tmp_path / "scored.csv"
     output.write_text(THEIRS)
     descriptor, name = tempfile.mkstemp(dir=tmp_path, suffix=".partial")
@@ -113,8 +114,29 @@ def test_a_file_made_while_scoring_is_not_replaced(tmp_path: Path) -> None:
     listed = tmp_path / "scored.errors.csv"
     listed.write_text(THEIRS)
     bad = [BadRow(1, 3, "sepal_width", None, "missing value")]
-    with pytest.raises(ConfigError, match="give another --errors, or add --force"):
-        write_errors(bad, listed)
+    with (
+        pytest.raises(ConfigError, match="give another --errors, or add --force"),
+        _replaced(listed, False, "--errors") as handle,
+    ):
+        BadRows(handle).add(bad)
     assert listed.read_text() == THEIRS
-    write_errors(bad, listed, force=True)
+    assert not _ours(tmp_path)  # our partial is gone
+    with _replaced(listed, True, "--errors") as handle:
+        BadRows(handle).add(bad)
     assert "1,3,sepal_width,,missing value" in listed.read_text()
+
+
+def test_the_errors_file_is_streamed_and_written_only_when_a_row_is_left_out(
+    capsys: pytest.CaptureFixture[str], iris_repo: Path, tmp_path: Path
+) -> None:
+    """Bad rows go to a partial file as they come (memory does not grow with them), which
+    becomes the errors file only at the end, and only when a row was left out."""
+    clean = tmp_path / "clean.csv"
+    clean.write_text(f"{HEADER}\n5.1,3.5,1.4,0.2\n")
+    scored = tmp_path / "scored.csv"
+    args = ["predict", str(iris_repo), "--input", str(clean), "--output", str(scored)]
+    code, _, err = run(capsys, *args, "--on-error", "skip")
+    assert code == 0, err
+    assert scored.is_file()
+    assert not (tmp_path / "scored.errors.csv").exists()
+    assert not _ours(tmp_path)

@@ -24,12 +24,12 @@ from modelport.protocols.answers import answers
 
 __all__ = [
     "BadRow",
+    "BadRows",
     "count_records",
     "predict_records",
     "read_records",
     "taken",
     "write_answers",
-    "write_errors",
 ]
 
 CHUNK = 1024
@@ -120,8 +120,29 @@ def _problems(error: ValidationError, row: int, line: int | None, record: Any) -
     return problems
 
 
+class BadRows:
+    """The rows ``--on-error skip`` leaves out, written as CSV as they come (row, line, column,
+    value, reason), so that memory does not grow with them; counted."""
+
+    def __init__(self, handle: IO[str] | None = None) -> None:
+        self._writer = None if handle is None else csv.writer(handle)
+        if self._writer is not None:
+            self._writer.writerow(["row", "line", "column", "value", "reason"])
+        self.rows = 0  # rows left out
+        self.problems = 0  # their problems (a row may have several)
+
+    def add(self, problems: list[BadRow]) -> None:
+        """One left-out row's problems."""
+        self.rows += 1
+        self.problems += len(problems)
+        if self._writer is not None:
+            for item in problems:
+                value = "" if item.value is None else item.value
+                self._writer.writerow([item.row, item.line or "", item.column, value, item.reason])
+
+
 def _parsed(
-    model: LoadedModel, chunk: list[Record], start: int, skip: bool, bad: list[BadRow]
+    model: LoadedModel, chunk: list[Record], start: int, skip: bool, bad: BadRows
 ) -> tuple[list[dict[str, Any]], list[BaseModel]]:
     """The chunk's records that fit the signature, validated; the others go to ``bad`` (or
     raise, naming the row, its column and the reason, unless ``skip``)."""
@@ -135,7 +156,7 @@ def _parsed(
                 where = f" (line {line})" if line is not None else ""
                 summary = "; ".join(f"row.{index}.{p.column}: {p.reason}" for p in problems)
                 raise InvalidInput(summary + where) from exc
-            bad.extend(problems)
+            bad.add(problems)
             continue
         good.append(record)
     return good, parsed
@@ -147,12 +168,12 @@ def predict_records(
     progress: Callable[[int], None] | None = None,
     *,
     skip: bool = False,
-    bad: list[BadRow] | None = None,
+    bad: BadRows | None = None,
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """``(record, answer)`` pairs, predicted a chunk at a time. A record that does not fit the
     signature stops it (naming the row, its column and the reason) or, with ``skip``, is left
     out and listed in ``bad``."""
-    bad = [] if bad is None else bad
+    bad = BadRows() if bad is None else bad
     iterator = iter(records)
     done = 0
     while chunk := list(islice(iterator, CHUNK)):
@@ -171,21 +192,6 @@ def taken(path: Path, option: str) -> ConfigError:
         f"{path} already exists, and modelport replaces no file it did not write: give "
         f"another {option}, or add --force to replace it"
     )
-
-
-def write_errors(bad: Iterable[BadRow], path: Path, *, force: bool = False) -> None:
-    """The refused rows as CSV: row, line, column, value, reason; in a new file (exclusively)
-    unless ``force``."""
-    try:
-        handle = path.open("w" if force else "x", encoding="utf-8", newline="")
-    except FileExistsError:
-        raise taken(path, "--errors") from None
-    with handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "line", "column", "value", "reason"])
-        for item in bad:
-            value = "" if item.value is None else item.value
-            writer.writerow([item.row, item.line or "", item.column, value, item.reason])
 
 
 def write_answers(

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from modelport.cli.offline import (
-    BadRow,
+    BadRows,
     count_records,
     predict_records,
     read_records,
     taken,
     write_answers,
-    write_errors,
 )
 from modelport.core.dataplane import DataPlane
 from modelport.core.registry import LoadedModel
@@ -71,11 +70,10 @@ class FileScore:
     """What scoring a file did: answers written, and the rows left out (``--on-error skip``)."""
 
     written: int
-    bad: list[BadRow]
     bad_rows: int
 
 
-def _publish(partial: Path, output: Path, force: bool) -> None:
+def _publish(partial: Path, output: Path, force: bool, option: str = "--output") -> None:
     """``partial`` becomes ``output``: replacing it only with ``force``, else exclusively."""
     if force:
         partial.replace(output)
@@ -83,16 +81,22 @@ def _publish(partial: Path, output: Path, force: bool) -> None:
     try:
         os.link(partial, output)  # fails if output exists, even one made while scoring
     except FileExistsError:
-        raise taken(output, "--output") from None
+        raise taken(output, option) from None
     except OSError:  # a file system without hard links
         if output.exists() or output.is_symlink():
-            raise taken(output, "--output") from None
+            raise taken(output, option) from None
         partial.replace(output)
 
 
 @contextmanager
-def _replaced(output: Path | None, force: bool) -> Iterator[IO[str]]:
-    """stdout, or a partial file that becomes ``output`` only when everything is written."""
+def _replaced(
+    output: Path | None,
+    force: bool,
+    option: str = "--output",
+    wanted: Callable[[], bool] = lambda: True,
+) -> Iterator[IO[str]]:
+    """stdout, or a partial file that becomes ``output`` only when everything is written (and
+    ``wanted()`` then says it is)."""
     if output is None:
         yield sys.stdout
         return
@@ -105,7 +109,8 @@ def _replaced(output: Path | None, force: bool) -> Iterator[IO[str]]:
     try:
         with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        _publish(partial, output, force)
+        if wanted():
+            _publish(partial, output, force, option)
     finally:
         partial.unlink(missing_ok=True)  # ours: a link of it is the output now, if any
 
@@ -116,18 +121,22 @@ def predict_file(
     output: Path | None,
     console: Console,
     *,
-    skip: bool = False,
+    errors: Path | None = None,
     force: bool = False,
 ) -> FileScore:
     """Score every record of ``source`` into ``output`` (stdout when None), with a progress bar.
 
-    A bad row stops it, naming the row (and nothing is written to ``output``), or with ``skip``
-    is left out and returned. An existing ``output`` is replaced only with ``force``."""
+    A bad row stops it, naming the row (and nothing is written to ``output``), or with
+    ``errors`` (``--on-error skip``) is left out and listed there as it comes; that file is
+    written only when a row was left out. An existing file is replaced only with ``force``."""
     fmt = "csv" if output is not None and output.suffix.lower() == ".csv" else "jsonl"
     signature = model.signature
     labels = [str(c) for c in (signature.output.class_names or signature.classes or [])]
-    bad: list[BadRow] = []
     with ExitStack() as stack:
+        bad = BadRows()
+        if errors is not None:  # published after the output (a stack unwinds last in, first out)
+            listed = _replaced(errors, force, "--errors", lambda: bad.rows > 0)
+            bad = BadRows(stack.enter_context(listed))
         handle = stack.enter_context(_replaced(output, force))
         progress = stack.enter_context(
             Progress(
@@ -144,11 +153,11 @@ def predict_file(
             model,
             read_records(source),
             lambda n: progress.advance(task, n),
-            skip=skip,
+            skip=errors is not None,
             bad=bad,
         )
         written = write_answers(pairs, handle, fmt, labels)
-    return FileScore(written, bad, len({b.row for b in bad}))
+    return FileScore(written, bad.rows)
 
 
 def errors_path(source: Path, output: Path | None) -> Path:
@@ -186,11 +195,9 @@ class Outputs:
 def score_file(model: LoadedModel, outputs: Outputs, console: Console) -> str | None:
     """Score ``outputs.source``; the summary line to print, if any."""
     output = outputs.output
-    score = predict_file(
-        model, outputs.source, output, console, skip=outputs.skip, force=outputs.force
-    )
+    errors = outputs.errors if outputs.skip else None
+    score = predict_file(model, outputs.source, output, console, errors=errors, force=outputs.force)
     summary = f"Wrote {score.written} predictions" + (f" to {output}" if output else "")
-    if score.bad:
-        write_errors(score.bad, outputs.errors, force=outputs.force)
+    if score.bad_rows:
         summary += f"; skipped {score.bad_rows} bad rows, listed in {outputs.errors}"
-    return summary if output is not None or score.bad else None
+    return summary if output is not None or score.bad_rows else None

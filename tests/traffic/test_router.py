@@ -266,3 +266,23 @@ def test_a_shadow_copy_never_overwrites_the_callers_request_info(tmp_path: Path)
     stats = traffic.shadows["m"]
     assert (stats.version, stats.requests, stats.errors) == (2, 1, 0)
     assert stats.recent[-1]["request_id"] == "caller-1"
+
+
+def test_no_shadow_copy_goes_to_the_version_that_answers(tmp_path: Path) -> None:
+    """Once a rollout promotes the shadowed version (a followed alias's shadow, until the next
+    poll ends it), requests are not copied to the very version that answers them."""
+    from modelport.core import context
+    from modelport.core.registry import Registry
+    from modelport.core.repository import scan
+    from modelport.model.policy import TrafficPolicy
+    from modelport.traffic.router import TrafficRouter
+
+    write_fake_model(tmp_path, "m", versions=(1, 2), default_version=1)
+    registry = Registry(scan(tmp_path))
+    registry.load_all()
+    traffic = TrafficRouter(registry, lambda *args: None)  # type: ignore[arg-type,return-value]
+    for shadowed, copied in ((2, 2), (1, None)):
+        traffic.set_policy("m", TrafficPolicy.model_validate({"shadow": {"version": shadowed}}))
+        with context.use(context.RequestInfo("r", ())) as info:
+            assert traffic.route("m").version == 1
+            assert (None if info.shadow is None else info.shadow.version) == copied

@@ -167,6 +167,8 @@ class TrafficRouter:
         if loaded is None:
             loaded, variant = self.registry.get(model.name, version), None
         if info is not None:  # the request reached this version: the observing step records it
+            if info.shadow is loaded:  # a shadow of the version that answers (it was promoted)
+                info.shadow = None
             info.model, info.version = loaded.name, loaded.version
             info.variant = variant or f"v{loaded.version}"
             loaded.inflight += 1

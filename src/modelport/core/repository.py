@@ -35,6 +35,7 @@ from modelport.sources import is_registry_uri
 __all__ = [
     "ModelSource",
     "is_folder_model",
+    "is_model_dir",
     "scan",
     "version_of",
 ]
@@ -243,7 +244,9 @@ def _read_model(folder: Path, root: Path | None) -> ModelSource:
         return _broken(folder, ConfigError(f"{folder}: cannot be read: {exc.strerror or exc}"))
 
 
-def _is_model_folder(folder: Path) -> bool:
+def is_model_dir(folder: Path) -> bool:
+    """Whether ``folder`` is one model's folder (a card, or version folders), not a repository
+    of model folders."""
     return (folder / CARD_FILE).is_file() or any(version_of(c) for c in folder.iterdir())
 
 
@@ -258,7 +261,7 @@ def scan(path: Path) -> list[ModelSource]:
         card = read_card(path.with_name(CARD_FILE))
         return [ModelSource(card.name or name, card, None, {1: path}, root=path)]
     root = path.resolve()
-    if _is_model_folder(path):
+    if is_model_dir(path):
         sources = [_read_model(path, root)]
     else:
         sources = [

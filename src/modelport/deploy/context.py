@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from modelport.core.repository import ModelSource, scan, version_of
+from modelport.core.repository import ModelSource, is_model_dir, scan
 from modelport.deploy import TARGETS, WITH_DOCKER, DeploySpec, default_name, render_target
 from modelport.deploy.files import Content, check_out, write_files
 from modelport.deploy.needs import needs
@@ -88,11 +88,7 @@ def needs_notes(repo: Path) -> list[str]:
 
 
 def _is_repository(repo: Path) -> bool:
-    return (
-        repo.is_dir()
-        and not (repo / CARD_FILE).is_file()
-        and not any(version_of(c) for c in repo.iterdir())
-    )
+    return repo.is_dir() and not is_model_dir(repo)
 
 
 def _files_under(folder: Path, prefix: str) -> dict[str, Content]:

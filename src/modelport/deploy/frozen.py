@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.core.freeze import import_registry_version
-from modelport.core.repository import version_of
+from modelport.core.repository import is_model_dir
 from modelport.errors import ConfigError, ModelportError
 from modelport.model.card import CARD_FILE, ModelCard, read_card
 from modelport.model.pins import LOCK_FILE, Pins
@@ -59,7 +59,7 @@ def registry_cards(repo: Path) -> dict[Path, ModelCard]:
     registry source; read without asking the registry."""
     if is_registry_uri(repo) or not repo.is_dir():
         return {}
-    if (repo / CARD_FILE).is_file() or any(version_of(c) for c in repo.iterdir()):
+    if is_model_dir(repo):
         folders = [repo]
     else:
         folders = [c for c in sorted(repo.iterdir()) if c.is_dir() and not c.name.startswith(".")]

@@ -23,6 +23,7 @@ from modelport.core import context
 from modelport.core.redact import redact
 from modelport.core.validation import bounded, version_number
 from modelport.errors import ModelNotFound, ModelportError, PayloadTooLarge
+from modelport.protocols.auth import check_admin, check_reader, inference_keys
 
 if TYPE_CHECKING:
     from modelport.core.dataplane import DataPlane
@@ -43,6 +44,8 @@ __all__ = [
     "parse_version",
     "plane_of",
     "read_body",
+    "require_admin",
+    "require_reader",
     "serve",
     "traffic_of",
 ]
@@ -110,6 +113,20 @@ def error_body(error: ModelportError) -> bytes:
         if isinstance(body.get(key), str):
             body[key] = redact(body[key])
     return encode(body)
+
+
+async def require_admin(request: Request) -> None:
+    """A route dependency: the admin key (403 when none is configured, 401 without it)."""
+    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
+
+
+async def require_reader(request: Request) -> None:
+    """A route dependency: a report reader, an inference key or the admin key (401 without
+    one, when keys are set)."""
+    settings = request.app.state.settings
+    check_reader(
+        request.scope["headers"], inference_keys(settings.inference_key), settings.admin_key
+    )
 
 
 def plane_of(request: Request) -> DataPlane:

@@ -39,9 +39,9 @@ from modelport.protocols._http import (
     parse_version,
     plane_of,
     read_body,
+    require_admin,
     traffic_of,
 )
-from modelport.protocols.auth import check_admin
 from modelport.protocols.experiments import note_change
 from modelport.protocols.tutorial import model_info
 from modelport.traffic import rollout
@@ -50,14 +50,10 @@ from modelport.traffic.state import StateWatcher
 __all__ = ["router"]
 
 
-async def _admin(request: Request) -> None:
-    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
-
-
 router = APIRouter(
     prefix="/admin",
     tags=["Admin"],
-    dependencies=[Depends(_admin)],
+    dependencies=[Depends(require_admin)],
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 

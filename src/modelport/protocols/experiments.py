@@ -26,21 +26,22 @@ from modelport.errors import Conflict
 from modelport.outcomes import experiments
 from modelport.outcomes.experiments import Experiment, ExperimentIn
 from modelport.outcomes.service import Outcomes
-from modelport.protocols._http import error_responses, json_response, plane_of, read_body
-from modelport.protocols.auth import check_admin
+from modelport.protocols._http import (
+    error_responses,
+    json_response,
+    plane_of,
+    read_body,
+    require_admin,
+)
 from modelport.traffic.state import StateWatcher
 
 __all__ = ["note_change", "router"]
 
 
-async def _admin(request: Request) -> None:
-    check_admin(request.scope["headers"], request.app.state.settings.admin_key)
-
-
 router = APIRouter(
     prefix="/admin/experiments",
     tags=["Admin"],
-    dependencies=[Depends(_admin)],
+    dependencies=[Depends(require_admin)],
     responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 

@@ -31,8 +31,8 @@ from modelport.outcomes.health import error_kind
 from modelport.outcomes.report import ExperimentReport
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.stats import MIN_SAMPLES
-from modelport.protocols._http import error_responses, plane_of, read_body
-from modelport.protocols.auth import ANONYMOUS, check_inference, check_reader, inference_keys
+from modelport.protocols._http import error_responses, plane_of, read_body, require_reader
+from modelport.protocols.auth import ANONYMOUS, check_inference, inference_keys
 
 __all__ = ["router"]
 
@@ -68,14 +68,6 @@ async def _caller_scope(request: Request) -> str:
     return check_inference(request.scope["headers"], keys) if keys else ANONYMOUS
 
 
-async def _reader(request: Request) -> None:
-    """A report reader: an inference key or the admin key (401 without, when keys are set)."""
-    settings = request.app.state.settings
-    check_reader(
-        request.scope["headers"], inference_keys(settings.inference_key), settings.admin_key
-    )
-
-
 @router.post(
     "/feedback",
     summary="Record the true label or value of an answered prediction (or its business value)",
@@ -104,7 +96,7 @@ async def feedback(request: Request, scope: str = Depends(_caller_scope)) -> dic
 @router.get(
     "/experiments/{model}",
     summary="An A/B test's report: per variant and the verdict",
-    dependencies=[Depends(_reader)],
+    dependencies=[Depends(require_reader)],
 )
 async def experiment(
     request: Request,
@@ -123,7 +115,7 @@ async def experiment(
 @router.get(
     "/experiments/{model}/{name}",
     summary="The report of one named experiment, running or past",
-    dependencies=[Depends(_reader)],
+    dependencies=[Depends(require_reader)],
 )
 async def named_experiment(
     request: Request,

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from modelport.errors import PageNotFound
-from modelport.protocols._http import json_response, plane_of, traffic_of
-from modelport.protocols.auth import check_reader, inference_keys
+from modelport.protocols._http import json_response, plane_of, require_reader, traffic_of
+from modelport.protocols.auth import inference_keys
 from modelport.protocols.tutorial import model_info
 from modelport.ui.assets import Asset, docs_assets, playground_assets
 from modelport.ui.pages import DOCS_HEADERS, PAGE_HEADERS, Page, docs_page, page, redoc_page
@@ -77,13 +77,6 @@ def _page(request: Request, kind: Page) -> Response:
     return _html(body, PAGE_HEADERS)
 
 
-async def _reader(request: Request) -> None:
-    settings = request.app.state.settings
-    check_reader(
-        request.scope["headers"], inference_keys(settings.inference_key), settings.admin_key
-    )
-
-
 @ui_router.get("/")
 async def playground(request: Request) -> Response:
     return _page(request, "playground")
@@ -95,7 +88,7 @@ async def status_page(request: Request, name: str) -> Response:
     return _page(request, "status")
 
 
-@ui_router.get("/ui/status/{name}", dependencies=[Depends(_reader)])
+@ui_router.get("/ui/status/{name}", dependencies=[Depends(require_reader)])
 async def status(request: Request, name: str) -> Response:
     registry = plane_of(request).registry
     model = registry.model(name)

@@ -188,3 +188,34 @@ def test_a_given_metrics_folder_loses_only_prometheus_files(tmp_path: Path) -> N
     kept = sorted(p.name for p in folder.iterdir() if p.suffix == ".db")
     assert kept == ["counter_notes.db", "mine.db"]
     assert (folder / "mine.db").read_bytes() == b"user data"
+
+
+SCRAPE_WHILE_A_WORKER_STARTS = """
+import os, pathlib, struct
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from modelport.observability.workerfiles import WorkerFiles
+Counter("served", "served", registry=None).inc(3)
+folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+pathlib.Path(folder, "counter_999999.db").write_bytes(b"")  # created, not sized yet
+try:
+    MultiProcessCollector(None, folder).collect()
+except struct.error:
+    print("prometheus_client alone fails")
+registry = CollectorRegistry()
+WorkerFiles(registry, folder)
+print(generate_latest(registry).decode())
+"""
+
+
+def test_a_scrape_while_a_worker_starts_skips_its_empty_file(tmp_path: Path) -> None:
+    """gunicorn starting a worker: its value file exists but is not sized; the scrape answers
+    every other process's values instead of failing (a 500 on /metrics)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    code = SCRAPE_WHILE_A_WORKER_STARTS
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    first, text = out.split("\n", 1)
+    assert first == "prometheus_client alone fails"
+    assert total(text, "served_total") == 3

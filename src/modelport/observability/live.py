@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.multiprocess import MultiProcessCollector
+from modelport.observability.workerfiles import WorkerFiles
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -33,8 +33,8 @@ _FAMILIES = frozenset({"modelport_requests", _LATENCY, "modelport_feedback"})  #
 
 def _families(metrics: Metrics) -> Iterable[Metric]:
     if metrics.directory is not None:  # every worker's files
-        collector = MultiProcessCollector(None, str(metrics.directory))  # type: ignore[no-untyped-call]
-        found = collector.collect()  # type: ignore[no-untyped-call]
+        collector = WorkerFiles(None, str(metrics.directory))  # type: ignore[no-untyped-call]
+        found = collector.collect()
         return [f for f in found if f.name in _FAMILIES]
     own = (metrics.requests, metrics.latency, metrics.feedback_count)
     return [family for metric in own for family in metric.collect()]

@@ -46,7 +46,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -54,6 +53,7 @@ from modelport.core.context import RequestInfo
 from modelport.core.observe import Observer
 from modelport.core.registry import ModelState, Registry
 from modelport.observability import multiproc
+from modelport.observability.workerfiles import WorkerFiles
 
 __all__ = ["CONTENT_TYPE", "Metrics", "multiprocess_dir"]
 
@@ -123,7 +123,7 @@ class Metrics(Observer):
         self.exposition_registry = own or CollectorRegistry()
         self.exposition_registry.register(ModelStates(registry))
         if self.directory is not None:
-            MultiProcessCollector(  # type: ignore[no-untyped-call]
+            WorkerFiles(  # type: ignore[no-untyped-call]
                 self.exposition_registry, str(self.directory)
             )
             self.exposition_registry.register(ServerProcesses(self.directory))

@@ -8,7 +8,9 @@
 | :mod:`.store` | SQLite (default, rollback journal, nothing mapped) or PostgreSQL, one schema |
 | :mod:`.health` | how recording is doing: state, drops by reason, rate-limited failure logs |
 | :mod:`.feedback` | ``POST /feedback`` rules |
+| :mod:`.rollup` | per-minute totals and latency bins, written with each batch |
 | :mod:`.summary` | the report's counts, sums and percentiles, computed by the database |
+| :mod:`.rolled` | the same from the per-minute totals, for models with many records |
 | :mod:`.stats`, :mod:`.report` | z-test / Welch, the per-variant report and the verdict |
 | :mod:`.table` | the CLI's rich table (the HTTP routes are :mod:`modelport.protocols.outcomes`) |
 

@@ -5,7 +5,9 @@ Tables: ``mp_requests`` (one row per answered prediction request, errors include
 ``mp_predictions`` (one row per predicted row: ``request_id`` + ``row_index``) and
 ``mp_feedback`` (the true label or value of a predicted row, and a classifier's business
 value; the latest feedback wins, and keeps what it does not send), and
-``mp_experiments`` (named experiments and their windows, :mod:`.experiments`).
+``mp_experiments`` (named experiments and their windows, :mod:`.experiments`), and the
+per-minute totals a report over many records reads (``mp_rollup``, ``mp_rollup_latency``,
+:mod:`.rollup`), written in the transaction that writes the requests they sum.
 
 SQLite runs with a rollback journal (``journal_mode=TRUNCATE``) and ``synchronous=FULL``: a
 committed transaction survives a crash of the process and of the machine. Several processes
@@ -23,13 +25,15 @@ the drop fails (the writer counts its batch as failed, feedback answers 503 once
 
 Retention (:mod:`.retention` decides when): :meth:`Store.prune_bound` finds the newest ``ts`` to
 delete, :meth:`Store.prune` deletes the oldest requests up to it, a chunk at a time, each with its
-predicted rows and feedback in one transaction (children first, so no row outlives its request).
+predicted rows and feedback in one transaction (children first, so no row outlives its request),
+and the totals of the minutes whose requests are all gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import random
 import sqlite3
@@ -42,6 +46,7 @@ from typing import Any
 from modelport.errors import ConfigError, MissingExtra, OutcomesUnavailable
 from modelport.hints import pip_extra
 from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
+from modelport.outcomes.rollup import MINUTE_S, latency_bin, rollup_rows
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
 
@@ -75,6 +80,18 @@ _SCHEMA = [
         PRIMARY KEY (model, name))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS mp_experiments_running ON mp_experiments (model)
         WHERE stopped_at IS NULL""",
+    # per-minute totals (:mod:`.rollup`); version 0 and kind '' stand for none
+    """CREATE TABLE IF NOT EXISTS mp_rollup (
+        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL,
+        version INTEGER NOT NULL, kind TEXT NOT NULL, requests BIGINT NOT NULL,
+        errors BIGINT NOT NULL, rejected BIGINT NOT NULL, answered BIGINT NOT NULL,
+        latency_sum DOUBLE PRECISION NOT NULL, latency_squares DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (model, minute, variant, version, kind)){clustered}""",
+    "CREATE INDEX IF NOT EXISTS mp_rollup_minute ON mp_rollup (minute)",
+    """CREATE TABLE IF NOT EXISTS mp_rollup_latency (
+        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL,
+        requests BIGINT NOT NULL, PRIMARY KEY (model, minute, variant, bin)){clustered}""",
+    "CREATE INDEX IF NOT EXISTS mp_rollup_latency_minute ON mp_rollup_latency (minute)",
 ]
 _INSERT_REQUEST = (
     "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
@@ -90,6 +107,36 @@ _UPSERT_FEEDBACK = (
     " label = COALESCE(excluded.label, mp_feedback.label),"
     " value = COALESCE(excluded.value, mp_feedback.value), ts = excluded.ts"
 )
+_ADD_TOTALS = (
+    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
+    " answered, latency_sum, latency_squares) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model, minute, variant, version, kind) DO UPDATE SET"
+    " requests = mp_rollup.requests + excluded.requests,"
+    " errors = mp_rollup.errors + excluded.errors,"
+    " rejected = mp_rollup.rejected + excluded.rejected,"
+    " answered = mp_rollup.answered + excluded.answered,"
+    " latency_sum = mp_rollup.latency_sum + excluded.latency_sum,"
+    " latency_squares = mp_rollup.latency_squares + excluded.latency_squares"
+)
+_ADD_BINS = (
+    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model, minute, variant, bin) DO UPDATE SET"
+    " requests = mp_rollup_latency.requests + excluded.requests"
+)
+TOTALS = (  # what mp_rollup sums, over requests (the report's edges read the same)
+    "COUNT(*), SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END),"
+    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms END), 0),"
+    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms * latency_ms END), 0)"
+)
+_BACKFILL = [
+    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
+    " answered, latency_sum, latency_squares) SELECT model, {minute}, variant,"
+    f" COALESCE(version, 0), COALESCE(kind, ''), {TOTALS} FROM mp_requests GROUP BY 1, 2, 3, 4, 5",
+    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests)"
+    " SELECT model, {minute}, variant, {bin}, COUNT(*) FROM mp_requests GROUP BY 1, 2, 3, 4",
+]
 _REQUEST = (
     "SELECT request_id, model, version, variant, kind, n_rows, status FROM mp_requests"
     " WHERE request_id = ?"
@@ -103,6 +150,12 @@ _PRUNE = [
     " (SELECT request_id FROM mp_requests WHERE ts <= ?)",
     "DELETE FROM mp_requests WHERE ts <= ?",
 ]
+_PRUNE_TOTALS = [  # the minutes before ``floor(end / 60)``: every request of theirs is gone
+    "DELETE FROM mp_rollup WHERE minute < ?",
+    "DELETE FROM mp_rollup_latency WHERE minute < ?",
+]
+_STORED_TS = "SELECT request_id, ts FROM mp_requests WHERE request_id IN ({marks})"
+_ID_CHUNK = 500  # ids per lookup (SQLite takes up to 32,766 parameters; PostgreSQL, 65,535)
 
 
 class Store:
@@ -110,6 +163,9 @@ class Store:
 
     placeholder = "?"
     clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
+    minute_sql = "CAST(FLOOR(ts / 60) AS BIGINT)"  # the minute of a request's ts, in SQL
+    bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
+    model_by_ts = "model"  # a request's model, in a query that must walk the ts index
 
     def __init__(self, connection: Any, where: str) -> None:
         self._connection = connection
@@ -118,6 +174,7 @@ class Store:
         with self._transaction() as cursor:
             for statement in _SCHEMA:
                 cursor.execute(statement.format(clustered=self.clustered))
+        self.backfill()
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.placeholder)
@@ -146,14 +203,68 @@ class Store:
                 with contextlib.suppress(Exception):
                     cursor.close()
 
+    def _lock_rollup(self, cursor: Any) -> None:
+        """Take the lock that makes one process's backfill exclude every other writer."""
+        cursor.execute("LOCK TABLE mp_rollup IN EXCLUSIVE MODE")
+
+    def backfill(self) -> int:
+        """Sum up, once, the requests a store written before the rollup holds: when there are
+        requests and no totals (a store always writes both together); how many requests. Only
+        then does it lock (every other writer waits); an up-to-date store is only read."""
+        if not self._unsummed():
+            return 0
+        with self._transaction() as cursor:
+            self._lock_rollup(cursor)
+            cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
+            if cursor.fetchone() is not None:  # another process did it meanwhile
+                return 0
+            cursor.execute("SELECT COUNT(*) FROM mp_requests")
+            (count,) = cursor.fetchone()
+            log.info("summing up %d recorded requests per minute (once)", count)
+            for statement in _BACKFILL:
+                cursor.execute(statement.format(minute=self.minute_sql, bin=self.bin_sql))
+            return int(count)
+
+    def _unsummed(self) -> bool:
+        """Requests and no totals."""
+        with self._transaction() as cursor:
+            cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
+            if cursor.fetchone() is not None:
+                return False
+            cursor.execute("SELECT 1 FROM mp_requests LIMIT 1")
+            return cursor.fetchone() is not None
+
     def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
-        """Insert answered requests and their predicted rows in one transaction, with one
-        statement per table (``executemany``)."""
+        """Insert answered requests, their predicted rows and their per-minute totals in one
+        transaction, with one statement per table (``executemany``)."""
         with self._transaction() as cursor:
             if requests:
                 cursor.executemany(self._sql(_INSERT_REQUEST), requests)
+                kept = requests
+                if cursor.rowcount != len(requests):  # ids seen before, not inserted
+                    kept = self._inserted(cursor, requests)
+                totals, bins = rollup_rows(kept)
+                cursor.executemany(self._sql(_ADD_TOTALS), totals)
+                cursor.executemany(self._sql(_ADD_BINS), bins)
             if predictions:
                 cursor.executemany(self._sql(_INSERT_ROW), predictions)
+
+    def _inserted(self, cursor: Any, requests: Sequence[RequestRow]) -> list[RequestRow]:
+        """The requests of a batch that were inserted just now: the first of each id, where the
+        row stored under that id is this one (same ``ts``)."""
+        stored: dict[str, float] = {}
+        ids = list(dict.fromkeys(r[0] for r in requests))
+        for first in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[first : first + _ID_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            cursor.execute(self._sql(_STORED_TS.format(marks=marks)), chunk)
+            stored.update((request_id, ts) for request_id, ts in cursor.fetchall())
+        kept = []
+        for row in requests:
+            if stored.get(row[0]) == row[1]:
+                kept.append(row)
+                del stored[row[0]]  # a second request with this id in the batch was skipped
+        return kept
 
     def prune_bound(self, max_age_s: float, max_rows: int, now: float) -> float | None:
         """The newest ``ts`` to delete so that no request is older than ``max_age_s`` and at most
@@ -180,7 +291,10 @@ class Store:
             end = bound if found is None else found[0]
             for statement in _PRUNE:
                 cursor.execute(self._sql(statement), (end,))
-            return int(cursor.rowcount)
+            deleted = int(cursor.rowcount)
+            for statement in _PRUNE_TOTALS:
+                cursor.execute(self._sql(statement), (math.floor(end / MINUTE_S),))
+            return deleted
 
     def request(self, request_id: str) -> StoredRequest | None:
         with self._transaction() as cursor:
@@ -239,6 +353,9 @@ class SqliteStore(Store):
     and again when it is deleted or replaced while open."""
 
     clustered = " WITHOUT ROWID"  # a predicted row costs its key once, not twice (new files)
+    minute_sql = "CAST(ts / 60 AS INTEGER)"  # ts is positive: truncation is the floor
+    bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
+    model_by_ts = "+model"  # not the report index (model first): a few minutes' rows, by ts
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -256,6 +373,7 @@ class SqliteStore(Store):
         connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         try:
             _leave_wal(connection, self.path)
+            connection.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA mmap_size=0")
             self._identity = _identity(self.path)
@@ -283,6 +401,9 @@ class SqliteStore(Store):
             raise
         self._connection = connection
         self.reopened += 1
+
+    def _lock_rollup(self, cursor: Any) -> None:
+        cursor.execute("BEGIN IMMEDIATE")  # the database's write lock, before the first read
 
     def _check_kept(self) -> None:
         if _identity(self.path) != self._identity:

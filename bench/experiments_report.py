@@ -10,15 +10,19 @@ just opened (SQLite's page cache empty; the operating system's file cache is wha
 left), ``warm`` the same report again on that connection, and once more within an experiment
 window covering the newer half of the requests.
 
+``BENCH_GAP_S`` sets the seconds between two requests (default 0.001: a busy model; 0.25 is a
+quiet one, 10 million requests over a month, where each minute holds a few hundred).
+
 Generation costs more than the report (about 24 s and 190 MB per million requests on a small
 machine), so large sizes take minutes and gigabytes.
 
 Measured (2 shared cores, SQLite, 2026-11-29), with the per-minute totals (:mod:`.rollup`):
 1,000,000 requests: 0.10 s a report cold, 0.09 s warm, 0.06 s for a window of half of them;
-10,000,000 (97,894 with feedback): 0.46 s cold, 0.41 s warm, 0.34 s for a window of half.
+10,000,000 (97,894 with feedback): 0.45 s cold, 0.41 s warm, 0.34 s for a window of half;
+10,000,000 over a month (``BENCH_GAP_S=0.25``): 0.50 s cold, 0.45 s warm, 0.36 s for half.
 Most of it is joining the feedback to its requests (one row in a hundred); the traffic part
-reads a few thousand per-minute rows. Without the totals (the records walked one by one) the
-same report took 0.44-0.59 s at one million and 2.3-2.8 s at three.
+reads the per-minute totals and the hourly latency bins. Without the totals (the records walked
+one by one) the same report took 0.44-0.59 s at one million and 2.3-2.8 s at three.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ MODEL = "wine"
 BATCH = 50_000
 FEEDBACK_EVERY = 100
 START = 1_700_000_000.0
+GAP_S = float(os.environ.get("BENCH_GAP_S", "0.001"))  # between two requests: 1,000 a second
 _FEEDBACK = (
     "INSERT INTO mp_feedback (request_id, row_index, label, value, ts)"
     " SELECT request_id, 0, CAST(abs(random()) % 3 AS TEXT), NULL, ts FROM mp_requests"
@@ -63,7 +68,7 @@ def _batch(
         rows = 1 if status == 200 else 0
         error = None if status == 200 else ("Internal Server Error" if status == 500 else "x")
         requests.append(
-            (request_id, START + i * 0.001, MODEL, version, f"v{version}", "classification",
+            (request_id, START + i * GAP_S, MODEL, version, f"v{version}", "classification",
              rows, latency, status, error)
         )  # fmt: skip
         if rows:
@@ -108,7 +113,7 @@ def measure(n: int, folder: Path) -> None:
         cold, counted, feedback = _timed(store)
         warm, _, _ = _timed(store)
         half = Experiment(
-            model=MODEL, name="half", started_at=START + n * 0.0005, stopped_at=None,
+            model=MODEL, name="half", started_at=START + n * GAP_S / 2, stopped_at=None,
             metric=None, traffic=None, events=[],
         )  # fmt: skip
         window, in_window, _ = _timed(store, half)

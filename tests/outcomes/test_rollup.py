@@ -5,6 +5,7 @@ same counts and means, percentiles within 1 %, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from modelport.core.result import InferenceResult
 from modelport.outcomes import summary
 from modelport.outcomes.experiments import Experiment
 from modelport.outcomes.report import ExperimentReport, experiment_report
-from modelport.outcomes.rollup import bin_value, latency_bin, percentile
+from modelport.outcomes.rollup import BACKFILL, bin_value, latency_bin, percentile
 from modelport.outcomes.store import SqliteStore, Store, open_store
 from modelport.runtimes import Outputs
 from modelport.settings import Settings
@@ -205,8 +206,8 @@ def test_retention_deletes_the_totals_of_minutes_it_emptied(
 def _drop_totals(store: Store) -> tuple[list[Any], list[Any]]:
     """The totals as written, then the tables dropped: a store from before the totals."""
     written = query(store, TOTALS), query(store, BINS)
-    store.execute("DROP TABLE mp_rollup")
-    store.execute("DROP TABLE mp_rollup_latency")
+    for table in ("mp_rollup", "mp_rollup_latency", "mp_rollup_latency_hour", "mp_meta"):
+        store.execute(f"DROP TABLE {table}")
     return written
 
 
@@ -254,3 +255,108 @@ def test_workers_opening_an_old_store_together_sum_it_up_once(tmp_path: Path) ->
     assert query(opened[0], TOTALS) == _approx_rows(totals)
     for each in opened:
         each.close()
+
+
+def test_a_record_older_than_what_retention_deleted_is_counted_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow request (or a writer behind) commits a record that started before the minute
+    retention last reached: that minute's totals still count deleted records, so the report
+    reads it from the records, and counts the late one once."""
+    records = _fill(store, n=600, seconds=600.0)
+    while store.prune(T0 + 330.5, 1000):
+        pass
+    late = pending("late", ["yes"], started=T0 + 130.0, model="c", latency_ms=3.0)
+    write(store, [late], offset=0.0)
+    left = len([r for r in records if r[1] > T0 + 330.5]) + 1
+    for window in (None, (T0, None), (T0 + 100.0, T0 + 500.0)):
+        rolled = _report(store, monkeypatch, False, window)
+        _assert_same(rolled, _report(store, monkeypatch, True, window))
+    assert sum(v.requests for v in _report(store, monkeypatch, False, None).variants) == left
+
+
+def test_a_quiet_model_reads_whole_hours_from_the_hourly_bins(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few requests a minute over four hours: the whole hours' latency bins come from the
+    hourly table (few rows however quiet the model), the same report as the exact one."""
+    records = _fill(store, n=1500, seconds=4 * 3600.0)
+    read: list[str] = []
+    select = store.select
+
+    def noting(statement: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        read.append(statement)
+        return select(statement, params)
+
+    monkeypatch.setattr(store, "select", noting)
+    hour = 3600.0
+    windows = [None, (T0 + 1000.5, T0 + 3 * hour + 20.25), (T0 + hour, None), (T0, T0 + 600.0)]
+    for window in windows:
+        rolled = _report(store, monkeypatch, False, window)
+        _assert_same(rolled, _report(store, monkeypatch, True, window))
+    assert sum(v.requests for v in _report(store, monkeypatch, False, None).variants) == len(
+        records
+    )
+    assert any("mp_rollup_latency_hour" in s for s in read)
+    (rows,) = query(store, "SELECT COUNT(*) FROM mp_rollup_latency_hour")
+    (minute_rows,) = query(store, "SELECT COUNT(*) FROM mp_rollup_latency")
+    assert rows[0] < minute_rows[0]  # (far fewer once each hour holds more than its bins)
+
+
+def test_an_old_file_put_in_place_of_a_running_store_is_summed_up(tmp_path: Path) -> None:
+    """A backup from before the totals restored under a running server: the store opens it
+    again (the file was replaced) and sums it up."""
+    old = tmp_path / "old.db"
+    store = SqliteStore(old)
+    _fill(store, n=300)
+    totals, _ = _drop_totals(store)
+    store.close()
+    running = SqliteStore(tmp_path / "outcomes.db")
+    try:
+        old.replace(tmp_path / "outcomes.db")
+        assert query(running, TOTALS) == _approx_rows(totals)
+        assert running.reopened == 1
+    finally:
+        running.close()
+
+
+def test_a_worker_waits_for_another_summing_up_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the store's write lock (summing it up) past the busy timeout: the
+    opening worker waits again instead of failing, and finds the totals done."""
+    path = tmp_path / "outcomes.db"
+    store = SqliteStore(path)
+    _fill(store, n=300)
+    totals, _ = _drop_totals(store)
+    store.close()
+    other = SqliteStore(path)  # sums it up in a transaction this test holds open
+    other.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
+    for table in ("mp_rollup", "mp_rollup_latency", "mp_rollup_latency_hour"):
+        holder.execute(f"DELETE FROM {table}")
+    holder.execute("BEGIN IMMEDIATE")
+    period = SqliteStore.period_sql
+    minute, hour = period.format(seconds=60), period.format(seconds=3600)
+    for statement in BACKFILL:
+        holder.execute(statement.format(minute=minute, hour=hour, bin=SqliteStore.bin_sql))
+    waited = threading.Event()
+    found: list[Any] = []
+    timed_out = SqliteStore._lock_timed_out
+
+    def noting(self: SqliteStore, exc: Exception) -> bool:
+        waited.set()
+        return timed_out(self, exc)
+
+    monkeypatch.setattr(SqliteStore, "_lock_timed_out", noting)
+    monkeypatch.setattr(SqliteStore, "busy_timeout_s", 0.2)
+    opening = threading.Thread(target=lambda: found.append(SqliteStore(path)))
+    opening.start()
+    assert waited.wait(30)  # it met the lock, and waits again
+    holder.execute("COMMIT")
+    opening.join(30)
+    holder.close()
+    assert len(found) == 1
+    assert query(found[0], TOTALS) == _approx_rows(totals)  # summed once, by the other
+    found[0].close()

@@ -104,14 +104,15 @@ def test_one_batch_is_one_statement_per_table_in_one_transaction(store: Store) -
         labels = ["yes", "no"] if i % 3 else None
         writer.submit(pending(f"r{i}", labels, 200 if labels else 422))
     assert writer.flush()
-    (requests, totals, bins, predictions) = recording.statements
-    assert requests[0] == totals[0] == bins[0] == predictions[0] == "executemany"
+    (requests, totals, bins, hours, predictions) = recording.statements
+    assert requests[0] == totals[0] == bins[0] == hours[0] == predictions[0] == "executemany"
     assert requests[1].startswith("INSERT INTO mp_requests")
     assert requests[2] == 300
     assert totals[1].startswith("INSERT INTO mp_rollup ")  # the batch's totals per minute
     assert bins[1].startswith("INSERT INTO mp_rollup_latency")
     assert 2 <= totals[2] <= 4  # one or two minutes; two kinds
     assert 1 <= bins[2] <= 2  # one latency
+    assert hours[1].startswith("INSERT INTO mp_rollup_latency_hour")
     assert predictions[1].startswith("INSERT INTO mp_predictions")
     assert predictions[2] == 400
     assert (recording.commits, writer.batches, writer.written) == (1, 1, 300)

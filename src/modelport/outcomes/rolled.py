@@ -1,10 +1,12 @@
 """A model's traffic per variant from the per-minute totals (:mod:`.rollup`), for stores too big
 to walk: what a report over millions of records reads is a few thousand rows.
 
-The whole minutes of the report's window whose records are all still stored (none older than the
-oldest record left after retention) come from the totals; the partial minutes at the window's
-edges are summed by the database from the records themselves, through the ``ts`` index: at
-most two minutes of traffic. Counts, the answered requests' latency mean and variance (from sums
+The whole minutes of the report's window whose records are all still stored (after the minute of
+the newest ``ts`` retention deleted up to, and not before the oldest record) come from the
+totals, the latency bins of its whole hours from the hourly bins; the partial minutes at the
+window's edges are summed by the database from the records themselves, through the ``ts`` index:
+at most two minutes of traffic, plus any record that arrived after retention passed its minute.
+Counts, the answered requests' latency mean and variance (from sums
 of squares) are exact; the 50th and 99th latency percentiles come from the 2 % latency bins, so
 they are within 1 % of the exact ones.
 """
@@ -15,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelport.outcomes.rollup import MINUTE_S
-from modelport.outcomes.store import TOTALS, Store
+from modelport.outcomes.rollup import HOUR_S, MINUTE_S, PRUNED_THROUGH, TOTALS
+from modelport.outcomes.store import Store
 
 __all__ = ["Rolled", "rolled", "rows_of"]
 
@@ -29,7 +31,11 @@ _TOTALS = (
 )
 _BINS = (
     "SELECT variant, bin, SUM(requests) FROM mp_rollup_latency"
-    " WHERE model = ? AND minute >= ?{upper} GROUP BY variant, bin"
+    " WHERE model = ? AND minute >= ? AND minute < ? GROUP BY variant, bin"
+)
+_HOUR_BINS = (
+    "SELECT variant, bin, SUM(requests) FROM mp_rollup_latency_hour"
+    " WHERE model = ? AND hour >= ?{upper} GROUP BY variant, bin"
 )
 _EDGE_TOTALS = (
     f"SELECT variant, COALESCE(version, 0), COALESCE(kind, ''), {TOTALS} FROM mp_requests"
@@ -80,13 +86,15 @@ def rows_of(store: Store, model: str) -> int:
 
 
 def _split(
-    oldest: float, window: tuple[float, float | None] | None
+    oldest: float, pruned: float | None, window: tuple[float, float | None] | None
 ) -> tuple[tuple[int, int | None] | None, list[Span]]:
     """The whole minutes ``[first, last)`` read from the totals (``last`` None: no end), and
     the spans read from the records."""
     start = oldest if window is None else max(window[0], oldest)
     stop = None if window is None else window[1]
     first = math.ceil(start / MINUTE_S)
+    if pruned is not None:  # the minute retention reached lost some records: not whole
+        first = max(first, math.floor(pruned / MINUTE_S) + 1)
     last = None if stop is None else math.floor(stop / MINUTE_S)
     if last is not None and stop is not None and last <= first:
         return None, [(start, stop)]
@@ -104,7 +112,9 @@ def rolled(
     variants: dict[str, Rolled] = {}
     if oldest is None:
         return variants
-    minutes, edges = _split(float(oldest), window)
+    found = store.select(PRUNED_THROUGH)
+    pruned = float(found[0][0]) if found else None
+    minutes, edges = _split(float(oldest), pruned, window)
     if minutes is not None:
         first, last = minutes
         upper, bounds = (
@@ -112,16 +122,44 @@ def rolled(
         )
         for row in store.select(_TOTALS.format(upper=upper), bounds):
             variants.setdefault(row[0], Rolled()).add(row)
-        for variant, found, n in store.select(_BINS.format(upper=upper), bounds):
-            _count(variants.setdefault(variant, Rolled()).histogram, int(found), int(n))
+        _bins(store, model, first, last, variants)
     for span in edges:
         totals = _EDGE_TOTALS.format(model=store.model_by_ts)
         for row in store.select(totals, (model, *span)):
             variants.setdefault(row[0], Rolled()).add(row)
         bins = _EDGE_BINS.format(model=store.model_by_ts, bin=store.bin_sql)
-        for variant, found, n in store.select(bins, (model, *span)):
-            _count(variants.setdefault(variant, Rolled()).histogram, int(found), int(n))
+        for variant, which, n in store.select(bins, (model, *span)):
+            _count(variants.setdefault(variant, Rolled()).histogram, int(which), int(n))
     return variants
+
+
+def _bins(
+    store: Store, model: str, first: int, last: int | None, variants: dict[str, Rolled]
+) -> None:
+    """The latency bins of the minutes ``[first, last)``: whole hours from the hourly bins,
+    the minutes around them from the minute bins."""
+    per_hour = HOUR_S // MINUTE_S
+    hour_first = -(-first // per_hour)  # the first whole hour
+    hour_last = None if last is None else last // per_hour
+    if hour_last is not None and hour_last <= hour_first:  # no whole hour
+        spans = [(first, last)]
+        hours = None
+    else:
+        spans = [(first, hour_first * per_hour)]
+        if hour_last is not None and last is not None:
+            spans.append((hour_last * per_hour, last))
+        hours = (hour_first, hour_last)
+    rows: list[tuple[Any, ...]] = []
+    for low, high in spans:
+        if high is None or low < high:
+            rows += store.select(_BINS, (model, low, high if high is not None else 1 << 62))
+    if hours is not None:
+        upper, bounds = (
+            ("", (model, hours[0])) if hours[1] is None else (" AND hour < ?", (model, *hours))
+        )
+        rows += store.select(_HOUR_BINS.format(upper=upper), bounds)
+    for variant, which, n in rows:
+        _count(variants.setdefault(variant, Rolled()).histogram, int(which), int(n))
 
 
 def _count(histogram: dict[int, int], found: int, n: int) -> None:

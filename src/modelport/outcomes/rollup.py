@@ -10,13 +10,20 @@ is not added either):
   requests' latencies (the latency guardrail's mean and variance);
 * ``mp_rollup_latency``: per model, minute, variant and latency bin: how many requests (any
   status) took a latency in the bin. Bins are 2 % wide on a log scale (:func:`latency_bin`), so
-  a percentile read from them (:func:`percentile`) is within 1 % of the exact one.
+  a percentile read from them (:func:`percentile`) is within 1 % of the exact one;
+* ``mp_rollup_latency_hour``: the same per hour, so that a quiet model (a few requests a minute,
+  each minute its own handful of bins) still has few rows per month.
 
-Retention deletes a minute's totals once every record of that minute is gone
-(:meth:`~modelport.outcomes.store.Store.prune`); a report uses a minute's totals only when every
-record of the minute is still there, and counts the partial minutes at its edges from the records
+Retention deletes a period's totals once every record of it is gone and notes how far it deleted
+(:meth:`~modelport.outcomes.store.Store.prune`); a report uses a period's totals only when every
+record of it is still there, and counts the partial minutes at its edges from the records
 themselves (:mod:`.rolled`). A store written before the rollup existed is summed up once, when
-it is first opened (:meth:`~modelport.outcomes.store.Store.backfill`).
+it is first opened (:meth:`~modelport.outcomes.store.Store.backfill`: about 2 s per million
+records, while other processes wait for it), or when such a file replaces the open one.
+
+Only modelport writes totals: while replicas that share one PostgreSQL are upgraded one by one,
+the records an older replica still writes have none, and a report that reads totals (a model
+with more than :data:`~modelport.outcomes.summary.EXACT_ROWS` records) does not count them.
 """
 
 from __future__ import annotations
@@ -29,7 +36,17 @@ from modelport.outcomes.records import RequestRow
 from modelport.outcomes.stats import lerp
 
 __all__ = [
+    "ADD_BINS",
+    "ADD_HOUR_BINS",
+    "ADD_TOTALS",
+    "BACKFILL",
+    "HOUR_S",
     "MINUTE_S",
+    "NOTE_PRUNED",
+    "PRUNED_THROUGH",
+    "PRUNE_TOTALS",
+    "ROLLUP_SCHEMA",
+    "TOTALS",
     "BinRow",
     "TotalsRow",
     "bin_value",
@@ -39,16 +56,87 @@ __all__ = [
 ]
 
 MINUTE_S = 60
+HOUR_S = 3600
 RATIO = 1.02  # a bin's upper bound over its lower bound
 _LOG_RATIO = math.log(RATIO)
 FLOOR_MS = 0.001  # latencies below a microsecond share the lowest bin
+
+ROLLUP_SCHEMA = [
+    # version 0 and kind '' stand for none
+    """CREATE TABLE IF NOT EXISTS mp_rollup (
+        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL,
+        version INTEGER NOT NULL, kind TEXT NOT NULL, requests BIGINT NOT NULL,
+        errors BIGINT NOT NULL, rejected BIGINT NOT NULL, answered BIGINT NOT NULL,
+        latency_sum DOUBLE PRECISION NOT NULL, latency_squares DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (model, minute, variant, version, kind)){clustered}""",
+    "CREATE INDEX IF NOT EXISTS mp_rollup_minute ON mp_rollup (minute)",
+    """CREATE TABLE IF NOT EXISTS mp_rollup_latency (
+        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL,
+        requests BIGINT NOT NULL, PRIMARY KEY (model, minute, variant, bin)){clustered}""",
+    "CREATE INDEX IF NOT EXISTS mp_rollup_latency_minute ON mp_rollup_latency (minute)",
+    """CREATE TABLE IF NOT EXISTS mp_rollup_latency_hour (
+        model TEXT NOT NULL, hour BIGINT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL,
+        requests BIGINT NOT NULL, PRIMARY KEY (model, hour, variant, bin)){clustered}""",
+    "CREATE INDEX IF NOT EXISTS mp_rollup_latency_hour_hour ON mp_rollup_latency_hour (hour)",
+    # the newest ts retention deleted up to ('pruned_through'): a period before it is partial
+    """CREATE TABLE IF NOT EXISTS mp_meta (
+        name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)""",
+]
+ADD_TOTALS = (
+    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
+    " answered, latency_sum, latency_squares) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model, minute, variant, version, kind) DO UPDATE SET"
+    " requests = mp_rollup.requests + excluded.requests,"
+    " errors = mp_rollup.errors + excluded.errors,"
+    " rejected = mp_rollup.rejected + excluded.rejected,"
+    " answered = mp_rollup.answered + excluded.answered,"
+    " latency_sum = mp_rollup.latency_sum + excluded.latency_sum,"
+    " latency_squares = mp_rollup.latency_squares + excluded.latency_squares"
+)
+ADD_BINS = (
+    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model, minute, variant, bin) DO UPDATE SET"
+    " requests = mp_rollup_latency.requests + excluded.requests"
+)
+ADD_HOUR_BINS = (
+    "INSERT INTO mp_rollup_latency_hour (model, hour, variant, bin, requests)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, hour, variant, bin) DO UPDATE SET"
+    " requests = mp_rollup_latency_hour.requests + excluded.requests"
+)
+TOTALS = (  # what mp_rollup sums, over requests (the report's edges read the same)
+    "COUNT(*), SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END),"
+    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms END), 0),"
+    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms * latency_ms END), 0)"
+)
+BACKFILL = [  # {minute}, {hour}, {bin}: the store's SQL for them
+    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
+    " answered, latency_sum, latency_squares) SELECT model, {minute}, variant,"
+    f" COALESCE(version, 0), COALESCE(kind, ''), {TOTALS} FROM mp_requests GROUP BY 1, 2, 3, 4, 5",
+    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests)"
+    " SELECT model, {minute}, variant, {bin}, COUNT(*) FROM mp_requests GROUP BY 1, 2, 3, 4",
+    "INSERT INTO mp_rollup_latency_hour (model, hour, variant, bin, requests)"
+    " SELECT model, {hour}, variant, {bin}, COUNT(*) FROM mp_requests GROUP BY 1, 2, 3, 4",
+]
+PRUNE_TOTALS = [  # (statement, period): the periods before ``floor(end / period)`` are all gone
+    ("DELETE FROM mp_rollup WHERE minute < ?", MINUTE_S),
+    ("DELETE FROM mp_rollup_latency WHERE minute < ?", MINUTE_S),
+    ("DELETE FROM mp_rollup_latency_hour WHERE hour < ?", HOUR_S),
+]
+NOTE_PRUNED = [  # (statement, how many times it takes the bound)
+    ("INSERT INTO mp_meta (name, value) VALUES ('pruned_through', ?) ON CONFLICT DO NOTHING", 1),
+    ("UPDATE mp_meta SET value = ? WHERE name = 'pruned_through' AND value < ?", 2),
+]
+PRUNED_THROUGH = "SELECT value FROM mp_meta WHERE name = 'pruned_through'"
 
 TotalsRow: TypeAlias = tuple[str, int, str, int, str, int, int, int, int, float, float]
 """A ``mp_rollup`` row: ``(model, minute, variant, version, kind, requests, errors, rejected,
 answered, latency_sum, latency_squares)``; version 0 and kind ``""`` when the request had none."""
 
 BinRow: TypeAlias = tuple[str, int, str, int, int]
-"""A ``mp_rollup_latency`` row: ``(model, minute, variant, bin, requests)``."""
+"""A ``mp_rollup_latency`` row: ``(model, minute, variant, bin, requests)``; the hour table's
+have the hour instead of the minute."""
 
 
 def latency_bin(latency_ms: float) -> int:
@@ -61,9 +149,11 @@ def bin_value(found: int) -> float:
     return math.exp((found + 0.5) * _LOG_RATIO)
 
 
-def rollup_rows(requests: Iterable[RequestRow]) -> tuple[list[TotalsRow], list[BinRow]]:
-    """A batch's totals, sorted by key (writers that add to the same rows take them in one
-    order, so they never wait on each other in a cycle)."""
+def rollup_rows(
+    requests: Iterable[RequestRow],
+) -> tuple[list[TotalsRow], list[BinRow], list[BinRow]]:
+    """A batch's totals, minute bins and hour bins, each sorted by key (writers that add to the
+    same rows take them in one order, so they never wait on each other in a cycle)."""
     totals: dict[tuple[str, int, str, int, str], list[float]] = {}
     bins: dict[tuple[str, int, str, int], int] = {}
     for _id, ts, model, version, variant, kind, _rows, latency, status, _error in requests:
@@ -87,7 +177,15 @@ def rollup_rows(requests: Iterable[RequestRow]) -> tuple[list[TotalsRow], list[B
         (*key, int(t[0]), int(t[1]), int(t[2]), int(t[3]), t[4], t[5])
         for key, t in sorted(totals.items())
     ]
-    return rows, [(*key, n) for key, n in sorted(bins.items())]
+    hours: dict[tuple[str, int, str, int], int] = {}
+    for (name, at, variant, which), n in bins.items():
+        hour = (name, at // (HOUR_S // MINUTE_S), variant, which)
+        hours[hour] = hours.get(hour, 0) + n
+    return rows, _sorted(bins), _sorted(hours)
+
+
+def _sorted(counts: dict[tuple[str, int, str, int], int]) -> list[BinRow]:
+    return [(*key, n) for key, n in sorted(counts.items())]
 
 
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:

@@ -46,7 +46,19 @@ from typing import Any
 from modelport.errors import ConfigError, MissingExtra, OutcomesUnavailable
 from modelport.hints import pip_extra
 from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
-from modelport.outcomes.rollup import MINUTE_S, latency_bin, rollup_rows
+from modelport.outcomes.rollup import (
+    ADD_BINS,
+    ADD_HOUR_BINS,
+    ADD_TOTALS,
+    BACKFILL,
+    HOUR_S,
+    MINUTE_S,
+    NOTE_PRUNED,
+    PRUNE_TOTALS,
+    ROLLUP_SCHEMA,
+    latency_bin,
+    rollup_rows,
+)
 
 __all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
 
@@ -80,18 +92,7 @@ _SCHEMA = [
         PRIMARY KEY (model, name))""",
     """CREATE UNIQUE INDEX IF NOT EXISTS mp_experiments_running ON mp_experiments (model)
         WHERE stopped_at IS NULL""",
-    # per-minute totals (:mod:`.rollup`); version 0 and kind '' stand for none
-    """CREATE TABLE IF NOT EXISTS mp_rollup (
-        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL,
-        version INTEGER NOT NULL, kind TEXT NOT NULL, requests BIGINT NOT NULL,
-        errors BIGINT NOT NULL, rejected BIGINT NOT NULL, answered BIGINT NOT NULL,
-        latency_sum DOUBLE PRECISION NOT NULL, latency_squares DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (model, minute, variant, version, kind)){clustered}""",
-    "CREATE INDEX IF NOT EXISTS mp_rollup_minute ON mp_rollup (minute)",
-    """CREATE TABLE IF NOT EXISTS mp_rollup_latency (
-        model TEXT NOT NULL, minute BIGINT NOT NULL, variant TEXT NOT NULL, bin INTEGER NOT NULL,
-        requests BIGINT NOT NULL, PRIMARY KEY (model, minute, variant, bin)){clustered}""",
-    "CREATE INDEX IF NOT EXISTS mp_rollup_latency_minute ON mp_rollup_latency (minute)",
+    *ROLLUP_SCHEMA,
 ]
 _INSERT_REQUEST = (
     "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
@@ -107,36 +108,6 @@ _UPSERT_FEEDBACK = (
     " label = COALESCE(excluded.label, mp_feedback.label),"
     " value = COALESCE(excluded.value, mp_feedback.value), ts = excluded.ts"
 )
-_ADD_TOTALS = (
-    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
-    " answered, latency_sum, latency_squares) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (model, minute, variant, version, kind) DO UPDATE SET"
-    " requests = mp_rollup.requests + excluded.requests,"
-    " errors = mp_rollup.errors + excluded.errors,"
-    " rejected = mp_rollup.rejected + excluded.rejected,"
-    " answered = mp_rollup.answered + excluded.answered,"
-    " latency_sum = mp_rollup.latency_sum + excluded.latency_sum,"
-    " latency_squares = mp_rollup.latency_squares + excluded.latency_squares"
-)
-_ADD_BINS = (
-    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model, minute, variant, bin) DO UPDATE SET"
-    " requests = mp_rollup_latency.requests + excluded.requests"
-)
-TOTALS = (  # what mp_rollup sums, over requests (the report's edges read the same)
-    "COUNT(*), SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN status < 400 THEN 1 ELSE 0 END),"
-    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms END), 0),"
-    " COALESCE(SUM(CASE WHEN status < 400 THEN latency_ms * latency_ms END), 0)"
-)
-_BACKFILL = [
-    "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
-    " answered, latency_sum, latency_squares) SELECT model, {minute}, variant,"
-    f" COALESCE(version, 0), COALESCE(kind, ''), {TOTALS} FROM mp_requests GROUP BY 1, 2, 3, 4, 5",
-    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests)"
-    " SELECT model, {minute}, variant, {bin}, COUNT(*) FROM mp_requests GROUP BY 1, 2, 3, 4",
-]
 _REQUEST = (
     "SELECT request_id, model, version, variant, kind, n_rows, status FROM mp_requests"
     " WHERE request_id = ?"
@@ -150,11 +121,8 @@ _PRUNE = [
     " (SELECT request_id FROM mp_requests WHERE ts <= ?)",
     "DELETE FROM mp_requests WHERE ts <= ?",
 ]
-_PRUNE_TOTALS = [  # the minutes before ``floor(end / 60)``: every request of theirs is gone
-    "DELETE FROM mp_rollup WHERE minute < ?",
-    "DELETE FROM mp_rollup_latency WHERE minute < ?",
-]
 _STORED_TS = "SELECT request_id, ts FROM mp_requests WHERE request_id IN ({marks})"
+_LOCK_ATTEMPTS = 10  # waits (each the busy timeout) for another process summing up the store
 _ID_CHUNK = 500  # ids per lookup (SQLite takes up to 32,766 parameters; PostgreSQL, 65,535)
 
 
@@ -163,7 +131,7 @@ class Store:
 
     placeholder = "?"
     clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
-    minute_sql = "CAST(FLOOR(ts / 60) AS BIGINT)"  # the minute of a request's ts, in SQL
+    period_sql = "CAST(FLOOR(ts / {seconds}) AS BIGINT)"  # a request's minute or hour, in SQL
     bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
     model_by_ts = "model"  # a request's model, in a query that must walk the ts index
 
@@ -211,28 +179,30 @@ class Store:
         """Sum up, once, the requests a store written before the rollup holds: when there are
         requests and no totals (a store always writes both together); how many requests. Only
         then does it lock (every other writer waits); an up-to-date store is only read."""
-        if not self._unsummed():
-            return 0
-        with self._transaction() as cursor:
-            self._lock_rollup(cursor)
-            cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
-            if cursor.fetchone() is not None:  # another process did it meanwhile
+        for _attempt in range(_LOCK_ATTEMPTS):
+            if not self._unsummed():
                 return 0
-            cursor.execute("SELECT COUNT(*) FROM mp_requests")
-            (count,) = cursor.fetchone()
-            log.info("summing up %d recorded requests per minute (once)", count)
-            for statement in _BACKFILL:
-                cursor.execute(statement.format(minute=self.minute_sql, bin=self.bin_sql))
-            return int(count)
+            try:
+                with self._transaction() as cursor:
+                    self._lock_rollup(cursor)
+                    return _sum_up(cursor, self.period_sql, self.bin_sql)
+            except Exception as exc:
+                if not self._lock_timed_out(exc):
+                    raise
+                log.info("another process is summing up the outcome store; waiting for it")
+        raise OutcomesUnavailable(
+            f"outcome store {self.where}: another process held it locked through "
+            f"{_LOCK_ATTEMPTS} waits while it was to be summed up"
+        )
+
+    def _lock_timed_out(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the database's answer to a lock held too long by another one."""
+        return False
 
     def _unsummed(self) -> bool:
         """Requests and no totals."""
         with self._transaction() as cursor:
-            cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
-            if cursor.fetchone() is not None:
-                return False
-            cursor.execute("SELECT 1 FROM mp_requests LIMIT 1")
-            return cursor.fetchone() is not None
+            return _unsummed(cursor)
 
     def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
         """Insert answered requests, their predicted rows and their per-minute totals in one
@@ -243,9 +213,10 @@ class Store:
                 kept = requests
                 if cursor.rowcount != len(requests):  # ids seen before, not inserted
                     kept = self._inserted(cursor, requests)
-                totals, bins = rollup_rows(kept)
-                cursor.executemany(self._sql(_ADD_TOTALS), totals)
-                cursor.executemany(self._sql(_ADD_BINS), bins)
+                totals, bins, hours = rollup_rows(kept)
+                cursor.executemany(self._sql(ADD_TOTALS), totals)
+                cursor.executemany(self._sql(ADD_BINS), bins)
+                cursor.executemany(self._sql(ADD_HOUR_BINS), hours)
             if predictions:
                 cursor.executemany(self._sql(_INSERT_ROW), predictions)
 
@@ -292,8 +263,10 @@ class Store:
             for statement in _PRUNE:
                 cursor.execute(self._sql(statement), (end,))
             deleted = int(cursor.rowcount)
-            for statement in _PRUNE_TOTALS:
-                cursor.execute(self._sql(statement), (math.floor(end / MINUTE_S),))
+            for statement, seconds in PRUNE_TOTALS:  # the periods whose records are all gone
+                cursor.execute(self._sql(statement), (math.floor(end / seconds),))
+            for statement, arity in NOTE_PRUNED:  # how far: a period before it lost some records
+                cursor.execute(self._sql(statement), (end,) * arity)
             return deleted
 
     def request(self, request_id: str) -> StoredRequest | None:
@@ -353,7 +326,8 @@ class SqliteStore(Store):
     and again when it is deleted or replaced while open."""
 
     clustered = " WITHOUT ROWID"  # a predicted row costs its key once, not twice (new files)
-    minute_sql = "CAST(ts / 60 AS INTEGER)"  # ts is positive: truncation is the floor
+    period_sql = "CAST(ts / {seconds} AS INTEGER)"  # ts is positive: truncation is the floor
+    busy_timeout_s = 30.0  # how long a transaction waits for another process's lock
     bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
     model_by_ts = "+model"  # not the report index (model first): a few minutes' rows, by ts
 
@@ -370,7 +344,9 @@ class SqliteStore(Store):
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, check_same_thread=False
+        )
         try:
             _leave_wal(connection, self.path)
             connection.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
@@ -395,6 +371,8 @@ class SqliteStore(Store):
         try:
             for statement in _SCHEMA:
                 cursor.execute(statement.format(clustered=self.clustered))
+            cursor.execute("BEGIN IMMEDIATE")
+            _sum_up(cursor, self.period_sql, self.bin_sql)  # a file restored from an old backup
             connection.commit()
         except BaseException:
             connection.close()
@@ -404,6 +382,9 @@ class SqliteStore(Store):
 
     def _lock_rollup(self, cursor: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")  # the database's write lock, before the first read
+
+    def _lock_timed_out(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
     def _check_kept(self) -> None:
         if _identity(self.path) != self._identity:
@@ -420,6 +401,28 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_dev, found.st_ino
+
+
+def _unsummed(cursor: Any) -> bool:
+    cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
+    if cursor.fetchone() is not None:
+        return False
+    cursor.execute("SELECT 1 FROM mp_requests LIMIT 1")
+    return cursor.fetchone() is not None
+
+
+def _sum_up(cursor: Any, period_sql: str, bin_sql: str) -> int:
+    """The rollup of every stored request, when it has none (checked again: another process
+    may have done it while this one waited for the lock); how many requests."""
+    if not _unsummed(cursor):
+        return 0
+    cursor.execute("SELECT COUNT(*) FROM mp_requests")
+    (count,) = cursor.fetchone()
+    log.info("summing up %d recorded outcome requests per minute (once)", count)
+    minute, hour = (period_sql.format(seconds=s) for s in (MINUTE_S, HOUR_S))
+    for statement in BACKFILL:
+        cursor.execute(statement.format(minute=minute, hour=hour, bin=bin_sql))
+    return int(count)
 
 
 def _leave_wal(connection: sqlite3.Connection, path: Path, tries: int = 20) -> None:

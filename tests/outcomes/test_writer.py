@@ -96,7 +96,9 @@ def test_record_stores_rows_kind_error_variant_and_latency(backend: dict[str, An
     outcomes.close()
 
 
-def test_one_batch_is_one_statement_per_table_in_one_transaction(store: Store) -> None:
+def test_one_batch_is_one_transaction_of_multi_row_statements(store: Store) -> None:
+    """300 requests with 400 predicted rows: one commit, the rows 64 to a statement, the
+    batch's totals one statement per table."""
     writer = Writer(store, max_delay_s=IDLE)
     recording = Recording(store._connection)
     store._connection = recording
@@ -104,20 +106,25 @@ def test_one_batch_is_one_statement_per_table_in_one_transaction(store: Store) -
         labels = ["yes", "no"] if i % 3 else None
         writer.submit(pending(f"r{i}", labels, 200 if labels else 422))
     assert writer.flush()
-    (requests, totals, bins, hours, predictions) = recording.statements
-    assert requests[0] == totals[0] == bins[0] == hours[0] == predictions[0] == "executemany"
-    assert requests[1].startswith("INSERT INTO mp_requests")
-    assert requests[2] == 300
-    assert totals[1].startswith("INSERT INTO mp_rollup ")  # the batch's totals per minute
-    assert bins[1].startswith("INSERT INTO mp_rollup_latency")
-    assert 2 <= totals[2] <= 4  # one or two minutes; two kinds
-    assert 1 <= bins[2] <= 2  # one latency
-    assert hours[1].startswith("INSERT INTO mp_rollup_latency_hour")
-    assert predictions[1].startswith("INSERT INTO mp_predictions")
-    assert predictions[2] == 400
+    statements = recording.statements
+    requests = [s for s in statements if s[1].startswith("INSERT INTO mp_requests")]
+    assert [(s[0], s[1].count("), (") + 1) for s in requests] == [("execute", 64)] * 4 + [
+        ("execute", 44)
+    ]
+    rows = [s for s in statements if s[1].startswith("INSERT INTO mp_predictions")]
+    assert [s[1].count("), (") + 1 for s in rows] == [64] * 6 + [16]
+    totals, bins, hours = (
+        [s for s in statements if s[1].startswith(f"INSERT INTO {table} ")]
+        for table in ("mp_rollup", "mp_rollup_latency", "mp_rollup_latency_hour")
+    )
+    assert [s[0] for s in totals + bins + hours] == ["executemany"] * 3
+    assert 2 <= totals[0][2] <= 4  # one or two minutes; two kinds
+    assert 1 <= bins[0][2] <= 2  # one latency
+    assert len(statements) == len(requests) + len(rows) + 3  # nothing else
     assert (recording.commits, writer.batches, writer.written) == (1, 1, 300)
     writer.close()
     assert count(store) == 300
+    assert query(store, "SELECT COUNT(*) FROM mp_predictions") == [(400,)]
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(

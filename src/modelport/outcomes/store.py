@@ -32,6 +32,8 @@ and the totals of the minutes whose requests are all gone.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import math
 import os
@@ -94,14 +96,15 @@ _SCHEMA = [
         WHERE stopped_at IS NULL""",
     *ROLLUP_SCHEMA,
 ]
-_INSERT_REQUEST = (
+_INSERT_REQUEST = (  # (head, columns, tail) of multi-row statements (Store._insert_many)
     "INSERT INTO mp_requests (request_id, ts, model, version, variant, kind, n_rows, latency_ms,"
-    " status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
+    " status, error)", 10, " ON CONFLICT DO NOTHING",
+)  # fmt: skip
 _INSERT_ROW = (
-    "INSERT INTO mp_predictions (request_id, row_index, label, value) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
+    "INSERT INTO mp_predictions (request_id, row_index, label, value)", 4,
+    " ON CONFLICT DO NOTHING",
+)  # fmt: skip
+_ROWS_PER_INSERT = 64  # one statement (one step of the database) per 64 rows, not per row
 _UPSERT_FEEDBACK = (
     "INSERT INTO mp_feedback (request_id, row_index, label, value, ts) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id, row_index) DO UPDATE SET"
@@ -206,19 +209,33 @@ class Store:
 
     def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
         """Insert answered requests, their predicted rows and their per-minute totals in one
-        transaction, with one statement per table (``executemany``)."""
+        transaction: rows 64 to a statement, the totals with one statement per table."""
         with self._transaction() as cursor:
             if requests:
-                cursor.executemany(self._sql(_INSERT_REQUEST), requests)
+                inserted = self._insert_many(cursor, _INSERT_REQUEST, requests)
                 kept = requests
-                if cursor.rowcount != len(requests):  # ids seen before, not inserted
+                if inserted != len(requests):  # ids seen before, not inserted
                     kept = self._inserted(cursor, requests)
                 totals, bins, hours = rollup_rows(kept)
                 cursor.executemany(self._sql(ADD_TOTALS), totals)
                 cursor.executemany(self._sql(ADD_BINS), bins)
                 cursor.executemany(self._sql(ADD_HOUR_BINS), hours)
             if predictions:
-                cursor.executemany(self._sql(_INSERT_ROW), predictions)
+                self._insert_many(cursor, _INSERT_ROW, predictions)
+
+    def _insert_many(
+        self, cursor: Any, insert: tuple[str, int, str], rows: Sequence[tuple[Any, ...]]
+    ) -> int:
+        """Insert ``rows`` with multi-row ``INSERT`` statements (a statement per row would cost
+        a step of the database, and a release and retake of the GIL, per row); how many rows
+        were inserted (ids seen before are not)."""
+        inserted = 0
+        for first in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[first : first + _ROWS_PER_INSERT]
+            statement = _multi_row(*insert, len(chunk), self.placeholder)
+            cursor.execute(statement, list(itertools.chain.from_iterable(chunk)))
+            inserted += cursor.rowcount
+        return inserted
 
     def _inserted(self, cursor: Any, requests: Sequence[RequestRow]) -> list[RequestRow]:
         """The requests of a batch that were inserted just now: the first of each id, where the
@@ -401,6 +418,13 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_dev, found.st_ino
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row(head: str, columns: int, tail: str, rows: int, placeholder: str) -> str:
+    """``head VALUES (?, ...), (?, ...) tail`` for ``rows`` rows of ``columns`` values."""
+    row = "(" + ", ".join([placeholder] * columns) + ")"
+    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
 
 
 def _unsummed(cursor: Any) -> bool:

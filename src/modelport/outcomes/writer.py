@@ -5,7 +5,7 @@ request to :attr:`Writer.pending`, a ``collections.deque``: a length check and a
 (atomic under the GIL), no lock, no wake-up (:meth:`.service.Outcomes.record`).
 One thread wakes every ``max_delay_s`` (50 ms), or at once when :meth:`flush` or :meth:`close`
 asks, takes everything queued, turns it into rows (:func:`~modelport.outcomes.records.to_rows`)
-and inserts them in one transaction with one statement per table, so a busy server pays for one
+and inserts them in one transaction, 64 rows to a statement, so a busy server pays for one
 commit per batch, not per prediction, and a record is committed within about 50 ms of its answer
 (plus the commit itself). After each batch the thread deletes old records when a prune is due
 (:mod:`.retention`).

@@ -6,9 +6,9 @@ the newest ``ts`` retention deleted up to, and not before the oldest record) com
 totals, the latency bins of its whole hours from the hourly bins; the partial minutes at the
 window's edges are summed by the database from the records themselves, through the ``ts`` index:
 at most two minutes of traffic, plus any record that arrived after retention passed its minute.
-Counts, the answered requests' latency mean and variance (from sums
-of squares) are exact; the 50th and 99th latency percentiles come from the 2 % latency bins, so
-they are within 1 % of the exact ones.
+Counts, the answered requests' latency mean and variance (from sums of squares) are exact; the
+50th and 99th latency percentiles come from the 2 % latency bins, so they are within 1 % of the
+exact ones.
 """
 
 from __future__ import annotations

@@ -183,9 +183,9 @@ class Store:
         requests and no totals (a store always writes both together); how many requests. Only
         then does it lock (every other writer waits); an up-to-date store is only read."""
         for _attempt in range(_LOCK_ATTEMPTS):
-            if not self._unsummed():
-                return 0
             try:
+                if not self._unsummed():  # (a process summing up may even hold reads off)
+                    return 0
                 with self._transaction() as cursor:
                     self._lock_rollup(cursor)
                     return _sum_up(cursor, self.period_sql, self.bin_sql)

@@ -350,7 +350,7 @@ def test_a_worker_waits_for_another_summing_up_the_store(
         return timed_out(self, exc)
 
     monkeypatch.setattr(SqliteStore, "_lock_timed_out", noting)
-    monkeypatch.setattr(SqliteStore, "busy_timeout_s", 0.2)
+    monkeypatch.setattr(SqliteStore, "busy_timeout_s", 1.0)  # ten waits: 10 s to commit
     opening = threading.Thread(target=lambda: found.append(SqliteStore(path)))
     opening.start()
     assert waited.wait(30)  # it met the lock, and waits again

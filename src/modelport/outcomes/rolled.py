@@ -4,7 +4,8 @@ to walk: what a report over millions of records reads is a few thousand rows.
 The whole minutes of the report's window whose records are all still stored (after the minute of
 the newest ``ts`` retention deleted up to, and not before the oldest record) come from the
 totals, the latency bins of its whole hours from the hourly bins; the partial minutes at the
-window's edges are summed by the database from the records themselves, through the ``ts`` index:
+window's edges are summed by the database from the records themselves, through the
+``(model, ts)`` index:
 at most two minutes of traffic, plus any record that arrived after retention passed its minute.
 Counts, the answered requests' latency mean and variance (from sums of squares) are exact; the
 50th and 99th latency percentiles come from the 2 % latency bins, so they are within 1 % of the
@@ -39,11 +40,11 @@ _HOUR_BINS = (
 )
 _EDGE_TOTALS = (
     f"SELECT variant, COALESCE(version, 0), COALESCE(kind, ''), {TOTALS} FROM mp_requests"
-    " WHERE {model} = ? AND ts >= ? AND ts < ? GROUP BY 1, 2, 3"
+    " WHERE model = ? AND ts >= ? AND ts < ? GROUP BY 1, 2, 3"
 )
 _EDGE_BINS = (
     "SELECT variant, {bin}, COUNT(*) FROM mp_requests"
-    " WHERE {model} = ? AND ts >= ? AND ts < ? GROUP BY 1, 2"
+    " WHERE model = ? AND ts >= ? AND ts < ? GROUP BY 1, 2"
 )
 
 Span = tuple[float, float]  # [from, to) in Unix seconds
@@ -124,10 +125,9 @@ def rolled(
             variants.setdefault(row[0], Rolled()).add(row)
         _bins(store, model, first, last, variants)
     for span in edges:
-        totals = _EDGE_TOTALS.format(model=store.model_by_ts)
-        for row in store.select(totals, (model, *span)):
+        for row in store.select(_EDGE_TOTALS, (model, *span)):
             variants.setdefault(row[0], Rolled()).add(row)
-        bins = _EDGE_BINS.format(model=store.model_by_ts, bin=store.bin_sql)
+        bins = _EDGE_BINS.format(bin=store.bin_sql)
         for variant, which, n in store.select(bins, (model, *span)):
             _count(variants.setdefault(variant, Rolled()).histogram, int(which), int(n))
     return variants

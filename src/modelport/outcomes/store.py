@@ -73,13 +73,15 @@ _SCHEMA = [
         request_id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, model TEXT NOT NULL,
         version INTEGER, variant TEXT NOT NULL, kind TEXT, n_rows INTEGER NOT NULL,
         latency_ms DOUBLE PRECISION NOT NULL, status INTEGER NOT NULL, error TEXT)""",
-    # the report reads a variant's latency percentiles, counts and latency sums from this index
-    # alone, an experiment's window (ts) included: no row of the table is looked up
-    """CREATE INDEX IF NOT EXISTS mp_requests_report_ts
-        ON mp_requests (model, variant, latency_ms, version, kind, status, ts)""",
-    "DROP INDEX IF EXISTS mp_requests_report",  # the same without ts: a window read every row
-    "DROP INDEX IF EXISTS mp_requests_model",  # (model, variant): the index above covers it
-    "CREATE INDEX IF NOT EXISTS mp_requests_ts ON mp_requests (ts)",
+    # a model's requests, in a window: the exact report (a model with few records) and the
+    # partial minutes of the per-minute one. Both keys grow with time, so a batch's rows land at
+    # the ends of the index, never in the middle (the former index by latency cost the writer
+    # about 12 us a record, twice the rest of its work)
+    "CREATE INDEX IF NOT EXISTS mp_requests_model_ts ON mp_requests (model, ts)",
+    "DROP INDEX IF EXISTS mp_requests_report_ts",  # (model, variant, latency_ms, ...)
+    "DROP INDEX IF EXISTS mp_requests_report",
+    "DROP INDEX IF EXISTS mp_requests_model",
+    "CREATE INDEX IF NOT EXISTS mp_requests_ts ON mp_requests (ts)",  # retention's order
     """CREATE TABLE IF NOT EXISTS mp_predictions (
         request_id TEXT NOT NULL, row_index INTEGER NOT NULL, label TEXT,
         value DOUBLE PRECISION, PRIMARY KEY (request_id, row_index)){clustered}""",
@@ -136,7 +138,6 @@ class Store:
     clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
     period_sql = "CAST(FLOOR(ts / {seconds}) AS BIGINT)"  # a request's minute or hour, in SQL
     bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
-    model_by_ts = "model"  # a request's model, in a query that must walk the ts index
 
     def __init__(self, connection: Any, where: str) -> None:
         self._connection = connection
@@ -346,7 +347,6 @@ class SqliteStore(Store):
     period_sql = "CAST(ts / {seconds} AS INTEGER)"  # ts is positive: truncation is the floor
     busy_timeout_s = 30.0  # how long a transaction waits for another process's lock
     bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
-    model_by_ts = "+model"  # not the report index (model first): a few minutes' rows, by ts
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -13,13 +13,13 @@ window covering the newer half of the requests.
 ``BENCH_GAP_S`` sets the seconds between two requests (default 0.001: a busy model; 0.25 is a
 quiet one, 10 million requests over a month, where each minute holds a few hundred).
 
-Generation costs more than the report (about 24 s and 190 MB per million requests on a small
+Generation costs more than the report (about 5 s and 160 MB per million requests on a small
 machine), so large sizes take minutes and gigabytes.
 
 Measured (2 shared cores, SQLite, 2026-11-29), with the per-minute totals (:mod:`.rollup`):
-1,000,000 requests: 0.10 s a report cold, 0.09 s warm, 0.06 s for a window of half of them;
-10,000,000 (97,894 with feedback): 0.45 s cold, 0.41 s warm, 0.34 s for a window of half;
-10,000,000 over a month (``BENCH_GAP_S=0.25``): 0.50 s cold, 0.45 s warm, 0.36 s for half.
+1,000,000 requests: 0.09 s a report cold, 0.09 s warm, 0.05 s for a window of half of them;
+10,000,000 (97,894 with feedback): 0.49 s cold, 0.40 s warm, 0.32 s for a window of half;
+10,000,000 over a month (``BENCH_GAP_S=0.25``): 0.53 s cold, 0.46 s warm, 0.35 s for half.
 Most of it is joining the feedback to its requests (one row in a hundred); the traffic part
 reads the per-minute totals and the hourly latency bins. Without the totals (the records walked
 one by one) the same report took 0.44-0.59 s at one million and 2.3-2.8 s at three.

@@ -40,7 +40,7 @@ import scipy.stats  # noqa: F401  # a server imports it at its first report: not
 from modelport.outcomes.experiments import Experiment
 from modelport.outcomes.records import PredictionRow, RequestRow
 from modelport.outcomes.report import experiment_report
-from modelport.outcomes.store import SqliteStore
+from modelport.outcomes.sqlite_store import SqliteStore
 
 MODEL = "wine"
 BATCH = 50_000

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.service import default_db
-from modelport.outcomes.store import open_store
 from tests.cli.test_cli import run
 from tests.helpers import write_fake_model
 from tests.outcomes.helpers import pending, write

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.backends import open_store
+from modelport.outcomes.store import Store
 from modelport.settings import Settings
 from tests.postgres import cluster, fresh_database, postgres_bin
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from modelport.errors import OutcomesUnavailable
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.health import Health, error_kind
 from modelport.outcomes.retention import Retention
-from modelport.outcomes.store import SqliteStore, open_store
+from modelport.outcomes.sqlite_store import SqliteStore
 from modelport.outcomes.writer import Writer
 from tests.outcomes.helpers import pending, query, write
 
@@ -54,7 +55,7 @@ IMMUTABLE = """
 import json, subprocess, sys
 from pathlib import Path
 from tests.outcomes.helpers import pending
-from modelport.outcomes.store import open_store
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.writer import Writer
 folder = Path(sys.argv[1])
 writer = Writer(open_store(path=folder / "o.db"), max_delay_s=3600)

@@ -10,9 +10,10 @@ import pytest
 from modelport.errors import Conflict, PageNotFound
 from modelport.model.policy import TrafficPolicy
 from modelport.outcomes import experiments
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.experiments import ExperimentIn
 from modelport.outcomes.report import experiment_report
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.store import Store
 from modelport.settings import Settings
 from tests.outcomes.helpers import pending, write
 

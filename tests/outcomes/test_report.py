@@ -293,7 +293,7 @@ FILL = [
 MEASURE = """
 import json, resource, sys, time, tracemalloc
 from pathlib import Path
-from modelport.outcomes.store import open_store
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.report import ComparisonReport, experiment_report
 from modelport.outcomes.sequential import sequential_means
 from tests.outcomes.test_report import oracle

@@ -10,9 +10,10 @@ from typing import Any
 import pydantic
 import pytest
 
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.retention import DAY_S, Retention
 from modelport.outcomes.service import Outcomes
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.store import Store
 from modelport.settings import Settings
 from tests.outcomes.helpers import pending, query, write
 

@@ -15,10 +15,12 @@ import pytest
 
 from modelport.core.result import InferenceResult
 from modelport.outcomes import summary
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.experiments import Experiment
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.rollup import BACKFILL, bin_value, latency_bin, percentile
-from modelport.outcomes.store import SqliteStore, Store, open_store
+from modelport.outcomes.sqlite_store import SqliteStore
+from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 from modelport.settings import Settings
 from tests.outcomes.helpers import REGRESSOR, pending, query, write

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from modelport.core.result import InferenceResult
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.backends import open_store
+from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 from tests.conftest import ClientFactory
 from tests.helpers import running_server, write_fake_model

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from modelport.core.result import InferenceResult
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.service import Outcomes
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.store import Store
 from modelport.outcomes.writer import Writer
 from modelport.runtimes import Outputs
 from modelport.settings import Settings
@@ -228,7 +229,7 @@ CRASH = """
 import os, sys
 from pathlib import Path
 from tests.outcomes.helpers import pending
-from modelport.outcomes.store import open_store
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.writer import Writer
 writer = Writer(open_store(path=Path(sys.argv[1])))
 for i in range(20):

@@ -5,7 +5,9 @@
 | :mod:`.records` | what the serving path hands over (a tuple) and the rows the writer makes of it |
 | :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
 | :mod:`.retention` | deletes records past an age or a count, from the writer thread |
-| :mod:`.store` | SQLite (default, rollback journal, nothing mapped) or PostgreSQL, one schema |
+| :mod:`.store` | the schema and its SQL, shared by both databases |
+| :mod:`.sqlite_store`, :mod:`.postgres_store` | SQLite (default, nothing mapped) or PostgreSQL |
+| :mod:`.backends` | which of them a URL or path names (:func:`~.backends.open_store`) |
 | :mod:`.health` | how recording is doing: state, drops by reason, rate-limited failure logs |
 | :mod:`.feedback` | ``POST /feedback`` rules |
 | :mod:`.rollup` | per-minute totals and latency bins, written with each batch |

@@ -31,12 +31,13 @@ import anyio
 import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
+from modelport.outcomes.backends import open_store
 from modelport.outcomes.experiments import add_event, change_warning, resolve
 from modelport.outcomes.health import Health, OutcomeObserver
 from modelport.outcomes.records import Pending
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
-from modelport.outcomes.store import Store, open_store
+from modelport.outcomes.store import Store
 from modelport.outcomes.writer import Marker, Writer
 from modelport.settings import Settings
 from modelport.sources import is_registry_uri

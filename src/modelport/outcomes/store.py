@@ -9,19 +9,9 @@ value; the latest feedback wins, and keeps what it does not send), and
 per-minute totals a report over many records reads (``mp_rollup``, ``mp_rollup_latency``,
 :mod:`.rollup`), written in the transaction that writes the requests they sum.
 
-SQLite runs with a rollback journal (``journal_mode=TRUNCATE``) and ``synchronous=FULL``: a
-committed transaction survives a crash of the process and of the machine. Several processes
-(gunicorn workers, the CLI's report) may share one file; they take turns through SQLite's file
-locks (``busy_timeout``). Nothing is memory-mapped (``mmap_size=0``, and no WAL, whose ``-shm``
-index SQLite always maps): a file that cannot be written (full disk, ``chattr +i``, a read-only
-mount) fails the transaction with an error instead of killing the process with SIGBUS.
-Before and after each transaction the file's ``(st_dev, st_ino)`` is compared with the one
-opened: a file deleted or replaced underneath (``.modelport/`` removed) is reopened (the folder and
-a new file are created), and a transaction committed to the lost file raises
-:class:`~modelport.errors.OutcomesUnavailable`, so nothing claims a record it did not keep.
-A request id seen twice (a caller re-sending its ``X-Request-Id``) keeps its first record.
-A PostgreSQL connection the server dropped is replaced on the next use; the transaction that met
-the drop fails (the writer counts its batch as failed, feedback answers 503 once).
+The two databases: :mod:`.sqlite_store` (the default) and :mod:`.postgres_store`; which one a
+URL or path names: :func:`.backends.open_store`. A request id seen twice (a caller re-sending
+its ``X-Request-Id``) keeps its first record.
 
 Retention (:mod:`.retention` decides when): :meth:`Store.prune_bound` finds the newest ``ts`` to
 delete, :meth:`Store.prune` deletes the oldest requests up to it, a chunk at a time, each with its
@@ -36,17 +26,12 @@ import functools
 import itertools
 import logging
 import math
-import os
-import random
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-from modelport.errors import ConfigError, MissingExtra, OutcomesUnavailable
-from modelport.hints import pip_extra
+from modelport.errors import OutcomesUnavailable
 from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
 from modelport.outcomes.rollup import (
     ADD_BINS,
@@ -58,15 +43,12 @@ from modelport.outcomes.rollup import (
     NOTE_PRUNED,
     PRUNE_TOTALS,
     ROLLUP_SCHEMA,
-    latency_bin,
     rollup_rows,
 )
 
-__all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
+__all__ = ["Store"]
 
 log = logging.getLogger("modelport.outcomes")
-
-CONNECT_TIMEOUT_S = 10
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS mp_requests (
@@ -144,9 +126,13 @@ class Store:
         self._lock = threading.Lock()
         self.where = where
         with self._transaction() as cursor:
-            for statement in _SCHEMA:
-                cursor.execute(statement.format(clustered=self.clustered))
+            self._create(cursor)
         self.backfill()
+
+    def _create(self, cursor: Any) -> None:
+        """The tables and indexes (those already there are kept)."""
+        for statement in _SCHEMA:
+            cursor.execute(statement.format(clustered=self.clustered))
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.placeholder)
@@ -189,7 +175,7 @@ class Store:
                     return 0
                 with self._transaction() as cursor:
                     self._lock_rollup(cursor)
-                    return _sum_up(cursor, self.period_sql, self.bin_sql)
+                    return self._sum_up(cursor)
             except Exception as exc:
                 if not self._lock_timed_out(exc):
                     raise
@@ -207,6 +193,19 @@ class Store:
         """Requests and no totals."""
         with self._transaction() as cursor:
             return _unsummed(cursor)
+
+    def _sum_up(self, cursor: Any) -> int:
+        """The rollup of every stored request, when it has none (checked again: another
+        process may have done it while this one waited for the lock); how many requests."""
+        if not _unsummed(cursor):
+            return 0
+        cursor.execute("SELECT COUNT(*) FROM mp_requests")
+        (count,) = cursor.fetchone()
+        log.info("summing up %d recorded outcome requests per minute (once)", count)
+        minute, hour = (self.period_sql.format(seconds=s) for s in (MINUTE_S, HOUR_S))
+        for statement in BACKFILL:
+            cursor.execute(statement.format(minute=minute, hour=hour, bin=self.bin_sql))
+        return int(count)
 
     def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
         """Insert answered requests, their predicted rows and their per-minute totals in one
@@ -339,87 +338,6 @@ class Store:
                 self._connection.close()
 
 
-class SqliteStore(Store):
-    """An embedded SQLite file with a rollback journal; created with its folder on first use,
-    and again when it is deleted or replaced while open."""
-
-    clustered = " WITHOUT ROWID"  # a predicted row costs its key once, not twice (new files)
-    period_sql = "CAST(ts / {seconds} AS INTEGER)"  # ts is positive: truncation is the floor
-    busy_timeout_s = 30.0  # how long a transaction waits for another process's lock
-    bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._identity: tuple[int, int] | None = None
-        self.reopened = 0  # times the file was found deleted or replaced, and opened again
-        connection = self._connect()
-        try:
-            super().__init__(connection, str(path))
-        except BaseException:
-            connection.close()
-            raise
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout_s, check_same_thread=False
-        )
-        try:
-            _leave_wal(connection, self.path)
-            connection.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA mmap_size=0")
-            self._identity = _identity(self.path)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    def _reconnect_if_lost(self) -> None:
-        if self._connection is not None and _identity(self.path) == self._identity:
-            return
-        if self._connection is not None:
-            log.warning("outcome store %s was deleted or replaced: opening it again", self.path)
-            with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = None  # never write to the lost file again
-        connection = self._connect()
-        cursor = connection.cursor()
-        try:
-            for statement in _SCHEMA:
-                cursor.execute(statement.format(clustered=self.clustered))
-            cursor.execute("BEGIN IMMEDIATE")
-            _sum_up(cursor, self.period_sql, self.bin_sql)  # a file restored from an old backup
-            connection.commit()
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
-        self.reopened += 1
-
-    def _lock_rollup(self, cursor: Any) -> None:
-        cursor.execute("BEGIN IMMEDIATE")  # the database's write lock, before the first read
-
-    def _lock_timed_out(self, exc: Exception) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-    def _check_kept(self) -> None:
-        if _identity(self.path) != self._identity:
-            raise OutcomesUnavailable(  # no path: this reaches callers
-                "the outcome store's file was deleted or replaced during this write, which is "
-                "lost: the next write opens it again"
-            )
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """``(st_dev, st_ino)`` of the file at ``path`` now; ``None`` when there is none."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
-
-
 @functools.lru_cache(maxsize=256)
 def _multi_row(head: str, columns: int, tail: str, rows: int, placeholder: str) -> str:
     """``head VALUES (?, ...), (?, ...) tail`` for ``rows`` rows of ``columns`` values."""
@@ -428,95 +346,9 @@ def _multi_row(head: str, columns: int, tail: str, rows: int, placeholder: str) 
 
 
 def _unsummed(cursor: Any) -> bool:
+    """Requests and no totals: a store written before the rollup."""
     cursor.execute("SELECT 1 FROM mp_rollup LIMIT 1")
     if cursor.fetchone() is not None:
         return False
     cursor.execute("SELECT 1 FROM mp_requests LIMIT 1")
     return cursor.fetchone() is not None
-
-
-def _sum_up(cursor: Any, period_sql: str, bin_sql: str) -> int:
-    """The rollup of every stored request, when it has none (checked again: another process
-    may have done it while this one waited for the lock); how many requests."""
-    if not _unsummed(cursor):
-        return 0
-    cursor.execute("SELECT COUNT(*) FROM mp_requests")
-    (count,) = cursor.fetchone()
-    log.info("summing up %d recorded outcome requests per minute (once)", count)
-    minute, hour = (period_sql.format(seconds=s) for s in (MINUTE_S, HOUR_S))
-    for statement in BACKFILL:
-        cursor.execute(statement.format(minute=minute, hour=hour, bin=bin_sql))
-    return int(count)
-
-
-def _leave_wal(connection: sqlite3.Connection, path: Path, tries: int = 20) -> None:
-    """Use a rollback journal, never WAL (its ``-shm`` index is memory-mapped). A file in WAL
-    mode (written by an older modelport) is converted once no other connection holds it;
-    workers converting it together take turns."""
-    for attempt in range(tries):
-        try:
-            mode = connection.execute("PRAGMA journal_mode=TRUNCATE").fetchone()[0]
-        except sqlite3.OperationalError:
-            mode = None  # another worker is converting it at this moment
-        if mode is not None and str(mode).lower() != "wal":
-            return  # truncate; or delete on a file this process may only read: nothing mapped
-        time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
-    raise ConfigError(
-        f"outcome store {path}: could not leave WAL mode (journal mode {mode}); "
-        "stop the other processes that hold it open"
-    )
-
-
-class PostgresStore(Store):
-    """PostgreSQL through psycopg 3: one database shared by every replica."""
-
-    placeholder = "%s"
-
-    def __init__(self, url: str) -> None:
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise MissingExtra(
-                f"PostgreSQL outcomes need psycopg: {pip_extra('postgres')}"
-            ) from exc
-        self._url = url
-        connection = self._connect()
-        try:
-            super().__init__(connection, _redacted(url))
-        except BaseException:
-            connection.close()
-            raise
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
-
-    def _reconnect_if_lost(self) -> None:
-        if self._connection.broken or self._connection.closed:
-            with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = self._connect()
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for logs and reports."""
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
-
-
-def open_store(url: str | None = None, path: Path | None = None) -> Store:
-    """PostgreSQL for a ``postgresql://`` URL, SQLite for ``sqlite:///file`` or ``path``."""
-    if url:
-        if url.startswith(("postgresql://", "postgres://")):
-            return PostgresStore(url)
-        if url.startswith("sqlite:///"):
-            return SqliteStore(Path(url.removeprefix("sqlite:///")))
-        raise ConfigError(f"outcomes URL {_redacted(url)!r}: use postgresql://... or sqlite:///...")
-    if path is None:
-        raise ConfigError("give the outcome store a database URL or a SQLite file")
-    return SqliteStore(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -75,11 +76,21 @@ class _Ids:
 
 
 _ids = _Ids()
+_TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
 
 
 def new_request_id() -> str:
     """A new request id: 32 lowercase hex digits, unique across processes and restarts."""
     return _ids.next()
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-Id`` when it is a sane token (printable ASCII without spaces, at
+    most 128 characters), else a new id."""
+    for key, value in headers:
+        if key == b"x-request-id":
+            return value.decode("ascii") if _TOKEN.fullmatch(value) else new_request_id()
+    return new_request_id()
 
 
 def current() -> RequestInfo | None:

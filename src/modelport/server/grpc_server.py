@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["serving"]
 
 log = logging.getLogger("modelport.server.grpc")
-_TOKEN = re.compile(r"[!-~]{1,128}")
 _HEALTH = health_pb2.HealthCheckResponse
 
 
@@ -58,14 +56,6 @@ def _headers(metadata: Any) -> list[tuple[bytes, bytes]]:
         (key.encode("latin-1"), value if isinstance(value, bytes) else value.encode("latin-1"))
         for key, value in metadata or ()
     ]
-
-
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    for key, value in headers:
-        if key == b"x-request-id":
-            text = value.decode("latin-1")
-            return text if _TOKEN.fullmatch(text) else context.new_request_id()
-    return context.new_request_id()
 
 
 def _details(error: ModelportError, code: grpc.StatusCode) -> tuple[tuple[str, str | bytes], ...]:
@@ -91,7 +81,7 @@ class _Observed:
     ) -> Message:
         started = time.perf_counter()
         headers = _headers(servicer.invocation_metadata())
-        info = context.RequestInfo(_request_id(headers), headers, started)
+        info = context.RequestInfo(context.request_id(headers), headers, started)
         token = context.bind(info)
         self.observe.arrived()
         outcome = [500]  # the status the answer stands for, set once it is known

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope, Send
 
+from modelport.core.context import RequestInfo
 from modelport.outcomes.records import scoped_id
 from modelport.protocols.routes import UNMATCHED, Match
 
 if TYPE_CHECKING:
-    from modelport.core.context import RequestInfo
     from modelport.observability.metrics import Metrics
     from modelport.outcomes.service import Outcomes
     from modelport.traffic.router import TrafficRouter
@@ -94,6 +94,23 @@ class Observe:
             self._record(info, status, seconds)
         if info.variant == "canary" and info.model:
             self._canary(info, status, seconds)
+
+    def shed(
+        self,
+        route: Match,
+        method: str,
+        path: str,
+        client: tuple[str, int] | None,
+        request_id: str,
+    ) -> None:
+        """A prediction its overloaded model refused before it started (answered 503 by the
+        HTTP protocol, :class:`~modelport.server.pipeline.Shedder`): counted and logged like
+        :meth:`answered` would, with no time spent and no version reached."""
+        if self.metrics is not None:
+            self.metrics.request(route.protocol, route.endpoint, method, 503, 0.0)
+        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            scope = {"method": method, "path": path, "client": client}
+            _log_access(scope, route.endpoint, 503, 0.0, RequestInfo(request_id))
 
     def rpc_answered(
         self, call: ObservedRpc, info: RequestInfo, status: int, seconds: float

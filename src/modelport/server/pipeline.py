@@ -10,7 +10,10 @@ when the answer is sent. Then:
    under (:mod:`modelport.protocols.auth`);
 3. a body larger than ``max_body_bytes`` is refused (413), by ``Content-Length`` at once, else
    while it streams; while a model is overloaded, a prediction it would refuse gets its 503
-   before its body is read (:meth:`~modelport.core.dataplane.DataPlane.admit`);
+   before its body is read (:meth:`~modelport.core.dataplane.DataPlane.admit`), and before
+   any of this: the HTTP protocol asks the pipeline's :class:`Shedder` (offered to it in the
+   lifespan state under ``protocol.SHED_HOOK``) as soon as a request's head is in, and answers the
+   refusal itself, without an ASGI task;
 4. predictions on every protocol are served by their handler directly; every other path goes
    to the FastAPI app;
 5. every answer carries ``X-Request-Id`` (and ``X-Model-Variant`` for a routed prediction), and
@@ -23,7 +26,6 @@ when the answer is sent. Then:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -39,8 +41,9 @@ from modelport.errors import (
     RequestTimeout,
 )
 from modelport.protocols._http import JSON, Call, error_body
-from modelport.protocols.auth import check_inference, inference_keys
+from modelport.protocols.auth import InferenceKeys, check_inference, inference_keys
 from modelport.protocols.routes import Match, match
+from modelport.server.protocol import SHED_HOOK
 
 if TYPE_CHECKING:
     from modelport.core.dataplane import DataPlane
@@ -48,18 +51,10 @@ if TYPE_CHECKING:
     from modelport.server.observe import Observe
     from modelport.settings import Settings
 
-__all__ = ["METRICS_PATH", "Pipeline"]
+__all__ = ["METRICS_PATH", "Pipeline", "Shedder"]
 
 METRICS_PATH = "/metrics"
-_TOKEN = re.compile(rb"[!-~]{1,128}")  # printable ASCII, no spaces
 log = logging.getLogger("modelport.server")
-
-
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    for key, value in headers:
-        if key == b"x-request-id":
-            return value.decode("ascii") if _TOKEN.fullmatch(value) else context.new_request_id()
-    return context.new_request_id()
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -67,6 +62,55 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
         if key == b"content-length":
             return ascii_int(value, 18)
     return None
+
+
+class Shedder:
+    """Which predictions an overloaded model refuses, asked by the HTTP protocol
+    (:class:`~modelport.server.protocol.LimitedHttp`) the moment a request's head is in.
+
+    Under overload most requests are refused; answering each through an ASGI task, the app and
+    this pipeline costs several times what answering it from the protocol does, and that time
+    comes out of the event loop the admitted requests need. So while any model's queue stands
+    (:attr:`armed`: one set lookup, all the protocol pays otherwise), the protocol asks
+    :meth:`refuse`, answers a refusal itself and skips the body. The answer is the one the
+    pipeline would give: the same check (:meth:`~modelport.core.dataplane.DataPlane.admit`),
+    after the same route match and key check (a caller without a valid key gets its 401 from
+    the pipeline instead), the same error body, and the same metrics and access log line.
+    """
+
+    __slots__ = ("keys", "observe", "plane")
+
+    def __init__(self, plane: DataPlane, keys: InferenceKeys, observe: Observe) -> None:
+        self.plane = plane
+        self.keys = keys
+        self.observe = observe
+
+    @property
+    def armed(self) -> bool:
+        return bool(self.plane.standing)
+
+    def refuse(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+    ) -> tuple[Overloaded, str] | None:
+        """The 503 for this request and its id, or ``None`` to serve it as usual."""
+        route = match(path) if method == "POST" else None
+        if route is None or route.error is not None:
+            return None
+        try:
+            if self.keys:
+                check_inference(headers, self.keys)
+            self.plane.admit(route.model, route.version)
+        except Overloaded as exc:
+            request_id = context.request_id(headers)
+            self.observe.shed(route, method, path, client, request_id)
+            return exc, request_id
+        except ModelportError:  # no valid key: the pipeline answers the 401
+            return None
+        return None
 
 
 class Pipeline:
@@ -88,9 +132,12 @@ class Pipeline:
         self.max_body = settings.max_body_bytes
         self.keys = inference_keys(settings.inference_key)
         self.serve_metrics = settings.metrics_port is None
+        self.shedder = Shedder(plane, self.keys, observe)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and "state" in scope:  # offered to the protocol
+                scope["state"][SHED_HOOK] = self.shedder
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -98,7 +145,7 @@ class Pipeline:
             await self.observe.expose(scope["method"], send)
             return
         headers = scope["headers"]
-        info = context.RequestInfo(_request_id(headers), headers, started)
+        info = context.RequestInfo(context.request_id(headers), headers, started)
         token = context.bind(info)
         route = match(scope["path"])
         answer = _Answer(send, info)

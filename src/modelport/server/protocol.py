@@ -15,6 +15,12 @@ subclass adds, per connection (the settings are in :class:`~modelport.settings.S
 - **Keep-alive**: an idle connection is closed ``keepalive_timeout`` after its last answer.
 - **Connections**: a connection opened while ``max_connections`` are open gets 503 with
   ``Retry-After`` for its request, and is closed, before the app sees it.
+- **Shedding**: while a model is overloaded, a prediction it refuses gets its 503 with
+  ``Retry-After`` from here, as soon as the request's head is in, with no ASGI task (the app's
+  pipeline decides: :class:`~modelport.server.pipeline.Shedder`, found in the lifespan state).
+  The connection is kept open and the request's body, if any, is read and dropped; a request
+  that announced a large or chunked body, ``Expect: 100-continue`` or no keep-alive gets the
+  same answer with the connection closed.
 
 The answers have modelport's one error body (:func:`~modelport.protocols._http.error_body`).
 
@@ -27,22 +33,26 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from modelport.core.validation import ascii_int
 from modelport.errors import HeadersTooLarge, ModelportError, Overloaded, RequestTimeout
 from modelport.protocols._http import JSON, error_body
 
 if TYPE_CHECKING:
     from modelport.settings import Settings
 
-__all__ = ["LimitedHttp", "Limits", "fd_room", "protocol_class"]
+__all__ = ["LimitedHttp", "Limits", "Shedding", "fd_room", "protocol_class"]
 
 _FD_RESERVE = 128  # descriptors kept for model files, the outcome store, logs, the listener
+SHED_HOOK = "modelport.shed"  # where the app's pipeline puts its shedder in the lifespan state
+_SHED_KEEP_BODY = 64 * 1024  # a shed request's body up to this is read and dropped; past it: close
 
 # What a connection waits for; the order matters (head bytes are counted up to _HEAD).
 _NEW, _IDLE, _HEAD, _BODY, _APP = range(5)
@@ -94,11 +104,28 @@ def fd_room(wanted: int) -> int:
     return max(1, min(wanted, soft - _FD_RESERVE))
 
 
-def _raw(error: ModelportError) -> bytes:
-    """A whole answer, written by the protocol itself, that ends the connection."""
+class Shedding(Protocol):
+    """What the protocol asks before it starts a request (the app's pipeline answers)."""
+
+    @property
+    def armed(self) -> bool: ...
+
+    def refuse(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int] | None,
+    ) -> tuple[ModelportError, str] | None:
+        """The refusal and the request's id, or ``None`` to serve the request."""
+
+
+def _raw(error: ModelportError, close: bool = True) -> bytes:
+    """A whole answer, written by the protocol itself (ending the connection unless not
+    ``close``)."""
     body = error_body(error)
     status = HTTPStatus(error.status)
-    headers = {**error.headers(), "Connection": "close"}
+    headers = {**error.headers(), "Connection": "close"} if close else error.headers()
     lines = [
         f"HTTP/1.1 {status.value} {status.phrase}",
         f"content-type: {JSON}",
@@ -106,6 +133,23 @@ def _raw(error: ModelportError) -> bytes:
         *(f"{name.lower()}: {value}" for name, value in headers.items()),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_KEPT_OPEN: dict[tuple[type[ModelportError], str], bytes] = {}
+
+
+def _kept_open(error: ModelportError, request_id: str) -> bytes:
+    """A shed request's answer, connection kept open, with its ``X-Request-Id`` as every answer
+    has. The rest is cached by the refusal's text (one per model, a few in all): under overload
+    it is most of what the server writes."""
+    key = (type(error), error.message)
+    raw = _KEPT_OPEN.get(key)
+    if raw is None:
+        if len(_KEPT_OPEN) >= 256:
+            _KEPT_OPEN.clear()
+        raw = _KEPT_OPEN[key] = _raw(error, close=False)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return b"%s\r\nx-request-id: %s\r\n\r\n%s" % (head, request_id.encode("ascii"), body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +189,7 @@ class LimitedHttp(HttpToolsProtocol):
         self._head_bytes = 0  # bytes received while a request's head was awaited
         self._refusal: bytes | None = None
         self._over = False
+        self._shedding = False  # a refused request's body is being dropped
 
     # --- deadlines ---
 
@@ -170,8 +215,8 @@ class LimitedHttp(HttpToolsProtocol):
     def _timed_out(self) -> None:
         phase, cycle = self._phase, self.cycle
         self._phase = _APP
-        if phase in (_NEW, _IDLE) or self.pipeline:  # nothing asked, or answers still queued
-            self.transport.close()
+        if phase in (_NEW, _IDLE) or self.pipeline or self._shedding:
+            self.transport.close()  # nothing asked; answers still queued; a shed body too slow
         elif phase == _HEAD and (cycle is None or cycle.response_complete):
             self._answer(self.answers.slow_head)
         elif phase == _BODY and not cycle.response_started:
@@ -244,7 +289,39 @@ class LimitedHttp(HttpToolsProtocol):
             raise _Refused
         self._head_bytes = 0
         self._expect(_BODY, self.limits.body_timeout)
-        super().on_headers_complete()
+        if not self._shed():
+            super().on_headers_complete()
+
+    def _shed(self) -> bool:
+        """Answer the request here when its model refuses it now (see the module docstring)."""
+        shedding: Shedding | None = self.app_state.get(SHED_HOOK)
+        if shedding is None or not shedding.armed:
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False  # a pipelined request: the one before it is still being answered
+        path = httptools.parse_url(self.url).path.decode("ascii", "replace")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        method = self.parser.get_method().decode("ascii", "replace")
+        refusal = shedding.refuse(method, path, self.headers, self.client)
+        if refusal is None:
+            return False
+        error, request_id = refusal
+        keep = (
+            self.parser.should_keep_alive()
+            and not self.expect_100_continue
+            and _declared(self.headers) <= _SHED_KEEP_BODY
+        )
+        if not keep:
+            self._refusal = _raw(error)
+            raise _Refused  # stop parsing: answered and closed by data_received
+        self.transport.write(_kept_open(error, request_id))
+        self._shedding = True
+        return True
+
+    def on_body(self, body: bytes) -> None:
+        if not self._shedding:
+            super().on_body(body)
 
     def _head_refusal(self) -> bytes | None:
         if self._over:
@@ -258,6 +335,11 @@ class LimitedHttp(HttpToolsProtocol):
         return None
 
     def on_message_complete(self) -> None:
+        if self._shedding:  # its answer went out with its head
+            self._shedding = False
+            self.server_state.total_requests += 1
+            self._expect(_IDLE, self.limits.keepalive_timeout)
+            return
         if self.cycle.response_complete:  # answered before its body was read
             self._expect(_IDLE, self.limits.keepalive_timeout)
         else:
@@ -275,6 +357,20 @@ class LimitedHttp(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         elif self._phase == _APP:  # (a next request may be arriving already)
             self._expect(_IDLE, self.limits.keepalive_timeout)
+
+
+def _declared(headers: list[tuple[bytes, bytes]]) -> int:
+    """The body length a request announced; chunked (or unreadable) counts as unbounded."""
+    for name, value in headers:
+        if name == b"content-length":
+            length = ascii_int(value, 18)
+            return _UNBOUNDED if length is None else length
+        if name == b"transfer-encoding":
+            return _UNBOUNDED
+    return 0
+
+
+_UNBOUNDED = 1 << 62
 
 
 def protocol_class(limits: Limits) -> type[LimitedHttp]:

@@ -463,3 +463,27 @@ async def test_close_while_standing_ends_it(tell: bool) -> None:
     assert changes == ([True, False] if tell else [])
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert any(isinstance(r, ModelportError) for r in results)
+
+
+async def test_a_long_wait_with_less_than_a_batch_queued_is_served_not_refused() -> None:
+    """The event loop was busy elsewhere (a model loading beside this one) for five windows
+    before the batcher ran: what waited is no overload, since less than a batch is queued."""
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=4, max_wait_s=0.1))
+    tasks = [asyncio.ensure_future(batcher.submit(v, arrived=0.0)) for v in "abc"]
+    now.t = 0.5  # when the batcher's worker first gets the loop
+    assert await asyncio.gather(*tasks) == ["A", "B", "C"]
+    assert model.batches == [["a", "b", "c"]]
+    assert (batcher.expired, batcher.refused, changes) == (0, 0, [])
+
+
+async def test_a_fill_window_longer_than_the_controlled_delay_refuses_nothing() -> None:
+    model, now = Model(), Now()
+    clock = FakeClock()
+    policy = BatchPolicy(max_batch_size=4, max_latency_s=0.3, max_wait_s=0.1)
+    batcher: Batcher[str, str] = Batcher(model.process, policy, clock.sleep, now)
+    tasks = [asyncio.ensure_future(batcher.submit(v, arrived=0.0)) for v in "ab"]
+    await settle()
+    now.t = 0.3  # the fill window ends: "a" and "b" waited three times max_wait_s
+    clock.fire()
+    assert await asyncio.gather(*tasks) == ["A", "B"]
+    assert batcher.expired == 0

@@ -16,23 +16,24 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   the window gathers them; skipping it at idle would bring back the "under load only" guess this
   scheduler dropped, and one rule keeps the bound easy to state.
 - **Bounded by the latency it causes** (controlled delay, after CoDel and "Fail at Scale"): the
-  queue is *standing* when for ``window`` seconds (``max_wait_s``, or twice the typical or the
-  last batch's duration, whichever is more) every batch was full or left items behind, which
-  happens only when requests
-  arrive faster than the model serves them. While it stands, :meth:`submit` admits only up to
-  one full batch ahead and raises :class:`Overloaded` at once for the rest (the server answers
-  503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the model
-  stays busy with full batches and an admitted item waits about two batches, however many
-  callers knock. A burst that the
-  model drains within the window is queued, up to ``max_queue`` items.
-- **Deadlines**: an item that waited longer than ``window`` when its batch forms is answered
-  :class:`Overloaded` instead of run (its caller's budget is spent, and running it would delay
-  everyone behind it); an item whose caller gave up (cancelled, e.g. its deadline passed) is
-  dropped before it reaches the model. Either way nothing is lost: every submitted item gets a
-  result or an exception, and if a batch fails, each of its items is retried alone so one bad
-  item cannot fail the others. Because the window is at least twice the last batch's duration,
-  requests queued behind one slow batch (a cold model's first call) are never refused for it:
-  the typical duration starts from the first batch's, and only a queue that keeps standing sheds.
+  queue is *standing* when for ``window`` seconds (``max_wait_s``, or twice the typical or the last
+  batch's duration, whichever is more) every batch was full or left items behind, which happens
+  only when requests arrive faster than the model serves them. While it stands, :meth:`submit`
+  admits only up to one full batch ahead and raises :class:`Overloaded` at once for the rest (the
+  server answers 503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the
+  model stays busy with full batches and an admitted item waits about two batches, however many
+  callers knock. It stands until a batch finds less than the model can take. A burst that the model
+  drains within the window is queued, up to ``max_queue`` items.
+- **Deadlines**: while the queue stands or holds more than a batch, an item that waited longer than
+  ``window`` when its batch forms is answered :class:`Overloaded` instead of run (its caller's
+  budget is spent, and running it would delay everyone behind it); an item whose caller gave up
+  (cancelled, e.g. its deadline passed) is dropped before it reaches the model. Either way nothing
+  is lost: every submitted item gets a result or an exception, and if a batch fails, each of its
+  items is retried alone so one bad item cannot fail the others. A long wait alone is no overload:
+  requests queued behind one slow batch (a cold model's first call: the window is at least twice
+  the last batch's duration), held by the opt-in fill window, or delayed while the event loop was
+  busy elsewhere (a model loading beside it), with no more than a batch waiting, are served, not
+  refused.
 
 Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
 clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -161,12 +163,13 @@ class Batcher(Generic[T, R]):
     def _take(self, now: float) -> list[_Item[T, R]]:
         """The next batch: live items sharing the first live item's key, up to the size limit.
 
-        Items whose caller gave up are dropped, and items that waited past the window are
-        answered :class:`Overloaded`, before they cost anything."""
+        Items whose caller gave up are dropped, and items that waited past the window while
+        more than a batch waits are answered :class:`Overloaded`, before they cost anything."""
         batch: list[_Item[T, R]] = []
         rows = kept_rows = 0
         kept: deque[_Item[T, R]] = deque()
-        oldest = now - self.window
+        backlog = self.standing or self._rows > self._limit
+        oldest = now - self.window if backlog else -math.inf
         while self._queue:
             item = self._queue.popleft()
             if item.future.done():  # its caller gave up: drop it before it costs anything

@@ -43,17 +43,17 @@ class BatchingCard(BaseModel):
         1024, ge=1, description="Requests waiting at most; past it, 503 + Retry-After."
     )
     max_wait_ms: float | None = Field(
-        None,
+        100,
         gt=0,
         le=600_000,
         description=(
-            "Controlled delay, opt-in (off by default). A request that waited longer than this"
-            " (or two batch durations, if more) is answered 503 instead of run; and when the queue"
-            " did not drain for that long (requests arrive faster than the model serves them),"
+            "Controlled delay (after CoDel), on by default; null turns it off. When the queue"
+            " did not drain for this long (requests arrive faster than the model serves them),"
             " only one batch more is queued and the rest are answered 503 + Retry-After at once,"
-            " before their body is read. Off by default: it has not yet been shown to raise"
-            " goodput on our overload bench, and it refuses requests queued behind a slow first"
-            " batch (a cold transformer)."
+            " before their body is read; and a request that waited longer than this (or two"
+            " batch durations, if more: a slow first batch never counts as overload) is answered"
+            " 503 instead of run. Raise it for clients that send bursts far larger than the"
+            " model serves in this time and would rather wait than retry."
         ),
     )
 

@@ -31,12 +31,7 @@ class PostgresStore(Store):
                 f"PostgreSQL outcomes need psycopg: {pip_extra('postgres')}"
             ) from exc
         self._url = url
-        connection = self._connect()
-        try:
-            super().__init__(connection, redacted(url))
-        except BaseException:
-            connection.close()
-            raise
+        super().__init__(redacted(url))
 
     def _connect(self) -> Any:
         import psycopg

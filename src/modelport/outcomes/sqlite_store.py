@@ -45,12 +45,7 @@ class SqliteStore(Store):
         self.path = path
         self._identity: tuple[int, int] | None = None
         self.reopened = 0  # times the file was found deleted or replaced, and opened again
-        connection = self._connect()
-        try:
-            super().__init__(connection, str(path))
-        except BaseException:
-            connection.close()
-            raise
+        super().__init__(str(path))
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

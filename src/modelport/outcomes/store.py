@@ -121,13 +121,23 @@ class Store:
     period_sql = "CAST(FLOOR(ts / {seconds}) AS BIGINT)"  # a request's minute or hour, in SQL
     bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
 
-    def __init__(self, connection: Any, where: str) -> None:
-        self._connection = connection
+    def __init__(self, where: str) -> None:
+        """Connect (:meth:`_connect`), create what is missing and sum up an older store; the
+        connection is closed again if any of it fails."""
+        self._connection = self._connect()
         self._lock = threading.Lock()
         self.where = where
-        with self._transaction() as cursor:
-            self._create(cursor)
-        self.backfill()
+        try:
+            with self._transaction() as cursor:
+                self._create(cursor)
+            self.backfill()
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _connect(self) -> Any:
+        """A new connection to the database (each backend's)."""
+        raise NotImplementedError
 
     def _create(self, cursor: Any) -> None:
         """The tables and indexes (those already there are kept)."""

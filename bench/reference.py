@@ -75,6 +75,13 @@ def ensure_modelport_venv(onnx: bool = False, profiler: bool = False, grpc: bool
     venv_python = str(MODELPORT_VENV / "bin" / "python")
     pip = [venv_python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-e", spec, *pins, *extra], check=True)
+    # pandas is an extra, and scikit-learn imports it whenever it is there (+27 MB a worker): a
+    # venv made before it left the base install must not measure it
+    subprocess.run(
+        [venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "pandas"],
+        check=True,
+        capture_output=True,
+    )
     # The servers must run this tree's code, not an older install left in the venv.
     where = subprocess.run(
         [venv_python, "-c", "import modelport; print(modelport.__file__)"],

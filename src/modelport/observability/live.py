@@ -32,6 +32,7 @@ _FAMILIES = frozenset({"modelport_requests", _LATENCY, "modelport_feedback"})  #
 
 
 def _families(metrics: Metrics) -> Iterable[Metric]:
+    metrics.flush()  # what this worker tallied (the others flush every loop iteration)
     if metrics.directory is not None:  # every worker's files
         collector = WorkerFiles(None, str(metrics.directory))  # type: ignore[no-untyped-call]
         found = collector.collect()

@@ -53,6 +53,7 @@ from modelport.core.context import RequestInfo
 from modelport.core.observe import Observer
 from modelport.core.registry import ModelState, Registry
 from modelport.observability import multiproc
+from modelport.observability.tally import Counted, Level, Observed, Tally
 from modelport.observability.workerfiles import WorkerFiles
 
 __all__ = ["CONTENT_TYPE", "Metrics", "multiprocess_dir"]
@@ -118,7 +119,11 @@ class Metrics(Observer):
         )
         self._model_metrics(own)
         self._outcome_metrics(own)
-        self._request_children: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
+        # request and batch metrics are tallied on the loop and flushed in bulk (:mod:`.tally`)
+        self.tally = Tally()
+        self._in_flight = Level(self.tally, self.in_flight)
+        self._request_children: dict[tuple[object, ...], tuple[Counted, Observed]] = {}
+        self._latency_children: dict[tuple[str, ...], Observed] = {}
         self._model_children: dict[tuple[str, int], _ModelChildren] = {}
         self.exposition_registry = own or CollectorRegistry()
         self.exposition_registry.register(ModelStates(registry))
@@ -191,7 +196,20 @@ class Metrics(Observer):
         version_label = "" if version is None else str(version)
         self.feedback_count.labels(model, version_label, variant or "", recorded).inc()
 
+    def arrived(self) -> None:
+        """A request is being served."""
+        self._in_flight.add(1)
+
+    def left(self) -> None:
+        """A request was answered."""
+        self._in_flight.add(-1)
+
+    def flush(self) -> None:
+        """Hand what the loop tallied to prometheus_client now (a scrape, a live reading)."""
+        self.tally.flush()
+
     def exposition(self) -> bytes:
+        self.tally.flush()
         if self.directory is not None:
             multiproc.reap(self.directory)
         return generate_latest(self.exposition_registry)
@@ -210,46 +228,52 @@ class Metrics(Observer):
         key = (protocol, endpoint, method, status, *served)
         children = self._request_children.get(key)
         if children is None:  # labels() costs microseconds; label sets are few: keep them
-            model, version, variant = served
-            number = "" if version is None else str(version)
-            labels = (protocol, endpoint, model or "", number, variant or "")
-            verb = method if method in METHODS else "other"
-            counter = self.requests.labels(*labels[:2], verb, str(status), *labels[2:])
-            children = counter, self.latency.labels(*labels)
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            children = self._request_children[key] = self._new_request(key)
+        children[0].add()
+        children[1].add(seconds)
+
+    def _new_request(self, key: tuple[object, ...]) -> tuple[Counted, Observed]:
+        protocol, endpoint, method, status, model, version, variant = key
+        number = "" if version is None else str(version)
+        labels = (str(protocol), str(endpoint), str(model or ""), number, str(variant or ""))
+        verb = method if method in METHODS else "other"
+        counter = self.requests.labels(*labels[:2], verb, str(status), *labels[2:])
+        latency = self._latency_children.get(labels)  # one child per label set, one tally
+        if latency is None:
+            latency = Observed(self.tally, self.latency.labels(*labels))
+            self._latency_children[labels] = latency
+        return Counted(self.tally, counter), latency
 
     def _model(self, model: str, version: int) -> _ModelChildren:
         children = self._model_children.get((model, version))
         if children is None:
             labels = (model, str(version))
             children = _ModelChildren(
-                self.queue_depth.labels(*labels),
-                self.batch_size.labels(*labels),
-                self.queue_wait.labels(*labels),
-                self.inference.labels(*labels),
+                Level(self.tally, self.queue_depth.labels(*labels)),
+                Observed(self.tally, self.batch_size.labels(*labels)),
+                Observed(self.tally, self.queue_wait.labels(*labels)),
+                Observed(self.tally, self.inference.labels(*labels)),
             )
             self._model_children[model, version] = children
         return children
 
     def batch(self, model: str, version: int, rows: int, depth: int) -> None:
         children = self._model(model, version)
-        children.batch_size.observe(rows)
+        children.batch_size.add(rows)
         children.queue_depth.set(depth)
 
     def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
         children = self._model(model, version)
-        children.queue_wait.observe(waited)
-        children.inference.observe(inference)
+        children.queue_wait.add(waited)
+        children.inference.add(inference)
 
 
 @dataclass(frozen=True, slots=True)
 class _ModelChildren:
-    queue_depth: Gauge
-    batch_size: Histogram
-    queue_wait: Histogram
-    inference: Histogram
+    queue_depth: Level
+    batch_size: Observed
+    queue_wait: Observed
+    inference: Observed
 
 
 class ModelStates(Collector):

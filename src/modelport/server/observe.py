@@ -70,7 +70,7 @@ class Observe:
 
     def arrived(self) -> None:
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.arrived()
 
     @staticmethod
     def endpoint(scope: Scope, route: Match | None) -> str:
@@ -85,7 +85,7 @@ class Observe:
     ) -> None:
         endpoint = self.endpoint(scope, route)
         if self.metrics is not None:
-            self.metrics.in_flight.dec()
+            self.metrics.left()
             protocol = route.protocol if route is not None else _protocol(endpoint)
             self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
@@ -117,7 +117,7 @@ class Observe:
     ) -> None:
         """A gRPC call answered with ``status`` (the HTTP status its gRPC status stands for)."""
         if self.metrics is not None:
-            self.metrics.in_flight.dec()
+            self.metrics.left()
             self.metrics.request("grpc", call.path, "POST", status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
             scope = {"method": "POST", "path": call.path, "client": _peer(call.peer)}

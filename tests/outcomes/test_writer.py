@@ -97,35 +97,58 @@ def test_record_stores_rows_kind_error_variant_and_latency(backend: dict[str, An
     outcomes.close()
 
 
-def test_one_batch_is_one_transaction_of_multi_row_statements(store: Store) -> None:
-    """300 requests with 400 predicted rows: one commit, the rows 64 to a statement, the
-    batch's totals one statement per table."""
+def _sizes(statements: list[tuple[str, str, int]], table: str) -> list[tuple[str, int]]:
+    """How each statement into ``table`` was run, and how many rows it carried."""
+    return [
+        (s[0], s[1].count("), (") + 1)
+        for s in statements
+        if s[1].startswith(f"INSERT INTO {table} ")
+    ]
+
+
+def test_one_batch_is_one_transaction_of_a_few_multi_row_statements(store: Store) -> None:
+    """1,200 requests with 1,600 predicted rows: one commit, the rows 500 to a statement, the
+    batch's totals one statement per table (each statement hands the GIL over twice)."""
     writer = Writer(store, max_delay_s=IDLE)
     recording = Recording(store._connection)
     store._connection = recording
-    for i in range(300):
+    for i in range(1200):
         labels = ["yes", "no"] if i % 3 else None
         writer.submit(pending(f"r{i}", labels, 200 if labels else 422))
     assert writer.flush()
     statements = recording.statements
-    requests = [s for s in statements if s[1].startswith("INSERT INTO mp_requests")]
-    assert [(s[0], s[1].count("), (") + 1) for s in requests] == [("execute", 64)] * 4 + [
-        ("execute", 44)
-    ]
-    rows = [s for s in statements if s[1].startswith("INSERT INTO mp_predictions")]
-    assert [s[1].count("), (") + 1 for s in rows] == [64] * 6 + [16]
+    assert _sizes(statements, "mp_requests") == [("execute", 500)] * 2 + [("execute", 200)]
+    assert _sizes(statements, "mp_predictions") == [("execute", 500)] * 3 + [("execute", 100)]
     totals, bins, hours = (
-        [s for s in statements if s[1].startswith(f"INSERT INTO {table} ")]
+        _sizes(statements, table)
         for table in ("mp_rollup", "mp_rollup_latency", "mp_rollup_latency_hour")
     )
-    assert [s[0] for s in totals + bins + hours] == ["executemany"] * 3
-    assert 2 <= totals[0][2] <= 4  # one or two minutes; two kinds
-    assert 1 <= bins[0][2] <= 2  # one latency
-    assert len(statements) == len(requests) + len(rows) + 3  # nothing else
-    assert (recording.commits, writer.batches, writer.written) == (1, 1, 300)
+    assert [how for how, _ in totals + bins + hours] == ["execute"] * 3
+    assert 2 <= totals[0][1] <= 4  # one or two minutes; two kinds
+    assert 1 <= bins[0][1] <= 2  # one latency
+    assert len(statements) == 3 + 4 + 3  # nothing else
+    assert (recording.commits, writer.batches, writer.written) == (1, 1, 1200)
     writer.close()
-    assert count(store) == 300
-    assert query(store, "SELECT COUNT(*) FROM mp_predictions") == [(400,)]
+    assert count(store) == 1200
+    assert query(store, "SELECT COUNT(*) FROM mp_predictions") == [(1600,)]
+    assert query(store, "SELECT SUM(requests), SUM(errors + rejected) FROM mp_rollup") == [
+        (1200, 400)
+    ]
+
+
+def test_statements_stay_within_the_databases_parameters(store: Store) -> None:
+    """A SQLite built with a lower limit (999 before 3.32): as many rows as fit."""
+    store.max_parameters = 45  # 4 requests of 10 values, 11 predicted rows of 4
+    writer = Writer(store, max_delay_s=IDLE)
+    recording = Recording(store._connection)
+    store._connection = recording
+    for i in range(10):
+        writer.submit(pending(f"r{i}", ["yes", "no"]))
+    assert writer.flush()
+    assert _sizes(recording.statements, "mp_requests") == [("execute", 4)] * 2 + [("execute", 2)]
+    assert [n for _, n in _sizes(recording.statements, "mp_predictions")] == [11, 9]
+    writer.close()
+    assert count(store) == 10
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ class InferenceResult:
     signature: Signature
     outputs: Outputs
     timing: Timing | None = None  # arrival, batch start and end (perf_counter seconds)
+    _labels: list[Any] | None = field(default=None, compare=False, repr=False)
 
     def output_arrays(self) -> dict[str, np.ndarray]:
         """Named output tensors: ``predict`` (labels or values), ``predict_proba`` if given."""
@@ -43,7 +44,17 @@ class InferenceResult:
         return arrays
 
     def labels(self) -> list[Any]:
-        """Each row's prediction as shown to users: class names or values as Python scalars."""
+        """Each row's prediction as shown to users: class names or values as Python scalars.
+
+        Worked out once (the answer and the outcome record both ask); callers must not change
+        the list."""
+        labels = self._labels
+        if labels is None:
+            labels = self._shown()
+            object.__setattr__(self, "_labels", labels)
+        return labels
+
+    def _shown(self) -> list[Any]:
         predictions = self.outputs.predictions
         if self.signature.output.kind == "regression" and predictions.ndim == 2:
             return [row.tolist() for row in predictions]  # one vector per row (embeddings)

@@ -82,26 +82,31 @@ ROLLUP_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS mp_meta (
         name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)""",
 ]
+# (head, columns, tail) of multi-row upserts (:meth:`.store.Store.write`): a batch's totals are
+# one statement per table; rollup_rows gives each key once, as PostgreSQL requires of a statement
 ADD_TOTALS = (
     "INSERT INTO mp_rollup (model, minute, variant, version, kind, requests, errors, rejected,"
-    " answered, latency_sum, latency_squares) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " answered, latency_sum, latency_squares)",
+    11,
     " ON CONFLICT (model, minute, variant, version, kind) DO UPDATE SET"
     " requests = mp_rollup.requests + excluded.requests,"
     " errors = mp_rollup.errors + excluded.errors,"
     " rejected = mp_rollup.rejected + excluded.rejected,"
     " answered = mp_rollup.answered + excluded.answered,"
     " latency_sum = mp_rollup.latency_sum + excluded.latency_sum,"
-    " latency_squares = mp_rollup.latency_squares + excluded.latency_squares"
+    " latency_squares = mp_rollup.latency_squares + excluded.latency_squares",
 )
 ADD_BINS = (
-    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO mp_rollup_latency (model, minute, variant, bin, requests)",
+    5,
     " ON CONFLICT (model, minute, variant, bin) DO UPDATE SET"
-    " requests = mp_rollup_latency.requests + excluded.requests"
+    " requests = mp_rollup_latency.requests + excluded.requests",
 )
 ADD_HOUR_BINS = (
-    "INSERT INTO mp_rollup_latency_hour (model, hour, variant, bin, requests)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (model, hour, variant, bin) DO UPDATE SET"
-    " requests = mp_rollup_latency_hour.requests + excluded.requests"
+    "INSERT INTO mp_rollup_latency_hour (model, hour, variant, bin, requests)",
+    5,
+    " ON CONFLICT (model, hour, variant, bin) DO UPDATE SET"
+    " requests = mp_rollup_latency_hour.requests + excluded.requests",
 )
 TOTALS = (  # what mp_rollup sums, over requests (the report's edges read the same)
     "COUNT(*), SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END),"

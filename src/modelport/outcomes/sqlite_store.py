@@ -57,6 +57,7 @@ class SqliteStore(Store):
             connection.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA mmap_size=0")
+            self.max_parameters = _max_parameters(connection)
             self._identity = _identity(self.path)
         except BaseException:
             connection.close()
@@ -96,6 +97,15 @@ class SqliteStore(Store):
                 "the outcome store's file was deleted or replaced during this write, which is "
                 "lost: the next write opens it again"
             )
+
+
+def _max_parameters(connection: sqlite3.Connection) -> int:
+    """The parameters one statement of this SQLite build takes (999 before 3.32, where Python
+    3.10 cannot ask)."""
+    limit = getattr(connection, "getlimit", None)  # Python 3.11+
+    if limit is None:
+        return 999
+    return int(limit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -88,7 +88,10 @@ _INSERT_ROW = (
     "INSERT INTO mp_predictions (request_id, row_index, label, value)", 4,
     " ON CONFLICT DO NOTHING",
 )  # fmt: skip
-_ROWS_PER_INSERT = 64  # one statement (one step of the database) per 64 rows, not per row
+# rows per statement, at most (and at most the database's parameters): each statement is a step
+# of the database, which lets go of the GIL and takes it back; every handover of the GIL between
+# the writer and the event loop costs the loop, so a batch is a few statements, not one per row
+_MAX_ROWS_PER_STATEMENT = 500
 _UPSERT_FEEDBACK = (
     "INSERT INTO mp_feedback (request_id, row_index, label, value, ts) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id, row_index) DO UPDATE SET"
@@ -117,6 +120,7 @@ class Store:
     """One connection, used by one thread at a time (the writer, or a request's worker thread)."""
 
     placeholder = "?"
+    max_parameters = 65_535  # in one statement (PostgreSQL's; SQLite's is the build's)
     clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
     period_sql = "CAST(FLOOR(ts / {seconds}) AS BIGINT)"  # a request's minute or hour, in SQL
     bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
@@ -227,9 +231,9 @@ class Store:
                 if inserted != len(requests):  # ids seen before, not inserted
                     kept = self._inserted(cursor, requests)
                 totals, bins, hours = rollup_rows(kept)
-                cursor.executemany(self._sql(ADD_TOTALS), totals)
-                cursor.executemany(self._sql(ADD_BINS), bins)
-                cursor.executemany(self._sql(ADD_HOUR_BINS), hours)
+                self._insert_many(cursor, ADD_TOTALS, totals)
+                self._insert_many(cursor, ADD_BINS, bins)
+                self._insert_many(cursor, ADD_HOUR_BINS, hours)
             if predictions:
                 self._insert_many(cursor, _INSERT_ROW, predictions)
 
@@ -238,14 +242,19 @@ class Store:
     ) -> int:
         """Insert ``rows`` with multi-row ``INSERT`` statements (a statement per row would cost
         a step of the database, and a release and retake of the GIL, per row); how many rows
-        were inserted (ids seen before are not)."""
+        were inserted (ids seen before are not; an upsert counts each row)."""
         inserted = 0
-        for first in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[first : first + _ROWS_PER_INSERT]
+        step = self.rows_per_statement(insert[1])
+        for first in range(0, len(rows), step):
+            chunk = rows[first : first + step]
             statement = _multi_row(*insert, len(chunk), self.placeholder)
             cursor.execute(statement, list(itertools.chain.from_iterable(chunk)))
             inserted += cursor.rowcount
         return inserted
+
+    def rows_per_statement(self, columns: int) -> int:
+        """How many rows of ``columns`` values one multi-row statement takes."""
+        return max(1, min(_MAX_ROWS_PER_STATEMENT, self.max_parameters // columns))
 
     def _inserted(self, cursor: Any, requests: Sequence[RequestRow]) -> list[RequestRow]:
         """The requests of a batch that were inserted just now: the first of each id, where the

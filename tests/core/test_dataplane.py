@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from modelport.core.dataplane import DataPlane
+from modelport.core.dataplane import INLINE_S, DataPlane
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
 from modelport.errors import GatewayTimeout, InvalidInput
@@ -66,3 +68,36 @@ async def test_batching_can_be_switched_off(tmp_path: Path) -> None:
     result = await plane.infer(model, np.array([[1.0, 2.0], [2.0, 2.0]]))
     assert result.labels() == [1, 0]
     assert model.batcher is None
+
+
+async def test_a_cheap_model_runs_on_the_loop_and_a_costly_one_in_a_thread(
+    tmp_path: Path,
+) -> None:
+    """Batches of numbers that the model lately ran in under INLINE_S skip the worker thread;
+    one that turns slow goes back to the thread once its running average says so."""
+    plane = plane_for(tmp_path, batching={"enabled": False})
+    model = plane.version("m")
+    runtime: Any = model.runtime
+    ran_in: list[int] = []
+    predict = runtime.predict
+
+    def noting(rows: np.ndarray) -> Any:
+        ran_in.append(threading.get_ident())
+        return predict(rows)
+
+    runtime.predict = noting
+    loop = threading.get_ident()
+    row = np.array([[1.0, 2.0]])
+    for _ in range(3):
+        await plane.infer(model, row)
+    assert ran_in[0] != loop  # its cost is not known yet
+    assert ran_in[1:] == [loop, loop]
+    assert model.batch_seconds is not None
+    assert model.batch_seconds < INLINE_S
+    runtime.delay_s = 0.02  # 100x the budget: one batch on the loop, then threads
+    for _ in range(3):
+        await plane.infer(model, row)
+    assert ran_in[3] == loop
+    assert loop not in ran_in[4:]
+    assert model.batch_seconds > INLINE_S
+    await plane.close()

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -239,12 +239,29 @@ class _Job:
     finished: float = 0.0
 
 
+INLINE_S = 0.0002
+"""A batch of numbers that the model has lately run in less than this (an average of its recent
+batches) runs on the event loop: handing it to a worker thread and back costs more (two wake-ups
+and two handovers of the GIL), and the loop waits no longer than that anyway."""
+_COST_WEIGHT = 0.2  # of the newest batch in the running average
+
+
 async def _run(model: LoadedModel, rows: np.ndarray) -> Outputs:
-    if model.runtime.blocking:
-        outputs = await anyio.to_thread.run_sync(model.runtime.predict, rows)
+    runtime = model.runtime
+    cost = model.batch_seconds
+    if runtime.blocking and (cost is None or cost > INLINE_S or rows.dtype.kind != "f"):
+        outputs, seconds = await anyio.to_thread.run_sync(_timed, runtime.predict, rows)
     else:
-        outputs = model.runtime.predict(rows)
+        outputs, seconds = _timed(runtime.predict, rows)
+    model.batch_seconds = seconds if cost is None else cost + (seconds - cost) * _COST_WEIGHT
     return _checked(model, rows, outputs)
+
+
+def _timed(predict: Callable[[np.ndarray], Outputs], rows: np.ndarray) -> tuple[Outputs, float]:
+    """``predict(rows)`` and the seconds it took (in whichever thread runs it)."""
+    started = time.perf_counter()
+    outputs = predict(rows)
+    return outputs, time.perf_counter() - started
 
 
 def _checked(model: LoadedModel, rows: np.ndarray, outputs: Outputs) -> Outputs:

@@ -95,6 +95,7 @@ class LoadedModel:
     field_names: tuple[str, ...]
     batcher: Batcher[Any, Outputs] | None = None  # Any: the data plane's queued job
     inflight: int = 0  # requests holding this version (counted by modelport.traffic.router)
+    batch_seconds: float | None = None  # a running average of its batches' time in predict
     row_dtype: Any = field(init=False)  # float64 for numbers only, object when text is in
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from modelport.core.result import InferenceResult
 from modelport.model.signature import FieldSpec, OutputSpec, Signature
-from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.records import Pending, shown, to_rows
 from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 
@@ -47,11 +47,12 @@ def pending(
     latency_ms: float = 1.5,
     result: InferenceResult | None = None,
 ) -> Pending:
-    """One answered request; a classifier's ``labels`` unless ``result`` is given."""
+    """One answered request as :meth:`.Outcomes.record` queues it; a classifier's ``labels``
+    unless ``result`` is given."""
     if result is None and labels is not None:
         result = classified(labels, model, version)
     at = time.perf_counter() if started is None else started
-    return (request_id, at, model, version, variant, latency_ms, status, result)
+    return (request_id, at, model, version, variant, latency_ms, status, *shown(result, status))
 
 
 def write(store: Store, records: list[Pending], offset: float | None = None) -> None:

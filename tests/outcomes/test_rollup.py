@@ -73,7 +73,7 @@ def _fill(store: Store, n: int = 3000, seconds: float = 600.0) -> list[Any]:
     for first in range(0, n, 250):  # batches, as the writer commits them
         write(store, records[first : first + 250], offset=0.0)
     for record in records[::3]:
-        if record[6] < 400 and record[7].signature.output.kind == "classification":
+        if record[6] < 400 and record[7] == "classification":
             store.put_feedback(record[0], 0, str(rng.choice(["yes", "no"])), None)
     return records
 

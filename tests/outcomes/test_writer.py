@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from modelport.core.result import InferenceResult
+from modelport.outcomes import records as records_module
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.service import Outcomes
 from modelport.outcomes.store import Store
@@ -107,8 +108,9 @@ def _sizes(statements: list[tuple[str, str, int]], table: str) -> list[tuple[str
 
 
 def test_one_batch_is_one_transaction_of_a_few_multi_row_statements(store: Store) -> None:
-    """1,200 requests with 1,600 predicted rows: one commit, the rows 500 to a statement, the
-    batch's totals one statement per table (each statement hands the GIL over twice)."""
+    """1,200 requests with 1,600 predicted rows: one commit, the rows a quarter of the batch
+    (300) to a statement, the batch's totals one statement per table (each statement hands the
+    GIL over twice)."""
     writer = Writer(store, max_delay_s=IDLE)
     recording = Recording(store._connection)
     store._connection = recording
@@ -117,8 +119,8 @@ def test_one_batch_is_one_transaction_of_a_few_multi_row_statements(store: Store
         writer.submit(pending(f"r{i}", labels, 200 if labels else 422))
     assert writer.flush()
     statements = recording.statements
-    assert _sizes(statements, "mp_requests") == [("execute", 500)] * 2 + [("execute", 200)]
-    assert _sizes(statements, "mp_predictions") == [("execute", 500)] * 3 + [("execute", 100)]
+    assert _sizes(statements, "mp_requests") == [("execute", 300)] * 4
+    assert _sizes(statements, "mp_predictions") == [("execute", 300)] * 5 + [("execute", 100)]
     totals, bins, hours = (
         _sizes(statements, table)
         for table in ("mp_rollup", "mp_rollup_latency", "mp_rollup_latency_hour")
@@ -126,7 +128,7 @@ def test_one_batch_is_one_transaction_of_a_few_multi_row_statements(store: Store
     assert [how for how, _ in totals + bins + hours] == ["execute"] * 3
     assert 2 <= totals[0][1] <= 4  # one or two minutes; two kinds
     assert 1 <= bins[0][1] <= 2  # one latency
-    assert len(statements) == 3 + 4 + 3  # nothing else
+    assert len(statements) == 4 + 6 + 3  # nothing else
     assert (recording.commits, writer.batches, writer.written) == (1, 1, 1200)
     writer.close()
     assert count(store) == 1200
@@ -134,6 +136,27 @@ def test_one_batch_is_one_transaction_of_a_few_multi_row_statements(store: Store
     assert query(store, "SELECT SUM(requests), SUM(errors + rejected) FROM mp_rollup") == [
         (1200, 400)
     ]
+
+
+@pytest.mark.parametrize(
+    ("records", "piece", "releases"),
+    [(100, 32, 3 + 3), (1200, 300, 3 + 3), (4000, 500, 7 + 7)],  # converting + summing up
+)
+def test_the_writer_lets_the_loop_have_the_gil_every_piece(
+    store: Store, monkeypatch: pytest.MonkeyPatch, records: int, piece: int, releases: int
+) -> None:
+    """A light load (a small batch) holds the GIL for a few dozen records at a time, a heavy
+    one for up to 500: short waits for the event loop, and few handovers."""
+    assert records_module.piece(records) == piece
+    slept: list[float] = []
+    monkeypatch.setattr(records_module.time, "sleep", slept.append)
+    writer = Writer(store, max_delay_s=IDLE)
+    for i in range(records):
+        writer.submit(pending(f"r{i}", ["yes"]))
+    assert writer.flush()
+    writer.close()
+    assert slept.count(0) == releases
+    assert count(store) == records
 
 
 def test_statements_stay_within_the_databases_parameters(store: Store) -> None:
@@ -232,20 +255,29 @@ def test_a_database_error_is_counted_and_the_writer_goes_on(tmp_path: Path) -> N
     store.close()
 
 
-def test_an_answer_that_cannot_be_converted_fails_alone(tmp_path: Path) -> None:
-    store = open_store(path=tmp_path / "o.db")
-    writer = Writer(store, max_delay_s=IDLE)
+def test_an_answer_that_cannot_be_converted_fails_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcomes = Outcomes(Settings(models=tmp_path, outcomes_db=tmp_path / "o.db"), max_delay_s=IDLE)
+    outcomes.open()
+    assert outcomes.writer is not None
+    assert outcomes.store is not None
     broken = classified(["yes"])
-    object.__setattr__(broken, "outputs", None)  # labels() raises
-    writer.submit(pending("a", ["yes"]))
-    writer.submit(pending("broken", result=broken))
-    writer.submit(pending("b", ["no"]))
-    assert writer.flush()
-    assert (writer.batches, writer.failed, writer.written) == (1, 1, 2)
-    assert store.request("broken") is None
-    assert store.prediction("b", 0) == ("no", None)
-    writer.close()
-    store.close()
+    object.__setattr__(broken, "outputs", None)  # labels() raises, on the serving path
+    started = time.perf_counter()
+    outcomes.record("a", started, "m", 1, "v1", 1.0, 200, classified(["yes"]))
+    with caplog.at_level(logging.ERROR, "modelport.outcomes"):
+        outcomes.record("broken", started, "m", 1, "v1", 1.0, 200, broken)  # does not raise
+    outcomes.record("b", started, "m", 1, "v1", 1.0, 200, classified(["no"]))
+    outcomes.writer.submit(("c", started, "m", 1, "v1", 1.0, 200, "regression", ["x"]))
+    outcomes.flush()
+    writer = outcomes.writer
+    assert (writer.batches, writer.failed, writer.written) == (1, 2, 2)  # float("x") fails
+    assert outcomes.health.dropped["unconvertible"] == 2
+    assert "could not record the answer of request broken" in caplog.text
+    assert outcomes.store.request("broken") is None
+    assert outcomes.store.prediction("b", 0) == ("no", None)
+    outcomes.close()
 
 
 CRASH = """

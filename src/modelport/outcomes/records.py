@@ -8,13 +8,12 @@ a tuple is all it pays); the writer thread turns a batch of them into :data:`Req
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from modelport.core.result import InferenceResult
 
 __all__ = [
@@ -24,15 +23,20 @@ __all__ = [
     "RequestRow",
     "StoredRequest",
     "phrase",
+    "piece",
     "scoped_id",
+    "shown",
     "to_rows",
+    "yielding",
 ]
 
+T = TypeVar("T")
 
-Pending: TypeAlias = "tuple[str, float, str, int, str, float, int, InferenceResult | None]"
+
+Pending: TypeAlias = "tuple[str, float, str, int, str, float, int, str | None, list[Any] | None]"
 """One answered request as the server hands it over: ``(request_id, started, model, version,
-variant, latency_ms, status, result)``; ``started`` is ``time.perf_counter()`` seconds,
-``result`` is ``None`` for an error answer."""
+variant, latency_ms, status, kind, shown)``; ``started`` is ``time.perf_counter()`` seconds,
+``kind`` and ``shown`` are :func:`shown`'s."""
 
 RequestRow: TypeAlias = tuple[
     str, float, str, int | None, str, str | None, int, float, int, str | None
@@ -79,42 +83,64 @@ def phrase(status: int) -> str:
     return found
 
 
-def _predicted(request_id: str, result: InferenceResult) -> list[PredictionRow]:
-    """The predicted rows of one answer. A model answering vectors (embeddings) has none: a
-    vector is no label or value that feedback could be compared with."""
-    if result.signature.output.kind != "regression":
-        return [(request_id, i, str(label), None) for i, label in enumerate(result.labels())]
-    if result.outputs.predictions.ndim != 1:
-        return []
-    values: list[Any] = result.labels()
+def shown(result: InferenceResult | None, status: int) -> tuple[str | None, list[Any] | None]:
+    """What a record keeps of an answer: the answering model's output kind (``None`` without a
+    result) and, for a success, each row's prediction as the answer showed it (class labels or
+    values; the answer worked them out already). ``None`` for an error answer, and for a model
+    answering vectors (embeddings): a vector is no label or value that feedback could be
+    compared with. Read on the serving path, so that no model output is kept alive until the
+    writer runs."""
+    if result is None:
+        return None, None
+    kind = result.signature.output.kind
+    if status >= 400 or (kind == "regression" and result.outputs.predictions.ndim != 1):
+        return kind, None
+    return kind, result.labels()
+
+
+def _predicted(request_id: str, kind: str | None, values: list[Any]) -> list[PredictionRow]:
+    """The predicted rows of one answer."""
+    if kind != "regression":
+        return [(request_id, i, str(label), None) for i, label in enumerate(values)]
     return [(request_id, i, None, float(v)) for i, v in enumerate(values)]
 
 
-# records converted between two releases of the GIL (about 0.5 ms of work): the event loop waits
-# at most that long for it, and each handover costs the loop too (so not after every few records)
-_YIELD_EVERY = 256
+MIN_PIECE, MAX_PIECE = 32, 500
 
 
-def to_rows(batch: Iterable[Pending], offset: float) -> Converted:
+def piece(records: int) -> int:
+    """How many of a batch's records the writer works through between two releases of the GIL
+    (converted, summed up, or sent in one statement): a quarter of the batch, from 32 to 500.
+    While the writer holds the GIL the event loop waits, so a light load, with small batches,
+    gets short holds (the loop answers within a fraction of a millisecond); and every handover
+    of the GIL costs the loop too, so a heavy load, with large batches, gets few of them."""
+    return max(MIN_PIECE, min(MAX_PIECE, records // 4))
+
+
+def yielding(items: Sequence[T], every: int) -> Iterator[tuple[int, T]]:
+    """``enumerate(items)``, letting the event loop's thread have the GIL every ``every``."""
+    for index, item in enumerate(items):
+        if index and not index % every:
+            time.sleep(0)
+        yield index, item
+
+
+def to_rows(batch: Sequence[Pending], offset: float, every: int = MAX_PIECE) -> Converted:
     """The rows of a batch; ``offset`` is ``time.time() - time.perf_counter()`` (taken once
-    per batch), which turns each request's ``started`` into Unix seconds.
+    per batch), which turns each request's ``started`` into Unix seconds; the GIL is let go
+    every ``every`` records (:func:`piece`).
 
-    Error answers (status 400 and up) get their reason phrase and no predicted rows; the kind
-    is the answering model's (``None`` without a result). A request whose answer cannot be
-    turned into rows is counted in :attr:`Converted.failed` (the writer logs it); the others go
-    on.
+    Error answers (status 400 and up) get their reason phrase and no predicted rows. A request
+    whose answer cannot be turned into rows is counted in :attr:`Converted.failed` (the writer
+    logs it); the others go on.
     """
     converted = Converted()
-    for index, record in enumerate(batch):
-        if index % _YIELD_EVERY == _YIELD_EVERY - 1:
-            time.sleep(0)  # let the event loop thread have the GIL: no long stall of requests
-        request_id, started, model, version, variant, latency_ms, status, result = record
-        kind, error, rows = None, None, []
+    for _index, record in yielding(batch, every):
+        request_id, started, model, version, variant, latency_ms, status, kind, values = record
+        error, rows = None, []
         try:
-            if result is not None:
-                kind = result.signature.output.kind
-                if status < 400:
-                    rows = _predicted(request_id, result)
+            if values is not None and status < 400:
+                rows = _predicted(request_id, kind, values)
             if status >= 400:
                 error = phrase(status)
         except Exception as exc:

@@ -34,7 +34,7 @@ from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.experiments import add_event, change_warning, resolve
 from modelport.outcomes.health import Health, OutcomeObserver
-from modelport.outcomes.records import Pending
+from modelport.outcomes.records import Pending, shown
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
@@ -185,17 +185,23 @@ class Outcomes:
 
         ``started`` is the request's arrival (``time.perf_counter()`` seconds), ``latency_ms``
         runs to the first byte of its answer, ``result`` is ``None`` for an error answer. All this
-        does is append the tuple to the writer's queue (or count a drop when it is full).
+        does is read what the answer showed (:func:`~.records.shown`) and append a tuple to the
+        writer's queue (or count a drop when it is full).
         """
         pending = self._pending
-        if pending is None:
+        if pending is None or self.writer is None:
             return
-        if len(pending) < self._limit:
-            pending.append(
-                (request_id, started, model, version, variant, latency_ms, status, result)
-            )
-        elif self.writer is not None:
+        if len(pending) >= self._limit:
             self.writer.drop()
+            return
+        try:
+            kind, values = shown(result, status)
+        except Exception as exc:  # the answer is sent: a record that cannot be made is counted
+            self.writer.unconvertible(request_id, exc)
+            return
+        pending.append(
+            (request_id, started, model, version, variant, latency_ms, status, kind, values)
+        )
 
     def flush(self) -> None:
         if self.writer is not None:

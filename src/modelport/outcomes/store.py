@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from modelport.errors import OutcomesUnavailable
-from modelport.outcomes.records import PredictionRow, RequestRow, StoredRequest
+from modelport.outcomes.records import MAX_PIECE, PredictionRow, RequestRow, StoredRequest
 from modelport.outcomes.rollup import (
     ADD_BINS,
     ADD_HOUR_BINS,
@@ -88,10 +88,6 @@ _INSERT_ROW = (
     "INSERT INTO mp_predictions (request_id, row_index, label, value)", 4,
     " ON CONFLICT DO NOTHING",
 )  # fmt: skip
-# rows per statement, at most (and at most the database's parameters): each statement is a step
-# of the database, which lets go of the GIL and takes it back; every handover of the GIL between
-# the writer and the event loop costs the loop, so a batch is a few statements, not one per row
-_MAX_ROWS_PER_STATEMENT = 500
 _UPSERT_FEEDBACK = (
     "INSERT INTO mp_feedback (request_id, row_index, label, value, ts) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (request_id, row_index) DO UPDATE SET"
@@ -221,30 +217,40 @@ class Store:
             cursor.execute(statement.format(minute=minute, hour=hour, bin=self.bin_sql))
         return int(count)
 
-    def write(self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow]) -> None:
+    def write(
+        self,
+        requests: Sequence[RequestRow],
+        predictions: Sequence[PredictionRow],
+        piece: int = MAX_PIECE,
+    ) -> None:
         """Insert answered requests, their predicted rows and their per-minute totals in one
-        transaction: rows 64 to a statement, the totals with one statement per table."""
+        transaction: ``piece`` rows to a statement (:func:`~.records.piece`; fewer where the
+        database takes fewer parameters), the totals one statement per table."""
         with self._transaction() as cursor:
             if requests:
-                inserted = self._insert_many(cursor, _INSERT_REQUEST, requests)
+                inserted = self._insert_many(cursor, _INSERT_REQUEST, requests, piece)
                 kept = requests
                 if inserted != len(requests):  # ids seen before, not inserted
                     kept = self._inserted(cursor, requests)
-                totals, bins, hours = rollup_rows(kept)
+                totals, bins, hours = rollup_rows(kept, piece)
                 self._insert_many(cursor, ADD_TOTALS, totals)
                 self._insert_many(cursor, ADD_BINS, bins)
                 self._insert_many(cursor, ADD_HOUR_BINS, hours)
             if predictions:
-                self._insert_many(cursor, _INSERT_ROW, predictions)
+                self._insert_many(cursor, _INSERT_ROW, predictions, piece)
 
     def _insert_many(
-        self, cursor: Any, insert: tuple[str, int, str], rows: Sequence[tuple[Any, ...]]
+        self,
+        cursor: Any,
+        insert: tuple[str, int, str],
+        rows: Sequence[tuple[Any, ...]],
+        piece: int = MAX_PIECE,
     ) -> int:
         """Insert ``rows`` with multi-row ``INSERT`` statements (a statement per row would cost
         a step of the database, and a release and retake of the GIL, per row); how many rows
         were inserted (ids seen before are not; an upsert counts each row)."""
         inserted = 0
-        step = self.rows_per_statement(insert[1])
+        step = min(piece, self.rows_per_statement(insert[1]))
         for first in range(0, len(rows), step):
             chunk = rows[first : first + step]
             statement = _multi_row(*insert, len(chunk), self.placeholder)
@@ -254,7 +260,7 @@ class Store:
 
     def rows_per_statement(self, columns: int) -> int:
         """How many rows of ``columns`` values one multi-row statement takes."""
-        return max(1, min(_MAX_ROWS_PER_STATEMENT, self.max_parameters // columns))
+        return max(1, min(MAX_PIECE, self.max_parameters // columns))
 
     def _inserted(self, cursor: Any, requests: Sequence[RequestRow]) -> list[RequestRow]:
         """The requests of a batch that were inserted just now: the first of each id, where the

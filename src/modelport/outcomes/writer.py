@@ -5,7 +5,7 @@ request to :attr:`Writer.pending`, a ``collections.deque``: a length check and a
 (atomic under the GIL), no lock, no wake-up (:meth:`.service.Outcomes.record`).
 One thread wakes every ``max_delay_s`` (50 ms), or at once when :meth:`flush` or :meth:`close`
 asks, takes everything queued, turns it into rows (:func:`~modelport.outcomes.records.to_rows`)
-and inserts them in one transaction, 64 rows to a statement, so a busy server pays for one
+and inserts them in one transaction, a few multi-row statements, so a busy server pays for one
 commit per batch, not per prediction, and a record is committed within about 50 ms of its answer
 (plus the commit itself). After each batch the thread deletes old records when a prune is due
 (:mod:`.retention`).
@@ -34,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from modelport.outcomes.health import Health
-from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.records import Pending, piece, to_rows
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
 
@@ -99,6 +99,16 @@ class Writer:
                 self.dropped,
             )
 
+    def unconvertible(self, request_id: str | None, exc: Exception | None, count: int = 1) -> None:
+        """Count answers that could not be turned into records, and log the first (the log is
+        rate-limited)."""
+        self.failed += count
+        self.health.drop("unconvertible", count)
+        self.health.log(
+            "unconvertible", logging.ERROR, "could not record the answer of request %s",
+            request_id, exc_info=exc,
+        )  # fmt: skip
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every record submitted so far is committed; ``False`` on timeout."""
         if self._closed:
@@ -149,18 +159,14 @@ class Writer:
         if not records:
             return
         self.batches += 1
-        converted = to_rows(records, time.time() - time.perf_counter())
+        every = piece(len(records))
+        converted = to_rows(records, time.time() - time.perf_counter(), every)
         if converted.failed:
-            self.failed += converted.failed
-            self.health.drop("unconvertible", converted.failed)
-            self.health.log(
-                "unconvertible", logging.ERROR, "could not record the answer of request %s",
-                converted.failed_id, exc_info=converted.error,
-            )  # fmt: skip
+            self.unconvertible(converted.failed_id, converted.error, converted.failed)
         if not converted.requests:
             return
         try:
-            self.store.write(converted.requests, converted.predictions)
+            self.store.write(converted.requests, converted.predictions, every)
         except Exception as exc:
             self.failed += len(converted.requests)
             self.health.failed(exc, len(converted.requests))

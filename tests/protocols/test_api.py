@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_iris
 
+from modelport.server.app import GC_YOUNG_THRESHOLD
 from tests.conftest import ClientFactory
 from tests.helpers import IRIS_ROW, write_fake_model
 
@@ -40,10 +41,11 @@ def test_every_iris_sample_matches_sklearn(client: TestClient, repo: Path) -> No
         assert body["prediction"] == names[model.predict([row])[0]]
 
 
-def test_the_start_up_heap_is_frozen(client: TestClient) -> None:
+def test_the_start_up_heap_is_frozen_and_young_collections_are_rare(client: TestClient) -> None:
     import gc
 
     assert gc.get_freeze_count() > 10_000  # frameworks and models out of the collector's sight
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD  # young collections 14 times rarer
 
 
 def test_health_has_the_tutorial_keys(client: TestClient) -> None:

@@ -120,8 +120,18 @@ def _error_response(error: ModelportError, headers: dict[str, str] | None = None
     return Response(error_body(error), int(error.status), headers, media_type=JSON)
 
 
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation (CPython's default: 700).
+
+Such a collection walks the objects of the requests in flight, whatever the threshold: about 80
+us on this project's machine, every 700 allocations, which was 3 % of a small model's request.
+Ten thousand makes them 14 times rarer; what waits longer to be found is only garbage in
+reference cycles, a few thousand objects at most."""
+
+
 def _freeze_heap() -> None:
-    """Move what start-up allocated (frameworks, models) out of the garbage collector's sight.
+    """Move what start-up allocated (frameworks, models) out of the garbage collector's sight,
+    and collect the young generation less often (:data:`GC_YOUNG_THRESHOLD`).
 
     A full collection walks every tracked object; with scikit-learn and FastAPI loaded that is a
     pause of tens of milliseconds in the middle of requests. Frozen objects are never scanned
@@ -129,6 +139,8 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _install_handlers(app: FastAPI) -> None:

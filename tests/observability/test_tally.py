@@ -72,8 +72,7 @@ def test_on_a_loop_one_flush_per_iteration_before_the_next() -> None:
         metrics.arrived()
         metrics.request("tutorial", "/predict", "POST", 200, 0.01, info)
         metrics.left()
-        metrics.batch("iris", 1, 8, 3)
-        metrics.prediction("iris", 1, 0.002, 0.001)
+        metrics.batch("iris", 1, 8, 3, 0.001, [0.002, 0.003])
         assert counted("modelport_requests_total") == 0  # tallied, not flushed yet
         assert counted("modelport_requests_in_flight") == 0
         await asyncio.sleep(0)  # one turn of the loop: the flush ran
@@ -81,7 +80,9 @@ def test_on_a_loop_one_flush_per_iteration_before_the_next() -> None:
         assert counted("modelport_requests_in_flight") == 1
         assert counted("modelport_batch_size_sum") == 8
         assert counted("modelport_queue_depth") == 3
-        assert counted("modelport_queue_wait_seconds_count") == 1
+        assert counted("modelport_queue_wait_seconds_count") == 2
+        assert counted("modelport_inference_duration_seconds_count") == 2  # per prediction
+        assert round(counted("modelport_inference_duration_seconds_sum"), 9) == 0.002
         metrics.request("tutorial", "/predict", "POST", 200, 0.02, info)
         metrics.left()
         text = metrics.exposition().decode()  # a scrape on the loop flushes first

@@ -190,11 +190,11 @@ class DataPlane:
         outputs = _split(await _run(model, rows), [len(b) for b in batches])
         finished = time.perf_counter()
         depth = model.batcher.depth if model.batcher is not None else 0
-        self.observer.batch(model.name, model.version, len(rows), depth)
+        waits = []
         for job in jobs:
             job.started, job.finished = started, finished
-            waited = started - job.queued
-            self.observer.prediction(model.name, model.version, waited, finished - started)
+            waits.append(started - job.queued)
+        self.observer.batch(model.name, model.version, len(rows), depth, finished - started, waits)
         return outputs
 
     def _batcher(self, model: LoadedModel) -> Batcher[_Job, Outputs] | None:

@@ -40,12 +40,12 @@ class Observer:
     observing step.
     """
 
-    def batch(self, model: str, version: int, rows: int, depth: int) -> None:
-        """A batch of ``rows`` rows ran; ``depth`` items still wait."""
-
-    def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
-        """One prediction waited ``waited`` seconds from its request's arrival to its batch's
-        start, and its batch ran for ``inference`` seconds."""
+    def batch(
+        self, model: str, version: int, rows: int, depth: int, inference: float, waits: list[float]
+    ) -> None:
+        """A batch of ``rows`` rows ran for ``inference`` seconds, with one prediction for each
+        of ``waits``: the seconds it waited from its request's arrival to the batch's start;
+        ``depth`` items still wait."""
 
     def registry_poll(self, model: str, ok: bool) -> None:
         """One check of ``model``'s MLflow registry alias: answered (``ok``) or failed."""

@@ -257,15 +257,16 @@ class Metrics(Observer):
             self._model_children[model, version] = children
         return children
 
-    def batch(self, model: str, version: int, rows: int, depth: int) -> None:
+    def batch(
+        self, model: str, version: int, rows: int, depth: int, inference: float, waits: list[float]
+    ) -> None:
         children = self._model(model, version)
         children.batch_size.add(rows)
         children.queue_depth.set(depth)
-
-    def prediction(self, model: str, version: int, waited: float, inference: float) -> None:
-        children = self._model(model, version)
-        children.queue_wait.add(waited)
-        children.inference.add(inference)
+        children.inference.add(inference, len(waits))  # each prediction's batch time
+        queue_wait = children.queue_wait
+        for waited in waits:
+            queue_wait.add(waited)
 
 
 @dataclass(frozen=True, slots=True)

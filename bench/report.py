@@ -215,7 +215,8 @@ def _targets(
             return
         r = x.rps / base.rps
         ok = r >= factor
-        measured = f"{r:.1f}× ({x.rps:,.0f} against {base.rps:,.0f} req/s)"
+        shown = f"{r:.1f}" if (f"{r:.1f}" != f"{factor:.1f}" or ok) else f"{r:.2f}"  # 3.98: missed
+        measured = f"{shown}× ({x.rps:,.0f} against {base.rps:,.0f} req/s)"
         reasons = [] if ok else why.throughput(x, base, factor, workers, model)
         checks.append(Check(what, measured, MET if ok else MISSED, reasons))
 

@@ -22,6 +22,11 @@
 ``endpoint`` is the route template (``/v2/models/{model_name}/infer``), never the raw path;
 unknown paths are ``<unmatched>``. ``variant`` is the traffic variant (``""`` when none).
 
+Request and batch metrics are tallied as plain numbers on the event loop and handed to
+prometheus_client once per loop iteration, before the next request is read
+(:mod:`modelport.observability.tally`): a request pays for a few additions, not for six locked
+updates, and no scrape misses an answered request.
+
 With ``PROMETHEUS_MULTIPROC_DIR`` set before ``prometheus_client`` was first imported
 (:mod:`modelport.observability.multiproc` does that for gunicorn), request metrics live in per-process files
 and a scrape of any worker reports the sum over all workers; the model state is read from the

@@ -269,6 +269,9 @@ def test_an_answer_that_cannot_be_converted_fails_alone(
     with caplog.at_level(logging.ERROR, "modelport.outcomes"):
         outcomes.record("broken", started, "m", 1, "v1", 1.0, 200, broken)  # does not raise
     outcomes.record("b", started, "m", 1, "v1", 1.0, 200, classified(["no"]))
+    queued = list(outcomes.writer.pending)
+    assert [r[7:] for r in queued] == [("classification", ["yes"]), ("classification", ["no"])]
+    assert not any(isinstance(v, InferenceResult) for r in queued for v in r)  # no model output
     outcomes.writer.submit(("c", started, "m", 1, "v1", 1.0, 200, "regression", ["x"]))
     outcomes.flush()
     writer = outcomes.writer

@@ -200,6 +200,25 @@ def test_encoders_that_ignore_unknowns_take_any_text(tmp_path: Path) -> None:
     assert runtime.predict(rows).predictions.tolist() == [0]
 
 
+def test_a_model_selecting_columns_by_name_names_the_pandas_extra_when_pandas_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas is an extra: the README promises this load error, with the command to run."""
+    import modelport.runtimes.sklearn as sklearn_runtime
+
+    path = save(_shop_model("ignore"), tmp_path / "m.joblib")
+    real_find_spec = sklearn_runtime.find_spec
+    monkeypatch.setattr(
+        sklearn_runtime,
+        "find_spec",
+        lambda name, *a: None if name == "pandas" else real_find_spec(name, *a),
+    )
+    with pytest.raises(MissingExtra, match=r"selects its columns by name.*'modelport\[pandas\]'"):
+        load(path)
+    monkeypatch.undo()
+    assert load(path)[1].field_types == {"color": "str"}  # with pandas it loads
+
+
 def test_a_dataframe_model_still_predicts_without_pandas(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -422,10 +422,11 @@ def render(
             "## Overload: 4,096 connections per worker against a slow model (issue 13)",
             "",
             "A fake model that takes 10 ms per batch of at most 8 rows, served with its "
-            "defaults (a queue of 1,024 and the controlled delay `max_wait_ms: 100`; refusals "
-            "answered by the HTTP protocol before the app); 16 connections per worker measure "
-            "its capacity, 4,096 per worker the overload, in the same run. The client honours "
-            "`Retry-After`.",
+            "defaults (a queue of 1,024, the controlled delay `max_wait_ms: 100`, refusals "
+            "answered by the HTTP protocol before the app with a `Retry-After` spread over 1 to "
+            "`max_retry_after_s: 4` seconds, and 8,192 connections per worker at most); 16 "
+            "connections per worker measure its capacity, 4,096 per worker the overload, in the "
+            "same run. The client honours `Retry-After`.",
             "",
             *overload.lines(phases),
         ],

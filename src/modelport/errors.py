@@ -183,11 +183,17 @@ class ModelNotReady(ModelportError):
 
 
 class Overloaded(ModelportError):
+    """``retry_after``: the whole seconds the client is asked to wait (``Retry-After``)."""
+
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "overloaded"
 
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
+        return {"Retry-After": str(self.retry_after)}
 
 
 class GatewayTimeout(ModelportError):

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Seconds an idle keep-alive connection stays open between requests."
     )
     max_connections: int = Field(
-        4096,
+        8192,
         ge=1,
         description="Open connections per worker; past it a request is answered 503 + Retry-After "
         "and its connection closed (lowered to what the file-descriptor limit allows).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Hashable
 
 import pytest
@@ -194,6 +195,7 @@ async def test_a_full_queue_answers_overloaded_at_once() -> None:
     with pytest.raises(Overloaded, match="queue is full"):
         await batcher.submit("d")
     assert Overloaded("x").headers() == {"Retry-After": "1"}
+    assert Overloaded("x", 7).headers() == {"Retry-After": "7"}
     model.gate.set()
     await asyncio.gather(first, *queued)
 
@@ -355,9 +357,15 @@ async def test_a_standing_queue_admits_one_batch_ahead_and_refuses_the_rest_at_o
     assert batcher.standing
     model.gate.set()
     assert await asyncio.gather(*tasks) == list("ABCDEFGHI")
-    assert not batcher.standing  # the queue emptied: the model idles
+    assert batcher.standing  # the queue emptied, but its last batch was full (at 1.6 s)
+    assert not batcher.refusing  # one batch may queue ahead
+    assert batcher.standing  # and it still stands: within the window
+    now.t = 2.7  # a window (1 s) without a full batch: the next request ends the standing
+    assert not batcher.refusing
+    assert not batcher.standing
     assert changes == [True, False]
-    assert model.batches == [["a"], ["b", "c"], ["d", "e"], ["f", "g"], ["h", "i"]]
+    assert await batcher.submit("j") == "J"
+    assert model.batches == [["a"], ["b", "c"], ["d", "e"], ["f", "g"], ["h", "i"], ["j"]]
 
 
 async def test_a_burst_the_model_drains_within_the_window_is_queued() -> None:
@@ -453,6 +461,27 @@ async def _stand(batcher: Batcher[str, str], model: Model, now: Now) -> list[asy
     return tasks
 
 
+async def test_a_standing_queue_stands_through_a_lull_shorter_than_the_window() -> None:
+    """Refused clients come back in waves: between two, the queue may empty for a moment. It
+    goes on standing (one batch ahead, the rest refused at once) rather than queueing the next
+    wave, whose requests would wait up to the window."""
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0))
+    tasks = await _stand(batcher, model, now)
+    model.gate.set()
+    await asyncio.gather(*tasks)  # drained at 1.2 s, every batch full
+    model.gate.clear()
+    now.t = 1.5  # after a lull of 0.3 s, a wave
+    wave = [submit(batcher, v) for v in "pqrs"]
+    await settle()
+    assert batcher.standing
+    assert changes == [True]
+    model.gate.set()
+    results = await asyncio.gather(*wave, return_exceptions=True)
+    assert results[0] == "P"
+    assert all(isinstance(r, Overloaded) for r in results[1:])
+    assert batcher.refused == 3
+
+
 @pytest.mark.parametrize("tell", [True, False], ids=["told", "untold"])
 async def test_close_while_standing_ends_it(tell: bool) -> None:
     batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0), tell)
@@ -487,3 +516,91 @@ async def test_a_fill_window_longer_than_the_controlled_delay_refuses_nothing() 
     clock.fire()
     assert await asyncio.gather(*tasks) == ["A", "B"]
     assert batcher.expired == 0
+
+
+class Draws(random.Random):
+    """Records each ``randint`` range and answers its upper end."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.ranges: list[tuple[int, int]] = []
+
+    def randint(self, a: int, b: int) -> int:
+        self.ranges.append((a, b))
+        return b
+
+
+def make_drawn(policy: BatchPolicy) -> tuple[Batcher[str, str], Model, Now, Draws]:
+    model, now, draws = Model(), Now(), Draws()
+    batcher: Batcher[str, str] = Batcher(model.process, policy, FakeClock().sleep, now, rng=draws)
+    return batcher, model, now, draws
+
+
+async def _herd(batcher: Batcher[str, str], model: Model, size: int) -> list[Overloaded]:
+    """One request runs, one waits (the queue holds one), then ``size`` are refused."""
+    model.gate.clear()
+    served = [submit(batcher, "a")]
+    await model.entered.wait()
+    served.append(submit(batcher, "b"))
+    await settle()
+    errors = []
+    for i in range(size):
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(f"herd{i}")
+        errors.append(refused.value)
+    return errors
+
+
+async def test_a_refusal_after_a_lone_burst_asks_for_one_second() -> None:
+    batcher, model, _, draws = make_drawn(BatchPolicy(max_batch_size=1, max_queue=1))
+    (refused,) = await _herd(batcher, model, 1)
+    model.gate.set()
+    assert refused.retry_after == 1  # one refused for one served: no spread
+    assert draws.ranges == []
+
+
+async def test_a_herd_refused_together_is_asked_to_come_back_spread_out() -> None:
+    batcher, model, _, draws = make_drawn(BatchPolicy(max_batch_size=1, max_queue=1))
+    errors = await _herd(batcher, model, 30)  # 30 refused while one is served
+    model.gate.set()
+    assert [e.retry_after for e in errors[:4]] == [1, 2, 3, 4]  # drawn from 1..ratio
+    assert draws.ranges[:3] == [(1, 2), (1, 3), (1, 4)]
+    assert max(e.retry_after for e in errors) == 4  # max_retry_after_s
+    assert errors[-1].headers() == {"Retry-After": "4"}
+    assert batcher.refused == 30
+
+
+async def test_the_spread_follows_the_last_seconds_and_its_own_cap() -> None:
+    policy = BatchPolicy(max_batch_size=1, max_queue=1, max_retry_after_s=3)
+    batcher, model, now, draws = make_drawn(policy)
+    await _herd(batcher, model, 16)
+    assert batcher.retry_after() == 3  # 16 refused for 1 served, capped at 3
+    now.t = 4.0  # four seconds on, at the next batch, what was tallied weighs a sixteenth
+    model.gate.set()
+    await settle()
+    for value in "cde":  # served one at a time, none refused
+        assert await batcher.submit(value) == value.upper()
+    draws.ranges.clear()
+    assert batcher.retry_after() == 1  # 1 refused (16/16) for 3.125 served (2/16 + 3)
+    assert draws.ranges == []
+
+
+async def test_requests_expired_in_a_backlog_count_as_shed() -> None:
+    batcher, model, now, _ = make_drawn(BatchPolicy(max_batch_size=1, max_wait_s=1.0))
+    model.gate.clear()
+    first = submit(batcher, "a")
+    await model.entered.wait()
+    queued = [asyncio.ensure_future(batcher.submit(f"late{i}", arrived=0.0)) for i in range(10)]
+    await settle()
+    for t in (0.4, 0.8, 1.2):  # batches of 0.4 s: the window stays 1 s
+        now.t = t
+        await release(model)
+    model.gate.set()
+    results = await asyncio.gather(first, *queued, return_exceptions=True)
+    expired = [r for r in results if isinstance(r, Overloaded)]
+    assert len(expired) == batcher.expired == 8  # late2.. waited past the window at 1.2 s
+    # each drawn from 1 to ceil(shed / served): 3 served (a, late0, late1) by then
+    assert [e.retry_after for e in expired] == [1, 1, 1, 2, 2, 2, 3, 3]
+    # and the queue stands from then on: what expired had not drained for a window, though
+    # the batch that found nothing else left was not full
+    assert batcher.standing

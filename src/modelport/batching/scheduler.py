@@ -17,13 +17,16 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   scheduler dropped, and one rule keeps the bound easy to state.
 - **Bounded by the latency it causes** (controlled delay, after CoDel and "Fail at Scale"): the
   queue is *standing* when for ``window`` seconds (``max_wait_s``, or twice the typical or the last
-  batch's duration, whichever is more) every batch was full or left items behind, which happens
-  only when requests arrive faster than the model serves them. While it stands, :meth:`submit`
+  batch's duration, whichever is more) every batch was full or left items behind, or as soon as
+  an item waited past the window (see Deadlines), which happens only when requests arrive faster
+  than the model serves them. While it stands, :meth:`submit`
   admits only up to one full batch ahead and raises :class:`Overloaded` at once for the rest (the
   server answers 503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the
   model stays busy with full batches and an admitted item waits about two batches, however many
-  callers knock. It stands until a batch finds less than the model can take. A burst that the model
-  drains within the window is queued, up to ``max_queue`` items.
+  callers knock. It stands until a whole window passes without a full batch: refused clients
+  come back in waves, and a queue that empties for a moment between two of them still stands,
+  rather than queueing the next wave whole (whose requests would wait up to the window). A burst
+  that the model drains within the window is queued, up to ``max_queue`` items.
 - **Deadlines**: while the queue stands or holds more than a batch, an item that waited longer than
   ``window`` when its batch forms is answered :class:`Overloaded` instead of run (its caller's
   budget is spent, and running it would delay everyone behind it); an item whose caller gave up
@@ -34,6 +37,13 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   the last batch's duration), held by the opt-in fill window, or delayed while the event loop was
   busy elsewhere (a model loading beside it), with no more than a batch waiting, are served, not
   refused.
+- **Spread retries**: a refusal's ``Retry-After`` (:meth:`Batcher.overloaded`) is a whole number
+  of seconds drawn at random from 1 to about how many requests the model refused for each one
+  it served lately (a count halved every second), at most ``max_retry_after_s``. A short burst
+  gets ``1``; a herd of clients many times the model's capacity, refused together, comes back
+  spread over several seconds at about the rate the model serves, instead of as one wave a
+  second whose refusals would crowd out the admitted requests (``Retry-After`` takes whole
+  seconds only, so spreading over seconds is what a server can ask of its clients).
 
 Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
 clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
@@ -45,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -67,6 +78,7 @@ class BatchPolicy:
     max_latency_s: float = 0.0  # the opt-in fill window; 0: take what is queued, no wait
     max_queue: int = 1024
     max_wait_s: float = 0.1  # the controlled delay's window (see the module docstring)
+    max_retry_after_s: int = 4  # the longest Retry-After a refusal asks for
 
 
 @dataclass(slots=True)
@@ -88,6 +100,7 @@ class Batcher(Generic[T, R]):
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.perf_counter,
         on_standing: Callable[[bool], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._process = process
         self.policy = policy
@@ -99,8 +112,13 @@ class Batcher(Generic[T, R]):
         self._filled: asyncio.Future[None] | None = None  # set while a fill window is open
         self._worker: asyncio.Task[None] | None = None
         self._slack_at = 0.0  # when the model was last seen keeping up
+        self._busy_at = 0.0  # when a batch was last full or left items behind
         self._batch_s = 0.0  # how long a batch takes (moving average, from the first batch's)
         self._last_s = 0.0  # how long the last batch took
+        self._rng = rng or random.Random()
+        self._shed = 0.0  # requests refused lately (halved every second, at a batch)
+        self._served = 0.0  # requests served lately (likewise)
+        self._halved_at = 0.0
         self.standing = False
         self.batches = 0  # counters, for metrics and tests
         self.dropped = 0  # items whose caller gave up before their batch
@@ -113,7 +131,11 @@ class Batcher(Generic[T, R]):
 
     @property
     def refusing(self) -> bool:
-        """Whether :meth:`submit` would refuse an item now (a cheap check for the caller)."""
+        """Whether :meth:`submit` would refuse an item now (a cheap check for the caller). A
+        queue that stands while its model idles stops standing here, once a window passed
+        since its last full batch."""
+        if self.standing and self._clock() - self._busy_at > self.window:
+            self._stand(False)
         full = self.standing and self._rows >= self._limit
         return full or len(self._queue) >= self.policy.max_queue
 
@@ -129,11 +151,7 @@ class Batcher(Generic[T, R]):
         and wait for its result."""
         if self.refusing:
             self.refused += 1
-            if self.standing:
-                raise Overloaded("the model is serving all it can: try again shortly")
-            raise Overloaded(
-                f"the model's queue is full ({self.policy.max_queue} requests waiting)"
-            )
+            raise self.overloaded()
         if arrived is None:
             arrived = self._clock()
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -146,6 +164,26 @@ class Batcher(Generic[T, R]):
             self._slack_at = arrived  # the model was idle until now
             self._worker = asyncio.ensure_future(self._run())
         return await future
+
+    def overloaded(self, message: str | None = None) -> Overloaded:
+        """The error of a request this model sheds (refused now or after waiting too long),
+        counted, with a spread ``Retry-After`` (see the module docstring); ``message`` defaults
+        to why the queue refuses."""
+        self._shed += 1
+        if message is None:
+            message = (
+                "the model is serving all it can: try again shortly"
+                if self.standing
+                else f"the model's queue is full ({self.policy.max_queue} requests waiting)"
+            )
+        return Overloaded(message, self.retry_after())
+
+    def retry_after(self) -> int:
+        """Seconds a refused client is asked to wait: drawn from 1 to the refused-per-served
+        ratio of late (at least 1, at most ``max_retry_after_s``)."""
+        ratio = self._shed / self._served if self._served else self._shed
+        spread = min(self.policy.max_retry_after_s, max(1, math.ceil(ratio)))
+        return 1 if spread == 1 else self._rng.randint(1, spread)
 
     async def close(self) -> None:
         """Stop the worker; items still queued get an error, never silence."""
@@ -170,13 +208,15 @@ class Batcher(Generic[T, R]):
         kept: deque[_Item[T, R]] = deque()
         backlog = self.standing or self._rows > self._limit
         oldest = now - self.window if backlog else -math.inf
+        expired = self.expired
         while self._queue:
             item = self._queue.popleft()
             if item.future.done():  # its caller gave up: drop it before it costs anything
                 self.dropped += 1
             elif item.arrived < oldest:
                 self.expired += 1
-                item.future.set_exception(Overloaded("the request waited too long for the model"))
+                error = self.overloaded("the request waited too long for the model")
+                item.future.set_exception(error)
             elif not batch or (item.key == batch[0].key and rows + item.size <= self._limit):
                 batch.append(item)
                 rows += item.size
@@ -185,9 +225,21 @@ class Batcher(Generic[T, R]):
                 kept_rows += item.size
         self._queue.extendleft(reversed(kept))
         self._rows = kept_rows
-        if not kept and rows < self._limit:  # the model keeps up: it found less than it can take
+        late = self.expired != expired  # the queue did not drain for a window: it stands
+        if late or kept or rows >= self._limit:
+            self._busy_at = now
+        else:  # the model keeps up: it found less than it can take
             self._slack_at = now
-        self._stand(now - self._slack_at > self.window)
+        if late or not self.standing:
+            self._stand(late or now - self._slack_at > self.window)
+        else:  # it stands until a whole window passes without a full batch
+            self._stand(now - self._busy_at <= self.window)
+        self._served += len(batch)
+        if now - self._halved_at >= 1.0:  # "lately": halve the tallies once a second
+            halve = 0.5 ** min(64, int(now - self._halved_at))
+            self._shed *= halve
+            self._served *= halve
+            self._halved_at = now
         return batch
 
     def _stand(self, standing: bool) -> None:
@@ -225,7 +277,8 @@ class Batcher(Generic[T, R]):
             self._last_s = took = self._clock() - started
             first = self.batches == 1
             self._batch_s = took if first else self._batch_s + (took - self._batch_s) / 4
-        self._stand(False)  # nothing waits: the model idles
+        # nothing waits: the model idles; a standing queue stops standing once a window passed
+        # since its last full batch (in _take, or in ``refusing`` when the next request comes)
 
     async def _deliver(self, batch: list[_Item[T, R]]) -> None:
         try:

@@ -26,7 +26,7 @@ from modelport.core.observe import Observer, Timing
 from modelport.core.registry import LoadedModel, Registry
 from modelport.core.result import InferenceResult
 from modelport.core.validation import invalid_input
-from modelport.errors import GatewayTimeout, InvalidInput, ModelportError, Overloaded
+from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.runtimes import Outputs
 
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: a deadline without a task
@@ -85,8 +85,11 @@ class DataPlane:
             return  # the handler answers 404
         versions = [mv.loaded for n, mv in model.versions.items() if version in (None, n)]
         batchers = [v.batcher for v in versions if v is not None]
-        if batchers and all(b is not None and b.refusing for b in batchers):
-            raise Overloaded(f"model {model.name!r} is serving all it can: try again shortly")
+        refusing = [b for b in batchers if b is not None and b.refusing]
+        if refusing and len(refusing) == len(batchers):
+            raise refusing[0].overloaded(
+                f"model {model.name!r} is serving all it can: try again shortly"
+            )
 
     def version(self, name: str | None, version: int | None = None) -> LoadedModel:
         """The ready model version (404 unknown, 503 not loaded)."""
@@ -216,6 +219,7 @@ class DataPlane:
                     policy.max_latency_ms / 1000,
                     policy.max_queue,
                     math.inf if policy.max_wait_ms is None else policy.max_wait_ms / 1000,
+                    policy.max_retry_after_s,
                 ),
                 on_standing=standing,
             )

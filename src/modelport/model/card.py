@@ -56,6 +56,17 @@ class BatchingCard(BaseModel):
             " model serves in this time and would rather wait than retry."
         ),
     )
+    max_retry_after_s: int = Field(
+        4,
+        ge=1,
+        le=3600,
+        description=(
+            "The longest Retry-After a refusal asks for. Each refusal's Retry-After is drawn at"
+            " random from 1 to about how many requests the model refused for each it served"
+            " lately, at most this: clients refused together come back spread out, not as one"
+            " wave."
+        ),
+    )
 
 
 class ModelCard(BaseModel):

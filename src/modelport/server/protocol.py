@@ -67,7 +67,7 @@ class Limits:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 5.0
-    max_connections: int = 4096
+    max_connections: int = 8192
 
     @classmethod
     def from_settings(cls, settings: Settings, max_connections: int | None = None) -> Limits:
@@ -135,14 +135,14 @@ def _raw(error: ModelportError, close: bool = True) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-_KEPT_OPEN: dict[tuple[type[ModelportError], str], bytes] = {}
+_KEPT_OPEN: dict[tuple[Any, ...], bytes] = {}
 
 
 def _kept_open(error: ModelportError, request_id: str) -> bytes:
     """A shed request's answer, connection kept open, with its ``X-Request-Id`` as every answer
-    has. The rest is cached by the refusal's text (one per model, a few in all): under overload
-    it is most of what the server writes."""
-    key = (type(error), error.message)
+    has. The rest is cached by the refusal's text and headers (per model, a few ``Retry-After``
+    values: a few dozen in all): under overload it is most of what the server writes."""
+    key = (type(error), error.message, tuple(error.headers().items()))
     raw = _KEPT_OPEN.get(key)
     if raw is None:
         if len(_KEPT_OPEN) >= 256:

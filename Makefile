@@ -56,8 +56,8 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench
 
 ## Benchmark issue 12's targets against the tutorial's reference app; writes bench/RESULTS.md
-## (about 3-4 minutes at the default BENCH_SECONDS=5). Smoke run: BENCH_SECONDS=1 BENCH_ONLY=lr;
-## other switches (BENCH_CONNECTIONS, BENCH_PROFILE=1, BENCH_RESULTS): see bench/__main__.py
+## (about 5 minutes at the default BENCH_SECONDS=5). Smoke run: BENCH_SECONDS=1 BENCH_ONLY=lr;
+## other switches (BENCH_CONNECTIONS, BENCH_ROUNDS, BENCH_PROFILE=1, BENCH_RESULTS): see bench/__main__.py
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench

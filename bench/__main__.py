@@ -12,6 +12,9 @@ Options (environment):
   ``overload`` (a slow model past its queue), ``onnx`` (an extra RandomForest line through its
   ONNX twin; no target uses it; not in the default set), ``grpc`` (Iris LR over gRPC beside
   REST, with Triton's Python clients: :mod:`bench.grpc`).
+- ``BENCH_ROUNDS``: paired rounds (default 3; 0: none) of the tutorial, the shipped defaults and
+  all off for LR at 64 connections, up together and driven in turn (:mod:`bench.paired`): the
+  4x and 85 % targets read the median of the rounds' ratios.
 - ``BENCH_PROFILE=1``: install py-spy in the bench's modelport venv and record a flame graph of
   modelport (1 worker, LR) during an extra 64-connection run, saved beside the results.
 - ``BENCH_RESULTS``: where to write the report (default ``bench/RESULTS.md``).
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import grpc, overload, reference, report
+from bench import grpc, overload, paired, reference, report
 from bench.procs import Running, free_port, serve
 from bench.wrk import Load, drive
 
@@ -48,6 +51,7 @@ ALL_OFF = {
     "MODELPORT_ACCESS_LOG": "false",
 }
 PROFILE_CONNECTIONS = 64
+PAIRED_CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Options:
     only: tuple[str, ...]
     profile: bool
     results: Path
+    rounds: int
 
     @classmethod
     def from_env(cls) -> Options:
@@ -73,6 +78,7 @@ class Options:
             only=only,
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0", "false"),
             results=Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "RESULTS.md")).resolve(),
+            rounds=int(os.environ.get("BENCH_ROUNDS", "3")),
         )
 
 
@@ -287,6 +293,21 @@ def _targets(modelport: Path, work: Path, only: tuple[str, ...]) -> list[Target]
     return targets
 
 
+def _paired(modelport: Path, work: Path, opts: Options) -> paired.Rounds | None:
+    """The tutorial, the shipped defaults and all off (LR), in paired rounds."""
+    if "lr" not in opts.only or not opts.rounds:
+        return None
+    print(f"paired rounds (LR, {PAIRED_CONNECTIONS} connections) ...", flush=True)
+    ref, repo = work / "reference-logistic", work / "modelport-logistic"
+    targets = [
+        (report.TUTORIAL, _tutorial("LR", ref, 1)),
+        (report.MP1, _modelport(modelport, "paired defaults", "LR", repo, 1)),
+        (report.ALL_OFF_1, _modelport(modelport, "paired all off", "LR", repo, 1, ALL_OFF)),
+    ]
+    servers = [paired.Server(name, t.command, t.ready, t.cwd, t.env) for name, t in targets]
+    return paired.run(servers, PAIRED_CONNECTIONS, opts.seconds, opts.rounds, work)
+
+
 def _overload(modelport: Path, work: Path, seconds: float) -> list[overload.Run]:
     print("overload ...", flush=True)
     _raise_open_files(overload.OVERLOAD_PER_WORKER * 2 + 1024)
@@ -375,6 +396,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results = [_measure(t, work, opts) for t in _targets(modelport, work, opts.only)]
+        rounds = _paired(modelport, work, opts)
         costs = _model_costs(work)
         phases = _overload(modelport, work, opts.seconds) if "overload" in opts.only else []
         grpc_row = _grpc(modelport, work, opts.seconds) if "grpc" in opts.only else None
@@ -383,7 +405,7 @@ def main() -> None:
     )
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     run = report.Run(when, machine, opts.seconds, opts.conns, opts.only, os.cpu_count() or 1)
-    text = report.render(results, phases, costs, run, opts.results.parent, grpc_row)
+    text = report.render(results, phases, costs, run, opts.results.parent, grpc_row, rounds)
     opts.results.write_text(text)
     print(text)
     print(f"written to {opts.results}")
@@ -395,6 +417,7 @@ def _cells(opts: Options) -> int:
     servers = sum(per_group.get(g, 0) for g in opts.only)
     extra = (4 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
     extra += 2 if "grpc" in opts.only else 0
+    extra += 3 * opts.rounds if "lr" in opts.only else 0
     return servers * len(opts.conns) + extra
 
 

@@ -47,7 +47,8 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
 
 Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
 clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
-the item's arrival time from the caller).
+the item's arrival time from the caller), except while the queue stands: then each admission check
+(:attr:`Batcher.refusing`) reads it, to end a standing that outlived its window.
 """
 
 from __future__ import annotations

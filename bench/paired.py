@@ -1,0 +1,103 @@
+"""Paired rounds: the servers a ratio compares, up together and driven in turn.
+
+A ratio of two 5-second runs taken a minute apart moves by ±10 % on a shared machine (its
+neighbours come and go). Here every server of a comparison is started once and warmed up by a
+second of load, then each round drives
+each of them for the same time, one after the other (the order rotates from round to round); each
+round gives one ratio from runs seconds apart, and the target reads the median of the rounds'
+ratios. The report lists every round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procs import Running, free_port, serve
+from bench.wrk import Load, drive
+
+__all__ = ["Rounds", "Server", "lines", "run"]
+
+
+@dataclass(frozen=True)
+class Server:
+    """One server to start: ``command`` gets the port to bind."""
+
+    name: str
+    command: Callable[[int], list[str]]
+    ready: str
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Rounds:
+    """Each server's load in each round, at ``connections``."""
+
+    connections: int
+    seconds: float
+    loads: dict[str, list[Load]] = field(default_factory=dict)
+
+    def ratios(self, name: str, base: str) -> list[float]:
+        """``name``'s req/s over ``base``'s, round by round."""
+        return [x.rps / b.rps for x, b in zip(self.loads[name], self.loads[base], strict=True)]
+
+    def ratio(self, name: str, base: str) -> float:
+        """The median of the rounds' ratios."""
+        return statistics.median(self.ratios(name, base))
+
+    def median(self, name: str) -> Load:
+        """The round whose req/s is ``name``'s median (the lower middle for an even count)."""
+        ordered = sorted(self.loads[name], key=lambda x: x.rps)
+        return ordered[(len(ordered) - 1) // 2]
+
+
+def run(servers: list[Server], connections: int, seconds: float, rounds: int, logs: Path) -> Rounds:
+    """Start every server, then drive each in turn, ``rounds`` times."""
+    result = Rounds(connections, seconds, {s.name: [] for s in servers})
+    with contextlib.ExitStack() as stack:
+        running: list[tuple[Server, Running]] = []
+        for s in servers:
+            port = free_port()
+            log = logs / f"paired-{s.name}.log".replace(" ", "_").replace(",", "")
+            running.append((s, stack.enter_context(serve(s.command(port), port, s.ready, s.cwd,
+                                                               s.env, log))))  # fmt: skip
+        for _s, up in running:  # unmeasured: each server's first second of load warms it up
+            drive(up.url + "/predict", connections, min(1.0, seconds))
+        for r in range(rounds):
+            print(f"  paired round {r + 1} of {rounds} ...", flush=True)
+            for i in range(len(running)):
+                s, up = running[(i + r) % len(running)]
+                load = drive(up.url + "/predict", connections, seconds, up.pid)
+                result.loads[s.name].append(load)
+    return result
+
+
+def lines(rounds: Rounds | None, pairs: list[tuple[str, str, str]]) -> list[str]:
+    """The report's section: each round's req/s, and each pair's ratio per round and median;
+    ``pairs`` are ``(label, name, base)``."""
+    if rounds is None:
+        return ["Not measured in this run."]
+    names = list(rounds.loads)
+    count = len(rounds.loads[names[0]])
+    table = [
+        "| round | " + " | ".join(f"{n} req/s" for n in names) + " | "
+        + " | ".join(label for label, _, _ in pairs) + " |",
+        "|---:|" + "---:|" * (len(names) + len(pairs)),
+    ]  # fmt: skip
+    for r in range(count):
+        rps = " | ".join(f"{rounds.loads[n][r].rps:,.0f}" for n in names)
+        ratios = " | ".join(f"{rounds.ratios(n, b)[r]:.2f}" for _, n, b in pairs)
+        table.append(f"| {r + 1} | {rps} | {ratios} |")
+    medians = " | ".join(f"{rounds.median(n).rps:,.0f}" for n in names)
+    ratios = " | ".join(f"**{rounds.ratio(n, b):.2f}**" for _, n, b in pairs)
+    table.append(f"| median | {medians} | {ratios} |")
+    note = (
+        f"All {len(names)} servers up at once, each driven for {rounds.seconds:g} s at "
+        f"{rounds.connections} connections in every round, in an order that rotates; a ratio's "
+        "median is the median of its rounds' ratios (runs seconds apart, not minutes)."
+    )
+    return [*table, "", note]

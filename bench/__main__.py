@@ -78,7 +78,7 @@ class Options:
             only=only,
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0", "false"),
             results=Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "RESULTS.md")).resolve(),
-            rounds=int(os.environ.get("BENCH_ROUNDS", "3")),
+            rounds=_rounds(os.environ.get("BENCH_ROUNDS", "3")),
         )
 
 
@@ -419,6 +419,13 @@ def _cells(opts: Options) -> int:
     extra += 2 if "grpc" in opts.only else 0
     extra += 3 * opts.rounds if "lr" in opts.only else 0
     return servers * len(opts.conns) + extra
+
+
+def _rounds(value: str) -> int:
+    rounds = int(value)
+    if rounds < 0:
+        raise SystemExit(f"BENCH_ROUNDS: {value} is below 0")
+    return rounds
 
 
 def _cpu() -> str:

@@ -359,9 +359,14 @@ async def test_a_standing_queue_admits_one_batch_ahead_and_refuses_the_rest_at_o
     assert await asyncio.gather(*tasks) == list("ABCDEFGHI")
     assert batcher.standing  # the queue emptied, but its last batch was full (at 1.6 s)
     assert not batcher.refusing  # one batch may queue ahead
-    assert batcher.standing  # and it still stands: within the window
-    now.t = 2.7  # a window (1 s) without a full batch: the next request ends the standing
-    assert not batcher.refusing
+    check = batcher._idle_check  # a window on (1 s), the idle model's standing ends
+    assert check is not None
+    assert check.when() - asyncio.get_running_loop().time() == pytest.approx(1.0, abs=0.1)
+    now.t = 2.0  # (had a batch been busy within the window, it would stand on)
+    batcher._end_idle_standing()
+    assert batcher.standing
+    now.t = 2.7
+    batcher._end_idle_standing()
     assert not batcher.standing
     assert changes == [True, False]
     assert await batcher.submit("j") == "J"
@@ -539,6 +544,7 @@ def make_drawn(policy: BatchPolicy) -> tuple[Batcher[str, str], Model, Now, Draw
 async def _herd(batcher: Batcher[str, str], model: Model, size: int) -> list[Overloaded]:
     """One request runs, one waits (the queue holds one), then ``size`` are refused."""
     model.gate.clear()
+    model.entered.clear()
     served = [submit(batcher, "a")]
     await model.entered.wait()
     served.append(submit(batcher, "b"))
@@ -599,8 +605,75 @@ async def test_requests_expired_in_a_backlog_count_as_shed() -> None:
     results = await asyncio.gather(first, *queued, return_exceptions=True)
     expired = [r for r in results if isinstance(r, Overloaded)]
     assert len(expired) == batcher.expired == 8  # late2.. waited past the window at 1.2 s
-    # each drawn from 1 to ceil(shed / served): 3 served (a, late0, late1) by then
-    assert [e.retry_after for e in expired] == [1, 1, 1, 2, 2, 2, 3, 3]
+    # each drawn from 1 to ceil(shed / served), at most 4: 3 served (a, late0, late1), halved
+    # once (1.2 s since the first batch): 1.5
+    assert [e.retry_after for e in expired] == [1, 2, 2, 3, 4, 4, 4, 4]
     # and the queue stands from then on: what expired had not drained for a window, though
     # the batch that found nothing else left was not full
     assert batcher.standing
+
+
+async def test_the_tallies_start_with_the_first_batch_whatever_the_clock() -> None:
+    batcher, model, now, draws = make_drawn(BatchPolicy(max_batch_size=1, max_queue=1))
+    now.t = 5000.0  # a clock far from 0 (perf_counter): nothing is halved away at first
+    (refused,) = await _herd(batcher, model, 1)
+    model.gate.set()
+    assert refused.retry_after == 1
+    assert draws.ranges == []
+
+
+async def test_refusals_after_a_quiet_spell_weigh_against_what_was_served_lately() -> None:
+    batcher, model, now, _ = make_drawn(BatchPolicy(max_batch_size=1, max_queue=1))
+    model.gate.set()
+    for value in "abcdefgh":  # 8 served at 0 s
+        assert await batcher.submit(value) == value.upper()
+    now.t = 3.0  # three seconds on: they weigh 1 now, at the first refusal
+    model.gate.clear()
+    errors = await _herd(batcher, model, 3)  # (one more served at 3 s)
+    model.gate.set()
+    assert [e.retry_after for e in errors] == [1, 1, 2]  # refused 1, 2, 3 for 1 + 1 served
+
+
+async def test_a_cap_below_one_still_asks_for_a_second() -> None:
+    batcher, model, _, draws = make_drawn(
+        BatchPolicy(max_batch_size=1, max_queue=1, max_retry_after_s=0)
+    )
+    errors = await _herd(batcher, model, 5)
+    model.gate.set()
+    assert {e.retry_after for e in errors} == {1}
+    assert draws.ranges == []
+
+
+async def test_light_traffic_ends_a_standing_even_when_every_batch_is_full() -> None:
+    """With ``max_batch_size: 1`` every batch is full: a request that finds the model idle is
+    no sign of load, so requests one at a time let the standing end."""
+    batcher, model, now, changes = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0))
+    tasks = await _stand(batcher, model, now)
+    model.gate.set()
+    await asyncio.gather(*tasks)
+    for t in (1.5, 2.0, 2.5):  # one request every 0.5 s, each to an idle model
+        now.t = t
+        assert await batcher.submit("x") == "X"
+    assert not batcher.standing  # 2.5 s: a window past the last busy batch (1.2 s)
+    assert changes == [True, False]
+    now.t = 2.6
+    wave = [submit(batcher, v) for v in "pqr"]
+    assert await asyncio.gather(*wave) == list("PQR")  # queued, not refused
+
+
+async def test_an_idle_standing_queue_busy_again_stands_on() -> None:
+    batcher, model, now, _ = make_timed(BatchPolicy(max_batch_size=1, max_wait_s=1.0))
+    tasks = await _stand(batcher, model, now)
+    model.gate.set()
+    await asyncio.gather(*tasks)
+    model.gate.clear()
+    model.entered.clear()
+    busy = [submit(batcher, "a")]  # the model works again
+    await model.entered.wait()
+    now.t = 5.0
+    batcher._end_idle_standing()  # the check set when it idled: busy now, it does not decide
+    assert batcher.standing
+    model.gate.set()
+    await asyncio.gather(*busy)
+    await batcher.close()
+    assert batcher._idle_check is None

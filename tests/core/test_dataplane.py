@@ -13,7 +13,7 @@ import pytest
 from modelport.core.dataplane import INLINE_S, DataPlane
 from modelport.core.registry import Registry
 from modelport.core.repository import scan
-from modelport.errors import GatewayTimeout, InvalidInput
+from modelport.errors import GatewayTimeout, InvalidInput, Overloaded
 from tests.helpers import write_fake_model
 
 pytestmark = pytest.mark.anyio
@@ -100,4 +100,42 @@ async def test_a_cheap_model_runs_on_the_loop_and_a_costly_one_in_a_thread(
     assert ran_in[3] == loop
     assert loop not in ran_in[4:]
     assert model.batch_seconds > INLINE_S
+    await plane.close()
+
+
+async def test_the_card_sets_the_batching_policy(tmp_path: Path) -> None:
+    batching = {
+        "max_batch_size": 8,
+        "max_latency_ms": 2,
+        "max_queue": 16,
+        "max_wait_ms": 250,
+        "max_retry_after_s": 3,
+    }
+    plane = plane_for(tmp_path, batching=batching)
+    model = plane.version("m")
+    await plane.infer(model, np.array([[1.0, 2.0]]))
+    assert model.batcher is not None
+    policy = model.batcher.policy
+    assert (policy.max_batch_size, policy.max_latency_s, policy.max_queue) == (8, 0.002, 16)
+    assert (policy.max_wait_s, policy.max_retry_after_s) == (0.25, 3)
+    await plane.close()
+
+
+async def test_an_overloaded_model_is_refused_with_its_own_retry_after(tmp_path: Path) -> None:
+    """``admit`` (the HTTP layer's early refusal) answers with the refusing batcher's spread,
+    and counts the refusal there."""
+    plane = plane_for(tmp_path, batching={"max_retry_after_s": 2})
+    model = plane.version("m")
+    assert model.batcher is None
+    await plane.infer(model, np.array([[1.0, 2.0]]))
+    batcher = model.batcher
+    assert batcher is not None
+    plane.admit("m")  # not standing: admitted
+    batcher.standing, batcher._rows = True, batcher.policy.max_batch_size  # a batch waits ahead
+    for _ in range(20):
+        with pytest.raises(Overloaded, match="serving all it can") as refused:
+            plane.admit("m")
+        assert 1 <= refused.value.retry_after <= 2
+    assert batcher._shed >= 10  # counted there (halved at most once meanwhile)
+    batcher.standing, batcher._rows = False, 0
     await plane.close()

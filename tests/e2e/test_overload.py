@@ -52,7 +52,7 @@ def test_an_overloaded_model_refuses_before_reading_the_body(tmp_path: Path) -> 
             for thread in threads:
                 thread.join()
     assert _status(answer) == 503
-    assert 1 <= _retry_after(answer) <= 10  # spread over seconds (max_retry_after_s)
+    assert 1 <= _retry_after(answer) <= 4  # spread over seconds (max_retry_after_s)
     assert b"serving all it can" in answer
     assert set(statuses) <= {200, 503}
     assert statuses[200] > 0
@@ -157,7 +157,7 @@ def test_a_shed_prediction_keeps_its_connection_open(overloaded: Server) -> None
         sock.sendall(request)  # the same connection serves the next request
         second = _answer(sock)
     assert _status(first) == 503
-    assert 1 <= _retry_after(first) <= 10
+    assert 1 <= _retry_after(first) <= 4
     assert b"connection: close" not in first.lower()
     assert b'"code":"overloaded"' in first
     assert b"x-request-id: order-3003" in first.lower()

@@ -23,10 +23,12 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   admits only up to one full batch ahead and raises :class:`Overloaded` at once for the rest (the
   server answers 503 with ``Retry-After``, before it even reads the body: :attr:`refusing`), so the
   model stays busy with full batches and an admitted item waits about two batches, however many
-  callers knock. It stands until a whole window passes without a full batch: refused clients
-  come back in waves, and a queue that empties for a moment between two of them still stands,
-  rather than queueing the next wave whole (whose requests would wait up to the window). A burst
-  that the model drains within the window is queued, up to ``max_queue`` items.
+  callers knock. It stands until a whole window passes without a busy batch (one that left items
+  behind, or a full one that did not find the model idle), checked at each batch and, once the
+  model idles, a window later (a timer): refused clients come back in waves, and a queue that
+  empties for a moment between two of them still stands, rather than queueing the next wave
+  whole (whose requests would wait up to the window). A burst that the model drains within the
+  window is queued, up to ``max_queue`` items.
 - **Deadlines**: while the queue stands or holds more than a batch, an item that waited longer than
   ``window`` when its batch forms is answered :class:`Overloaded` instead of run (its caller's
   budget is spent, and running it would delay everyone behind it); an item whose caller gave up
@@ -39,7 +41,8 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
   refused.
 - **Spread retries**: a refusal's ``Retry-After`` (:meth:`Batcher.overloaded`) is a whole number
   of seconds drawn at random from 1 to about how many requests the model refused for each one
-  it served lately (a count halved every second), at most ``max_retry_after_s``. A short burst
+  it served lately (counts halved for every second gone by), at most ``max_retry_after_s``
+  (``DataPlane.admit`` asks the first of a model's refusing versions). A short burst
   gets ``1``; a herd of clients many times the model's capacity, refused together, comes back
   spread over several seconds at about the rate the model serves, instead of as one wave a
   second whose refusals would crowd out the admitted requests (``Retry-After`` takes whole
@@ -47,8 +50,7 @@ queued items, groups those with the same ``key`` (width and dtype, say) into one
 
 Time is injected (``sleep``, ``clock``) so the tests drive the window with a fake clock. The
 clock is read once when a batch forms and once when it ends, never per item (``submit`` takes
-the item's arrival time from the caller), except while the queue stands: then each admission check
-(:attr:`Batcher.refusing`) reads it, to end a standing that outlived its window.
+the item's arrival time from the caller); a refusal reads it once more, for its ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -117,9 +119,11 @@ class Batcher(Generic[T, R]):
         self._batch_s = 0.0  # how long a batch takes (moving average, from the first batch's)
         self._last_s = 0.0  # how long the last batch took
         self._rng = rng or random.Random()
-        self._shed = 0.0  # requests refused lately (halved every second, at a batch)
+        self._shed = 0.0  # requests refused lately (halved for every second gone by)
         self._served = 0.0  # requests served lately (likewise)
-        self._halved_at = 0.0
+        self._halved_at: float | None = None  # when the tallies were last halved
+        self._fresh = False  # the next batch is the first since the model idled
+        self._idle_check: asyncio.TimerHandle | None = None  # ends a standing once idle
         self.standing = False
         self.batches = 0  # counters, for metrics and tests
         self.dropped = 0  # items whose caller gave up before their batch
@@ -132,11 +136,7 @@ class Batcher(Generic[T, R]):
 
     @property
     def refusing(self) -> bool:
-        """Whether :meth:`submit` would refuse an item now (a cheap check for the caller). A
-        queue that stands while its model idles stops standing here, once a window passed
-        since its last full batch."""
-        if self.standing and self._clock() - self._busy_at > self.window:
-            self._stand(False)
+        """Whether :meth:`submit` would refuse an item now (a cheap check for the caller)."""
         full = self.standing and self._rows >= self._limit
         return full or len(self._queue) >= self.policy.max_queue
 
@@ -163,6 +163,7 @@ class Batcher(Generic[T, R]):
             self._filled = None
         if self._worker is None or self._worker.done():
             self._slack_at = arrived  # the model was idle until now
+            self._fresh = True
             self._worker = asyncio.ensure_future(self._run())
         return await future
 
@@ -170,6 +171,7 @@ class Batcher(Generic[T, R]):
         """The error of a request this model sheds (refused now or after waiting too long),
         counted, with a spread ``Retry-After`` (see the module docstring); ``message`` defaults
         to why the queue refuses."""
+        self._decay(self._clock())
         self._shed += 1
         if message is None:
             message = (
@@ -183,11 +185,25 @@ class Batcher(Generic[T, R]):
         """Seconds a refused client is asked to wait: drawn from 1 to the refused-per-served
         ratio of late (at least 1, at most ``max_retry_after_s``)."""
         ratio = self._shed / self._served if self._served else self._shed
-        spread = min(self.policy.max_retry_after_s, max(1, math.ceil(ratio)))
+        spread = max(1, min(self.policy.max_retry_after_s, math.ceil(ratio)))
         return 1 if spread == 1 else self._rng.randint(1, spread)
+
+    def _decay(self, now: float) -> None:
+        """Halve the refused and served tallies once for every whole second since the last
+        time ("lately")."""
+        if self._halved_at is None:
+            self._halved_at = now
+        elif now - self._halved_at >= 1.0:
+            halve = 0.5 ** min(64, int(now - self._halved_at))
+            self._shed *= halve
+            self._served *= halve
+            self._halved_at = now
 
     async def close(self) -> None:
         """Stop the worker; items still queued get an error, never silence."""
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+            self._idle_check = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -227,20 +243,17 @@ class Batcher(Generic[T, R]):
         self._queue.extendleft(reversed(kept))
         self._rows = kept_rows
         late = self.expired != expired  # the queue did not drain for a window: it stands
-        if late or kept or rows >= self._limit:
+        fresh, self._fresh = self._fresh, False  # a full batch found by an idle model: no load
+        if late or kept or (rows >= self._limit and not fresh):
             self._busy_at = now
-        else:  # the model keeps up: it found less than it can take
+        elif not kept and rows < self._limit:  # the model keeps up: it found less than it can take
             self._slack_at = now
         if late or not self.standing:
             self._stand(late or now - self._slack_at > self.window)
-        else:  # it stands until a whole window passes without a full batch
+        else:  # it stands until a whole window passes without a busy batch
             self._stand(now - self._busy_at <= self.window)
+        self._decay(now)
         self._served += len(batch)
-        if now - self._halved_at >= 1.0:  # "lately": halve the tallies once a second
-            halve = 0.5 ** min(64, int(now - self._halved_at))
-            self._shed *= halve
-            self._served *= halve
-            self._halved_at = now
         return batch
 
     def _stand(self, standing: bool) -> None:
@@ -278,8 +291,19 @@ class Batcher(Generic[T, R]):
             self._last_s = took = self._clock() - started
             first = self.batches == 1
             self._batch_s = took if first else self._batch_s + (took - self._batch_s) / 4
-        # nothing waits: the model idles; a standing queue stops standing once a window passed
-        # since its last full batch (in _take, or in ``refusing`` when the next request comes)
+        if self.standing:  # nothing waits: the model idles; it stands a window on, unless busy
+            if self._idle_check is not None:
+                self._idle_check.cancel()
+            loop = asyncio.get_running_loop()
+            self._idle_check = loop.call_later(self.window, self._end_idle_standing)
+
+    def _end_idle_standing(self) -> None:
+        """A window after the model went idle while its queue stood: the standing ends, unless
+        the model is busy again (its next batches decide) or was busy within the window."""
+        self._idle_check = None
+        idle = self._worker is None or self._worker.done()
+        if self.standing and idle and self._clock() - self._busy_at > self.window:
+            self._stand(False)
 
     async def _deliver(self, batch: list[_Item[T, R]]) -> None:
         try:

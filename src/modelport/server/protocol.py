@@ -140,9 +140,9 @@ _KEPT_OPEN: dict[tuple[Any, ...], bytes] = {}
 
 def _kept_open(error: ModelportError, request_id: str) -> bytes:
     """A shed request's answer, connection kept open, with its ``X-Request-Id`` as every answer
-    has. The rest is cached by the refusal's text and headers (per model, a few ``Retry-After``
-    values: a few dozen in all): under overload it is most of what the server writes."""
-    key = (type(error), error.message, tuple(error.headers().items()))
+    has. The rest is cached by the refusal's text and ``Retry-After`` (a few per model with the
+    default ``max_retry_after_s``): under overload it is most of what the server writes."""
+    key = (type(error), error.message, getattr(error, "retry_after", None))
     raw = _KEPT_OPEN.get(key)
     if raw is None:
         if len(_KEPT_OPEN) >= 256:

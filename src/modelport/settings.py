@@ -186,8 +186,8 @@ class Settings(BaseSettings):
         False,
         description=(
             "One log line per request on modelport.access. Off by default: on one worker it costs "
-            "about a quarter of the throughput of a small model (bench/RESULTS.md), and the "
-            "platform in front (a load balancer, an ingress) logs requests already."
+            "about 30 % of the throughput of a small model (about 33 µs of CPU per request), "
+            "and the platform in front (a load balancer, an ingress) logs requests already."
         ),
     )
     metrics: bool = Field(

@@ -202,15 +202,14 @@ class _Why:
         ]
 
 
-def _rounds_of(rounds: paired.Rounds | None, name: str, base: str, model: str, c: int) -> str:
-    """How the paired rounds measured ``name`` against ``base``, or ``""`` when they did not
-    (they measure LR at their own connection count)."""
+def _paired(
+    rounds: paired.Rounds | None, name: str, base: str, model: str, c: int
+) -> paired.Rounds | None:
+    """The paired rounds when they measured ``name`` against ``base`` (LR, at their own
+    connection count), else ``None``."""
     if rounds is None or model != "LR" or c != rounds.connections:
-        return ""
-    if name not in rounds.loads or base not in rounds.loads:
-        return ""
-    each = ", ".join(f"{v:.2f}" for v in rounds.ratios(name, base))
-    return f"median of {len(rounds.loads[name])} paired rounds ({each})"
+        return None
+    return rounds if name in rounds.loads and base in rounds.loads else None
 
 
 def _targets(
@@ -230,11 +229,10 @@ def _targets(
             return
         r = x.rps / base.rps
         how = f"{x.rps:,.0f} against {base.rps:,.0f} req/s"
-        if paired_how := _rounds_of(rounds, name, TUTORIAL, model, c):
-            assert rounds is not None
-            r, single = rounds.ratio(name, TUTORIAL), r
-            x, base = rounds.median(name), rounds.median(TUTORIAL)
-            how = f"{paired_how}; {single:.2f}× in the single run above"
+        if (measured := _paired(rounds, name, TUTORIAL, model, c)) is not None:
+            r, single = measured.ratio(name, TUTORIAL), r
+            x, base = measured.median(name), measured.median(TUTORIAL)
+            how = f"{measured.describe(name, TUTORIAL)}; {single:.2f}× in the single run above"
         ok = r >= factor
         shown = f"{r:.1f}" if (f"{r:.1f}" != f"{factor:.1f}" or ok) else f"{r:.2f}"  # 3.98: missed
         measured = f"{shown}× ({how})"
@@ -286,11 +284,12 @@ def _targets(
     else:
         share = on.rps / off.rps
         how = f"{on.rps:,.0f} against {off.rps:,.0f} req/s"
-        if paired_how := _rounds_of(rounds, MP1, ALL_OFF_1, "LR", 64):
-            assert rounds is not None
-            share, single = rounds.ratio(MP1, ALL_OFF_1), share
-            on, off = rounds.median(MP1), rounds.median(ALL_OFF_1)
-            how = f"{paired_how}; {100 * single:.0f} % in the single run above"
+        if (measured := _paired(rounds, MP1, ALL_OFF_1, "LR", 64)) is not None:
+            share, single = measured.ratio(MP1, ALL_OFF_1), share
+            on, off = measured.median(MP1), measured.median(ALL_OFF_1)
+            how = (
+                f"{measured.describe(MP1, ALL_OFF_1)}; {100 * single:.0f} % in the single run above"
+            )
         ok = share >= 0.85
         checks.append(
             Check(

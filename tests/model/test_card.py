@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from modelport.batching.scheduler import BatchPolicy
 from modelport.errors import CardError
-from modelport.model.card import ModelCard, read_card, write_card
+from modelport.model.card import BatchingCard, ModelCard, read_card, write_card
 from modelport.model.signature import CardSignature, FieldSpec, OutputSpec
+from modelport.settings import Settings
 
 
 def test_missing_or_empty_card_is_empty(tmp_path: Path) -> None:
@@ -60,3 +62,11 @@ def test_a_stated_kind_survives_writing_the_card_even_as_the_default(tmp_path: P
     unstated = ModelCard(signature=CardSignature(inputs=[FieldSpec(name="x")]))
     write_card(path, unstated)
     assert "kind" not in path.read_text()
+
+
+def test_a_refusal_waits_less_than_a_kept_alive_connection_by_default() -> None:
+    """The README's promise: with the defaults, a client that waits out its ``Retry-After``
+    finds its keep-alive connection still open."""
+    longest = BatchingCard().max_retry_after_s
+    assert longest == BatchPolicy().max_retry_after_s
+    assert longest < Settings.model_fields["keepalive_timeout"].default  # not the environment's

@@ -246,7 +246,7 @@ class Batcher(Generic[T, R]):
         fresh, self._fresh = self._fresh, False  # a full batch found by an idle model: no load
         if late or kept or (rows >= self._limit and not fresh):
             self._busy_at = now
-        elif not kept and rows < self._limit:  # the model keeps up: it found less than it can take
+        elif rows < self._limit:  # the model keeps up: it found less than it can take
             self._slack_at = now
         if late or not self.standing:
             self._stand(late or now - self._slack_at > self.window)

@@ -117,12 +117,12 @@ def piece(records: int) -> int:
     return max(MIN_PIECE, min(MAX_PIECE, records // 4))
 
 
-def yielding(items: Sequence[T], every: int) -> Iterator[tuple[int, T]]:
-    """``enumerate(items)``, letting the event loop's thread have the GIL every ``every``."""
+def yielding(items: Sequence[T], every: int) -> Iterator[T]:
+    """``items``, letting the event loop's thread have the GIL every ``every``."""
     for index, item in enumerate(items):
         if index and not index % every:
             time.sleep(0)
-        yield index, item
+        yield item
 
 
 def to_rows(batch: Sequence[Pending], offset: float, every: int = MAX_PIECE) -> Converted:
@@ -135,7 +135,7 @@ def to_rows(batch: Sequence[Pending], offset: float, every: int = MAX_PIECE) -> 
     logs it); the others go on.
     """
     converted = Converted()
-    for _index, record in yielding(batch, every):
+    for record in yielding(batch, every):
         request_id, started, model, version, variant, latency_ms, status, kind, values = record
         error, rows = None, []
         try:

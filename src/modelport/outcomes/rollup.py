@@ -162,7 +162,7 @@ def rollup_rows(
     let go every ``every`` requests."""
     totals: dict[tuple[str, int, str, int, str], list[float]] = {}
     bins: dict[tuple[str, int, str, int], int] = {}
-    for _index, request in yielding(requests, every):
+    for request in yielding(requests, every):
         _id, ts, model, version, variant, kind, _rows, latency, status, _error = request
         minute = math.floor(ts / MINUTE_S)
         key = (model, minute, variant, version or 0, kind or "")

@@ -2,6 +2,8 @@
 
 Pickle and joblib files load only when their sha256 is pinned or the path is trusted
 (:mod:`modelport.model.integrity`); ``.skops`` files load through skops' trusted-type check.
+Random forests and extra trees answer through their trees' tables (:mod:`._forest`), bit for bit
+as their own ``predict_proba`` does and several times faster.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from modelport.hints import pip_extra, trust
 from modelport.model.integrity import read_verified
 from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
+from modelport.runtimes._forest import Forest, forest_of
 
 __all__ = ["SklearnRuntime", "facts_of"]
 
@@ -125,6 +128,7 @@ class SklearnRuntime(Runtime):
         self._proba = False
         self._columns: list[str] | None = None
         self._text = False
+        self._forest: Forest | None = None
 
     def load(self, context: LoadContext) -> ModelFacts:
         path = context.artifact
@@ -144,6 +148,7 @@ class SklearnRuntime(Runtime):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
         _check_pandas(path, model)
         self.model = model
+        self._forest = forest_of(model)
         return self._facts(model)
 
     def _facts(self, model: Any) -> ModelFacts:
@@ -194,6 +199,13 @@ class SklearnRuntime(Runtime):
         return Outputs(predictions=predictions, probabilities=proba)
 
     def predict(self, rows: np.ndarray) -> Outputs:
+        if self._forest is not None:
+            answer = self._forest(rows)
+            if answer is not None and not self._forest.classifier:
+                return Outputs(predictions=answer)
+            if answer is not None:
+                classes = np.asarray(self.model.classes_)
+                return Outputs(predictions=classes[answer.argmax(axis=1)], probabilities=answer)
         x = self._frame(rows)
         if x is not None:
             return self._predict(x)
@@ -205,3 +217,4 @@ class SklearnRuntime(Runtime):
 
     def unload(self) -> None:
         self.model = None
+        self._forest = None

@@ -1,0 +1,113 @@
+"""Forests answered through their trees' tables: bit for bit scikit-learn's own answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from modelport.runtimes import _forest
+from modelport.runtimes._forest import forest_of
+from tests.runtimes.test_runtimes import load, save
+
+X, Y = load_iris(return_X_y=True)
+XR, YR = load_diabetes(return_X_y=True)
+# Rows inside and far outside the training ranges, some on the float32 rounding of a threshold.
+WIDE = np.random.default_rng(1).uniform(-20, 20, size=(2000, 4))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        RandomForestClassifier(n_estimators=30, random_state=0),
+        ExtraTreesClassifier(n_estimators=30, random_state=0),
+        RandomForestClassifier(n_estimators=30, class_weight="balanced", max_depth=3),
+    ],
+    ids=["random-forest", "extra-trees", "weighted-shallow"],
+)
+def test_classifiers_answer_bit_for_bit(tmp_path: Path, estimator: Any) -> None:
+    model = estimator.fit(X, np.array(["setosa", "versicolor", "virginica"])[Y])
+    runtime, _ = load(save(model, tmp_path / "m.joblib"))
+    assert runtime._forest is not None
+    for rows in (X, WIDE, X[:1]):
+        outputs = runtime.predict(rows)
+        np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows))
+        np.testing.assert_array_equal(outputs.predictions, model.predict(rows))
+
+
+@pytest.mark.parametrize("estimator", [RandomForestRegressor, ExtraTreesRegressor])
+def test_regressors_answer_bit_for_bit(tmp_path: Path, estimator: Any) -> None:
+    model = estimator(n_estimators=20, random_state=0).fit(XR, YR)
+    runtime, _ = load(save(model, tmp_path / "r.joblib"))
+    assert runtime._forest is not None
+    outputs = runtime.predict(XR)
+    assert outputs.probabilities is None
+    np.testing.assert_array_equal(outputs.predictions, model.predict(XR))
+
+
+def test_a_forest_fitted_on_a_dataframe_skips_the_frame(tmp_path: Path) -> None:
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, Y)
+    runtime, facts = load(save(model, tmp_path / "m.joblib"))
+    assert facts.feature_names == ["sl", "sw", "pl", "pw"]
+    np.testing.assert_array_equal(runtime.predict(X).probabilities, model.predict_proba(frame))
+
+
+def test_values_scikit_learn_refuses_still_reach_it(tmp_path: Path) -> None:
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
+    runtime, _ = load(save(model, tmp_path / "m.joblib"))
+    forest = runtime._forest
+    assert forest is not None
+    assert forest(np.array([[1.0, 2.0, np.inf, 1.0]])) is None
+    assert forest(np.array([[1e39, 2.0, 3.0, 1.0]])) is None  # infinite as float32
+    assert forest(np.array([[1.0, 2.0, 3.0]])) is None
+    assert forest(np.array([["a", "b", "c", "d"]], dtype=object)) is None
+    with pytest.raises(ValueError, match="infinity"):
+        runtime.predict(np.array([[1.0, 2.0, np.inf, 1.0]]))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        GradientBoostingClassifier(n_estimators=5),
+        make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5)),
+    ],
+    ids=["boosting", "pipeline"],
+)
+def test_other_models_keep_scikit_learns_path(estimator: Any) -> None:
+    assert forest_of(estimator.fit(X, Y)) is None
+
+
+def test_multi_output_and_unfitted_forests_keep_scikit_learns_path() -> None:
+    both = np.stack([Y, Y[::-1]], axis=1)
+    assert forest_of(RandomForestClassifier(n_estimators=5).fit(X, both)) is None
+    assert forest_of(RandomForestClassifier()) is None
+
+
+def test_a_forest_whose_answers_differ_on_the_probe_keeps_its_own_path() -> None:
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
+    assert forest_of(model) is not None
+    model.predict_proba = lambda rows: np.full((len(rows), 3), 1 / 3)
+    assert forest_of(model) is None
+
+
+def test_a_forest_with_huge_tables_keeps_its_own_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
+    tables = sum(e.tree_.node_count for e in model.estimators_) * 3 * 8
+    monkeypatch.setattr(_forest, "MAX_TABLE_BYTES", tables - 1)
+    assert forest_of(model) is None
+    monkeypatch.setattr(_forest, "MAX_TABLE_BYTES", tables)
+    assert forest_of(model) is not None

@@ -16,7 +16,7 @@ Options (environment):
   all off for LR at 64 connections, up together and driven in turn (:mod:`bench.paired`): the
   4x and 85 % targets read the median of the rounds' ratios.
 - ``BENCH_PROFILE=1``: install py-spy in the bench's modelport venv and record a flame graph of
-  modelport (1 worker, LR) during an extra 64-connection run, saved beside the results.
+  modelport (1 worker, LR and RF) during an extra 64-connection run, saved beside the results.
 - ``BENCH_RESULTS``: where to write the report (default ``bench/RESULTS.md``).
 - ``MODELPORT_SHARED``: where ``seed/reference`` is.
 """
@@ -279,7 +279,7 @@ def _targets(modelport: Path, work: Path, only: tuple[str, ...]) -> list[Target]
             # Shipped defaults and "all off" back to back, so the machine's moods hit both alike.
             targets += [
                 _tutorial(label, ref, 1),
-                _modelport(modelport, report.MP1, label, repo, 1, profile=label == "LR"),
+                _modelport(modelport, report.MP1, label, repo, 1, profile=True),
                 _modelport(modelport, report.ALL_OFF_1, label, repo, 1, ALL_OFF),
             ]
             if label == "LR":
@@ -415,7 +415,8 @@ def _cells(opts: Options) -> int:
     """wrk runs of this selection (the overload phases and a profile run count as one each)."""
     per_group = {"ceiling": 1, "lr": 5, "rf": 3, "onnx": 1}
     servers = sum(per_group.get(g, 0) for g in opts.only)
-    extra = (4 if "overload" in opts.only else 0) + (1 if opts.profile and "lr" in opts.only else 0)
+    profiled = sum(1 for group in ("lr", "rf") if group in opts.only) if opts.profile else 0
+    extra = (4 if "overload" in opts.only else 0) + profiled
     extra += 2 if "grpc" in opts.only else 0
     extra += 3 * opts.rounds if "lr" in opts.only else 0
     return servers * len(opts.conns) + extra

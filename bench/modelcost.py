@@ -1,7 +1,8 @@
 """The model alone, in-process: ``python -m bench.modelcost PICKLE`` prints, as JSON, what one
-``predict_proba`` costs at a few batch sizes (microseconds per row, best of several runs), and
-what the tutorial's ``predict`` + ``predict_proba`` of one row costs. Run with the modelport
-venv's Python, so it uses the same scikit-learn as both servers."""
+``predict_proba`` costs at a few batch sizes (microseconds per row, best of several runs), the
+same as modelport answers it where that differs (a forest, tree by tree), and what the tutorial's
+``predict`` + ``predict_proba`` of one row costs. Run with the modelport venv's Python, so it uses
+the same scikit-learn as both servers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+
+from modelport.runtimes._forest import forest_of
 
 BATCHES = (1, 8, 64, 256)
 
@@ -38,7 +41,13 @@ def main() -> None:
         batch = np.repeat(row, n, axis=0)
         per_row[str(n)] = _best_us(partial(model.predict_proba, batch), n)
     tutorial = _best_us(lambda: (model.predict(row), model.predict_proba(row)), 1)
-    print(json.dumps({"proba_us_per_row": per_row, "tutorial_one_row_us": tutorial}))
+    costs: dict[str, object] = {"proba_us_per_row": per_row, "tutorial_one_row_us": tutorial}
+    forest = forest_of(model)
+    if forest is not None:
+        costs["served_us_per_row"] = {
+            str(n): _best_us(partial(forest, np.repeat(row, n, axis=0)), n) for n in BATCHES
+        }
+    print(json.dumps(costs))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_diabetes, load_iris
+import sklearn
+from sklearn.datasets import load_diabetes, load_iris, make_classification
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -34,7 +35,9 @@ WIDE = np.random.default_rng(1).uniform(-20, 20, size=(2000, 4))
     [
         RandomForestClassifier(n_estimators=30, random_state=0),
         ExtraTreesClassifier(n_estimators=30, random_state=0),
-        RandomForestClassifier(n_estimators=30, class_weight="balanced", max_depth=3),
+        RandomForestClassifier(
+            n_estimators=30, class_weight="balanced", max_depth=3, random_state=29
+        ),
     ],
     ids=["random-forest", "extra-trees", "weighted-shallow"],
 )
@@ -46,6 +49,37 @@ def test_classifiers_answer_bit_for_bit(tmp_path: Path, estimator: Any) -> None:
         outputs = runtime.predict(rows)
         np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows))
         np.testing.assert_array_equal(outputs.predictions, model.predict(rows))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        RandomForestClassifier(n_estimators=25, max_depth=12, random_state=6),
+        RandomForestClassifier(n_estimators=25, min_samples_leaf=10, random_state=1),
+        ExtraTreesClassifier(n_estimators=25, min_samples_leaf=5, random_state=2),
+    ],
+    ids=["deep", "wide-leaves", "extra-trees"],
+)
+def test_impure_leaves_answer_bit_for_bit(estimator: Any) -> None:
+    """Leaves holding several classes, whose stored fractions need not add up to exactly 1: the
+    values are read as stored, never normalised again (a second division moved the last bit)."""
+    x, y = make_classification(
+        n_samples=600, n_features=8, n_informative=5, n_classes=7, flip_y=0.05, random_state=6
+    )
+    model = estimator.fit(np.round(x, 1), y)
+    forest = forest_of(model)
+    assert forest is not None
+    rows = np.random.default_rng(6).normal(size=(20_000, 8)) * 2
+    np.testing.assert_array_equal(forest(rows), model.predict_proba(rows))
+
+
+def test_a_forest_of_several_jobs_is_summed_in_order() -> None:
+    model = RandomForestClassifier(n_estimators=40, n_jobs=2, random_state=0).fit(X, Y)
+    forest = forest_of(model)
+    assert forest is not None
+    assert model.n_jobs == 2  # the probe's setting is given back
+    model.n_jobs = None
+    np.testing.assert_array_equal(forest(WIDE), model.predict_proba(WIDE))
 
 
 @pytest.mark.parametrize("estimator", [RandomForestRegressor, ExtraTreesRegressor])
@@ -75,6 +109,8 @@ def test_values_scikit_learn_refuses_still_reach_it(tmp_path: Path) -> None:
     assert forest(np.array([[1e39, 2.0, 3.0, 1.0]])) is None  # infinite as float32
     assert forest(np.array([[1.0, 2.0, 3.0]])) is None
     assert forest(np.array([["a", "b", "c", "d"]], dtype=object)) is None
+    assert forest(np.array([[1.0, 2.0, 3.0, 1.0 + 2.0j]])) is None
+    assert forest(np.empty((0, 4))) is None
     with pytest.raises(ValueError, match="infinity"):
         runtime.predict(np.array([[1.0, 2.0, np.inf, 1.0]]))
 
@@ -104,10 +140,25 @@ def test_a_forest_whose_answers_differ_on_the_probe_keeps_its_own_path() -> None
     assert forest_of(model) is None
 
 
-def test_a_forest_with_huge_tables_keeps_its_own_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scikit_learn_that_stored_counts_keeps_its_own_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before 1.4 a tree kept class counts, which its predict_proba divided on every call."""
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
-    tables = sum(e.tree_.node_count for e in model.estimators_) * 3 * 8
-    monkeypatch.setattr(_forest, "MAX_TABLE_BYTES", tables - 1)
+    monkeypatch.setattr(sklearn, "__version__", "1.3.2")
     assert forest_of(model) is None
-    monkeypatch.setattr(_forest, "MAX_TABLE_BYTES", tables)
+    monkeypatch.setattr(sklearn, "__version__", "1.4.0")
     assert forest_of(model) is not None
+
+
+def test_the_probe_reaches_both_sides_of_each_features_thresholds() -> None:
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X * [1, 1e5, 1e-4, 1], Y)
+    rows = _forest._probe(model)
+    assert rows.shape == (256, 4)
+    for feature in range(4):
+        cuts = np.concatenate(
+            [e.tree_.threshold[e.tree_.feature == feature] for e in model.estimators_]
+        )
+        nearest = cuts[np.abs(rows[:, [feature]] - cuts).argmin(axis=1)]
+        assert (rows[:, feature] < nearest).any()
+        assert (rows[:, feature] > nearest).any()

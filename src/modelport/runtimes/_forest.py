@@ -1,14 +1,17 @@
 """A fitted scikit-learn forest answered through its trees' own tables.
 
-A forest's ``predict_proba`` sends every tree through scikit-learn's generic estimator path:
-input checks, a joblib dispatch and a normalisation of the tree's leaf values, some 13 us of
-Python per tree. For a 100-tree forest and a batch of 64 rows that is 1.4 ms, where walking the
-trees takes 0.2 ms. Here each tree's ``tree_`` (scikit-learn's low-level ``Tree``) gives the leaf
-of every row, and the leaf's values, normalised once at load exactly as scikit-learn normalises
-them on every call, are added up in the estimators' order and divided by their count: the same
-operations on the same numbers, so the answer is bit for bit the forest's own. A load-time probe
-checks that against the forest itself; a forest it does not match is left to scikit-learn, and so
-is every batch scikit-learn would refuse (so that its message says why).
+A forest's ``predict_proba`` sends every tree through scikit-learn's generic estimator path
+(input checks, a joblib dispatch, a lock), some 13 us of Python per tree: for a 100-tree forest
+and a batch of 64 rows that is 1.4 ms, where walking the trees takes 0.2 ms. Here each tree's
+``tree_`` (scikit-learn's low-level ``Tree``) gives the leaf of every row, and the leaf's stored
+values (``tree_.value``, class fractions since scikit-learn 1.4, which is what its
+``predict_proba`` returns) are added up in the estimators' order and divided by their count:
+the same operations on the same numbers as scikit-learn's sequential path, so the answer is bit
+for bit the forest's own. (A forest with ``n_jobs`` above 1 adds its trees in whatever order its
+threads finish, so its own answer can differ from itself in the last bit; this order is fixed.)
+A load-time probe checks that against the forest itself; a forest it does not match is left to
+scikit-learn, and so is every batch the fast path would read otherwise than scikit-learn's input
+check (not finite in float32, complex, empty), so that scikit-learn answers or says why.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import warnings
 from typing import Any
 
 import numpy as np
+import sklearn
+from sklearn.base import is_classifier
 
-__all__ = ["MAX_TABLE_BYTES", "Forest", "forest_of"]
+__all__ = ["Forest", "forest_of"]
 
 _FORESTS = frozenset(
     {
@@ -29,79 +34,87 @@ _FORESTS = frozenset(
     }
 )
 _PROBE_ROWS = 256
-MAX_TABLE_BYTES = 64 * 2**20
-"""Normalised leaf tables larger than this (a forest of deep trees over many classes) would
-double the model's memory: such a forest keeps scikit-learn's own path."""
+
+
+def _stores_fractions() -> bool:
+    """Whether this scikit-learn keeps class fractions in ``tree_.value`` (1.4 and later; before,
+    counts that ``predict_proba`` divided on every call)."""
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    return (major, minor) >= (1, 4)
 
 
 class Forest:
-    """A single-output forest's trees as ``(tree, leaf values)`` pairs."""
+    """A single-output forest's trees, each with its leaf values as ``predict_proba`` reads
+    them (views of the trees' own arrays: no copy)."""
 
     def __init__(self, model: Any) -> None:
-        self.classifier = hasattr(model, "classes_")
+        self.classifier = bool(is_classifier(model))
+        self.classes = np.asarray(model.classes_) if self.classifier else None
         self.n_features = int(model.n_features_in_)
-        self.width = int(model.n_classes_) if self.classifier else 1
-        self.trees: list[tuple[Any, np.ndarray]] = []
-        for estimator in model.estimators_:
-            values = np.array(estimator.tree_.value[:, 0, : self.width], dtype=np.float64)
-            if self.classifier:  # as DecisionTreeClassifier.predict_proba does on each call
-                normalizer = values.sum(axis=1)[:, np.newaxis]
-                normalizer[normalizer == 0.0] = 1.0
-                values /= normalizer
-            self.trees.append((estimator.tree_, values))
+        width = int(model.n_classes_) if self.classifier else 1
+        self.trees = [(e.tree_, e.tree_.value[:, 0, :width]) for e in model.estimators_]
 
     def __call__(self, rows: np.ndarray) -> np.ndarray | None:
         """Class probabilities (or predicted values) of ``rows``, or ``None`` for rows that only
         scikit-learn's own path should answer."""
+        if rows.ndim != 2 or rows.shape[1] != self.n_features or not len(rows):
+            return None
+        if np.iscomplexobj(rows):
+            return None
         try:  # the float32 copy scikit-learn's own check makes (too large becomes infinite)
             with np.errstate(over="ignore"):
                 x = np.ascontiguousarray(rows, dtype=np.float32)
         except (TypeError, ValueError):
             return None
-        if x.ndim != 2 or x.shape[1] != self.n_features or not np.isfinite(x).all():
+        if not np.isfinite(x).all():
             return None
-        out = np.zeros((len(x), self.width), dtype=np.float64)
+        out = np.zeros((len(x), self.trees[0][1].shape[1]), dtype=np.float64)
         for tree, values in self.trees:
             out += values.take(tree.apply(x), axis=0)
         out /= len(self.trees)
-        return out if self.classifier else out[:, 0]
+        return out if self.classifier else out.reshape(-1)
 
 
 def _probe(model: Any) -> np.ndarray:
-    """Rows on both sides of the forest's split thresholds, feature by feature."""
+    """Rows near the forest's split thresholds, feature by feature, on both sides."""
     random = np.random.default_rng(0)
+    features = np.concatenate([e.tree_.feature for e in model.estimators_])
+    thresholds = np.concatenate([e.tree_.threshold for e in model.estimators_])
+    splits = features >= 0  # leaves have none
+    order = np.argsort(features[splits], kind="stable")
+    features, thresholds = features[splits][order], thresholds[splits][order]
+    n_features = int(model.n_features_in_)
+    starts = np.searchsorted(features, np.arange(n_features + 1))
     columns = []
-    for feature in range(int(model.n_features_in_)):
-        cuts = np.concatenate(
-            [e.tree_.threshold[e.tree_.feature == feature] for e in model.estimators_]
-        )
+    for feature in range(n_features):
+        cuts = thresholds[starts[feature] : starts[feature + 1]]
         centres = random.choice(cuts, _PROBE_ROWS) if cuts.size else np.zeros(_PROBE_ROWS)
-        columns.append(centres + random.normal(0.0, 1e-3, _PROBE_ROWS))
+        spread = random.normal(0.0, 1e-3, _PROBE_ROWS) * np.maximum(np.abs(centres), 1.0)
+        columns.append(centres + spread)
     return np.stack(columns, axis=1)
-
-
-def _table_bytes(model: Any) -> int:
-    width = int(getattr(model, "n_classes_", 1))
-    return sum(e.tree_.node_count * width * 8 for e in model.estimators_)
 
 
 def forest_of(model: Any) -> Forest | None:
     """The fast reading of a fitted single-output scikit-learn forest, when it answers probe rows
-    exactly as the forest does; else ``None``."""
+    exactly as the forest does (summing its trees in order); else ``None``."""
     kind = type(model)
     if kind.__name__ not in _FORESTS or not kind.__module__.startswith("sklearn."):
         return None
-    if getattr(model, "n_outputs_", None) != 1 or not getattr(model, "estimators_", None):
+    if not _stores_fractions() or getattr(model, "n_outputs_", None) != 1:
         return None
-    if _table_bytes(model) > MAX_TABLE_BYTES:
+    if not getattr(model, "estimators_", None):
         return None
+    jobs = getattr(model, "n_jobs", None)
     try:  # a scikit-learn whose trees are laid out otherwise keeps its own path
         forest = Forest(model)
         rows = _probe(model)
+        model.n_jobs = None  # its trees summed in order, as here (loading: nothing predicts yet)
         with warnings.catch_warnings():  # a forest fitted on a DataFrame, probed with an array
             warnings.simplefilter("ignore", UserWarning)
             expected = model.predict_proba(rows) if forest.classifier else model.predict(rows)
         got = forest(rows)
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
+    finally:
+        model.n_jobs = jobs
     return forest if got is not None and np.array_equal(got, expected) else None

@@ -2,8 +2,8 @@
 
 Pickle and joblib files load only when their sha256 is pinned or the path is trusted
 (:mod:`modelport.model.integrity`); ``.skops`` files load through skops' trusted-type check.
-Random forests and extra trees answer through their trees' tables (:mod:`._forest`), bit for bit
-as their own ``predict_proba`` does and several times faster.
+Random forests and extra trees answer through their trees' tables (:mod:`._forest`): what their
+own ``predict_proba`` (summing the trees in order) answers, bit for bit, several times faster.
 """
 
 from __future__ import annotations
@@ -199,13 +199,12 @@ class SklearnRuntime(Runtime):
         return Outputs(predictions=predictions, probabilities=proba)
 
     def predict(self, rows: np.ndarray) -> Outputs:
-        if self._forest is not None:
-            answer = self._forest(rows)
-            if answer is not None and not self._forest.classifier:
+        forest = self._forest
+        answer = forest(rows) if forest is not None else None
+        if answer is not None and forest is not None:
+            if forest.classes is None:
                 return Outputs(predictions=answer)
-            if answer is not None:
-                classes = np.asarray(self.model.classes_)
-                return Outputs(predictions=classes[answer.argmax(axis=1)], probabilities=answer)
+            return Outputs(predictions=forest.classes[answer.argmax(axis=1)], probabilities=answer)
         x = self._frame(rows)
         if x is not None:
             return self._predict(x)

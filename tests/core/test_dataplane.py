@@ -139,3 +139,24 @@ async def test_an_overloaded_model_is_refused_with_its_own_retry_after(tmp_path:
     assert batcher._shed >= 10  # counted there (halved at most once meanwhile)
     batcher.standing, batcher._rows = False, 0
     await plane.close()
+
+
+async def test_one_version_ending_its_standing_leaves_another_standing(tmp_path: Path) -> None:
+    """The early refusal stays armed while any version's queue stands: the versions of one
+    model stand and end apart."""
+    write_fake_model(tmp_path, "m", versions=(1, 2))
+    registry = Registry(scan(tmp_path))
+    registry.load_all()
+    plane = DataPlane(registry)
+    one, two = plane.version("m", 1), plane.version("m", 2)
+    for model in (one, two):
+        await plane.infer(model, np.array([[1.0, 2.0]]))
+    assert one.batcher is not None
+    assert two.batcher is not None
+    one.batcher._on_standing(True)  # type: ignore[misc]
+    two.batcher._on_standing(True)  # type: ignore[misc]
+    two.batcher._on_standing(False)  # type: ignore[misc]
+    assert plane.standing == {("m", 1)}
+    one.batcher._on_standing(False)  # type: ignore[misc]
+    assert not plane.standing
+    await plane.close()

@@ -70,7 +70,8 @@ class DataPlane:
         self.request_timeout = request_timeout
         self.router: Router = router or DirectRouter(registry)
         self.observer = observer or Observer()
-        self.standing: set[str] = set()  # models whose batching queue stands (overload)
+        # (model, version) of each batching queue that stands (overload)
+        self.standing: set[tuple[str, int]] = set()
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -210,7 +211,8 @@ class DataPlane:
                 return await self._process(model, jobs)
 
             def standing(now: bool) -> None:
-                (self.standing.add if now else self.standing.discard)(model.name)
+                key = (model.name, model.version)
+                (self.standing.add if now else self.standing.discard)(key)
 
             model.batcher = Batcher(
                 process,

@@ -85,6 +85,12 @@ def test_labels_are_templates_never_raw_paths(fresh: TestClient) -> None:
     fresh.post("/v1/models/iris:predict", json={"instances": [list(IRIS_ROW.values())]})
     fresh.get("/no/such/path/42")
     fresh.post("/models/iris/versions/1/predict/batch", json={"instances": [IRIS_ROW]})
+    fresh.get("/health")
+    fresh.get("/v2/models/iris")
+    fresh.get("/admin/models/iris")
+    fresh.get("/admin/experiments")
+    fresh.get("/experiments/iris")
+    fresh.get("/docs")
     text = fresh.get("/metrics").text
     endpoints = {
         s.labels["endpoint"]: s.labels["protocol"]
@@ -97,6 +103,12 @@ def test_labels_are_templates_never_raw_paths(fresh: TestClient) -> None:
         "/v1/models/{name}:predict": "v1",
         "<unmatched>": "other",
         "/models/{name}/versions/{version}/predict/batch": "tutorial",
+        "/health": "tutorial",
+        "/v2/models/{name}": "v2",
+        "/admin/models/{name}": "admin",
+        "/admin/experiments": "admin",
+        "/experiments/{model}": "outcomes",
+        "/docs": "docs",
     }
 
 

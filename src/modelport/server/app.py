@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -180,6 +180,22 @@ def _grpc(
     return serving(settings, plane, observe, tracing)
 
 
+def _routers(settings: Settings) -> list[tuple[APIRouter, str]]:
+    """The app's routers (besides its prediction routes' table), each with the ``protocol`` its
+    requests are counted under."""
+    routers = [
+        (outcomes_api.router, "outcomes"),
+        (tutorial.router, "tutorial"),
+        (v1.router, "v1"),
+        (v2.router, "v2"),
+        (v2_repository.router, "v2"),
+        (admin.router, "admin"),
+        (experiments_api.router, "admin"),
+        (pages.docs_router, "docs"),
+    ]
+    return [*routers, (pages.ui_router, "ui")] if settings.ui else routers
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> FastAPI:
     """Build the app. Pass a ``registry`` that is already loaded to skip loading at start."""
     settings = settings or Settings()
@@ -228,18 +244,17 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.state.dataplane = plane
     app.state.settings = settings
     outcomes = app.state.outcomes = Outcomes(settings, observer=metrics)
-    app.include_router(outcomes_api.router)
     watcher = app.state.state_watcher = StateWatcher(plane, traffic)
     traffic.on_change = watcher.publish  # automatic canary steps reach every worker
     follower = app.state.registry_follower = RegistryFollower(plane, traffic)
-    for router in (tutorial.router, v1.router, v2.router, v2_repository.router, admin.router):
+    protocols: dict[str, str] = {}  # each route's protocol label in the metrics
+    for router, protocol in _routers(settings):
         app.include_router(router)
-    app.include_router(experiments_api.router)
-    app.include_router(pages.docs_router)
-    if settings.ui:
-        app.include_router(pages.ui_router)
+        protocols.update((route.path, protocol) for route in router.routes)  # type: ignore[attr-defined]
     _install_handlers(app)
-    observe = Observe(metrics, outcomes, traffic, log_requests=settings.access_log)
+    observe = Observe(
+        metrics, outcomes, traffic, log_requests=settings.access_log, protocols=protocols
+    )
     app.outermost = functools.partial(
         Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing
     )

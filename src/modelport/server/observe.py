@@ -44,14 +44,6 @@ access_log = logging.getLogger("modelport.access")
 canary_log = logging.getLogger("modelport.traffic.canary")
 
 
-def _protocol(endpoint: str) -> str:
-    if endpoint.startswith("/v1/"):
-        return "v1"
-    if endpoint.startswith("/v2"):
-        return "v2"
-    return "other" if endpoint == UNMATCHED else "tutorial"
-
-
 class Observe:
     """Record answered requests; ``metrics`` is ``None`` when they are off."""
 
@@ -62,8 +54,10 @@ class Observe:
         traffic: TrafficRouter,
         *,
         log_requests: bool = True,
+        protocols: Mapping[str, str] | None = None,
     ) -> None:
         self.metrics = metrics
+        self.protocols = protocols or {}  # route template -> protocol label; else "other"
         self.outcomes = outcomes
         self.traffic = traffic
         self.log_requests = log_requests
@@ -86,7 +80,9 @@ class Observe:
         endpoint = self.endpoint(scope, route)
         if self.metrics is not None:
             self.metrics.left()
-            protocol = route.protocol if route is not None else _protocol(endpoint)
+            protocol = (
+                route.protocol if route is not None else self.protocols.get(endpoint, "other")
+            )
             self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
             _log_access(scope, endpoint, status, seconds, info)

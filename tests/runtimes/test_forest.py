@@ -17,6 +17,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -115,16 +116,44 @@ def test_values_scikit_learn_refuses_still_reach_it(tmp_path: Path) -> None:
         runtime.predict(np.array([[1.0, 2.0, np.inf, 1.0]]))
 
 
-@pytest.mark.parametrize(
-    "estimator",
-    [
-        GradientBoostingClassifier(n_estimators=5),
-        make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5)),
-    ],
-    ids=["boosting", "pipeline"],
-)
-def test_other_models_keep_scikit_learns_path(estimator: Any) -> None:
-    assert forest_of(estimator.fit(X, Y)) is None
+def test_a_pipeline_ending_in_a_forest_transforms_then_reads_the_forest(tmp_path: Path) -> None:
+    model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=20, random_state=0))
+    model.fit(X, Y)
+    runtime, facts = load(save(model, tmp_path / "m.joblib"))
+    assert runtime._forest is not None
+    assert facts.has_probabilities
+    for rows in (X, WIDE):
+        outputs = runtime.predict(rows)
+        np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows))
+        np.testing.assert_array_equal(outputs.predictions, model.predict(rows))
+    with pytest.raises(ValueError, match="infinity"):  # scikit-learn's own check says why
+        runtime.predict(np.array([[1.0, 2.0, np.inf, 1.0]]))
+
+
+def test_a_text_pipeline_ending_in_a_forest_hands_its_sparse_rows_to_the_forest(
+    tmp_path: Path,
+) -> None:
+    texts = np.array(["good film", "bad film", "great fun", "awful plot", "good fun", "bad fun"])
+    labels = np.array([1, 0, 1, 0, 1, 0])
+    model = make_pipeline(
+        TfidfVectorizer(), RandomForestClassifier(n_estimators=10, random_state=0)
+    ).fit(texts, labels)
+    runtime, facts = load(save(model, tmp_path / "t.joblib"))
+    assert facts.input_type == "str"
+    assert runtime._forest is not None  # its rows reach the forest sparse: the forest answers
+    rows = np.array([["good plot"], ["awful film"]], dtype=object)
+    outputs = runtime.predict(rows)
+    np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows[:, 0]))
+    np.testing.assert_array_equal(outputs.predictions, model.predict(rows[:, 0]))
+
+
+def test_other_models_keep_scikit_learns_path(tmp_path: Path) -> None:
+    boosting = GradientBoostingClassifier(n_estimators=5).fit(X, Y)
+    assert forest_of(boosting) is None
+    scaled = make_pipeline(StandardScaler(), GradientBoostingClassifier(n_estimators=5))
+    runtime, _ = load(save(scaled.fit(X, Y), tmp_path / "m.joblib"))
+    assert runtime._forest is None
+    np.testing.assert_array_equal(runtime.predict(X).probabilities, scaled.predict_proba(X))
 
 
 def test_multi_output_and_unfitted_forests_keep_scikit_learns_path() -> None:

@@ -54,9 +54,11 @@ class Forest:
         width = int(model.n_classes_) if self.classifier else 1
         self.trees = [(e.tree_, e.tree_.value[:, 0, :width]) for e in model.estimators_]
 
-    def __call__(self, rows: np.ndarray) -> np.ndarray | None:
+    def __call__(self, rows: Any) -> np.ndarray | None:
         """Class probabilities (or predicted values) of ``rows``, or ``None`` for rows that only
-        scikit-learn's own path should answer."""
+        scikit-learn's own path should answer (a sparse matrix among them)."""
+        if not isinstance(rows, np.ndarray):
+            return None
         if rows.ndim != 2 or rows.shape[1] != self.n_features or not len(rows):
             return None
         if np.iscomplexobj(rows):

@@ -2,8 +2,9 @@
 
 Pickle and joblib files load only when their sha256 is pinned or the path is trusted
 (:mod:`modelport.model.integrity`); ``.skops`` files load through skops' trusted-type check.
-Random forests and extra trees answer through their trees' tables (:mod:`._forest`): what their
-own ``predict_proba`` (summing the trees in order) answers, bit for bit, several times faster.
+Random forests and extra trees, alone or ending a Pipeline, answer through their trees' tables
+(:mod:`._forest`): what their own ``predict_proba`` (summing the trees in order) answers, bit for
+bit, several times faster.
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def _check_pandas(path: Path, model: Any) -> None:
         )
 
 
+def _is_pipeline(model: Any) -> bool:
+    """A scikit-learn Pipeline (told by its class, so that this module need not import it)."""
+    kind = type(model)
+    return kind.__name__ == "Pipeline" and kind.__module__ == "sklearn.pipeline"
+
+
 def _first_step(model: Any) -> Any:
     steps = getattr(model, "steps", None)
     return steps[0][1] if steps else model
@@ -128,7 +135,8 @@ class SklearnRuntime(Runtime):
         self._proba = False
         self._columns: list[str] | None = None
         self._text = False
-        self._forest: Forest | None = None
+        self._forest: Forest | None = None  # the model, or its Pipeline's last step, read fast
+        self._head: Any = None  # the Pipeline's steps before that forest
 
     def load(self, context: LoadContext) -> ModelFacts:
         path = context.artifact
@@ -148,7 +156,10 @@ class SklearnRuntime(Runtime):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
         _check_pandas(path, model)
         self.model = model
-        self._forest = forest_of(model)
+        self._forest, self._head = forest_of(model), None
+        if self._forest is None and _is_pipeline(model):
+            self._forest = forest_of(model.steps[-1][1])
+            self._head = model[:-1] if self._forest is not None else None
         return self._facts(model)
 
     def _facts(self, model: Any) -> ModelFacts:
@@ -189,22 +200,29 @@ class SklearnRuntime(Runtime):
         return pd.DataFrame(rows, columns=self._columns).infer_objects()
 
     def _predict(self, x: Any) -> Outputs:
+        model = self.model
+        forest, head = self._forest, self._head
+        if forest is not None and head is not None:  # a Pipeline ending in a forest
+            x = head.transform(x)  # as the Pipeline's own predict_proba does
+            answer = forest(x)
+            if answer is not None:
+                return _forest_outputs(forest, answer)
+            model = _final_step(model)  # the transformed rows go on to the forest itself
         if not self._proba:
-            return Outputs(predictions=np.asarray(self.model.predict(x)))
-        proba = np.asarray(self.model.predict_proba(x))
+            return Outputs(predictions=np.asarray(model.predict(x)))
+        proba = np.asarray(model.predict_proba(x))
         if self._argmax:
-            predictions = np.asarray(self.model.classes_)[proba.argmax(axis=1)]
+            predictions = np.asarray(model.classes_)[proba.argmax(axis=1)]
         else:
-            predictions = np.asarray(self.model.predict(x))
+            predictions = np.asarray(model.predict(x))
         return Outputs(predictions=predictions, probabilities=proba)
 
     def predict(self, rows: np.ndarray) -> Outputs:
         forest = self._forest
-        answer = forest(rows) if forest is not None else None
-        if answer is not None and forest is not None:
-            if forest.classes is None:
-                return Outputs(predictions=answer)
-            return Outputs(predictions=forest.classes[answer.argmax(axis=1)], probabilities=answer)
+        if forest is not None and self._head is None:  # a bare forest: the rows as they are
+            answer = forest(rows)
+            if answer is not None:
+                return _forest_outputs(forest, answer)
         x = self._frame(rows)
         if x is not None:
             return self._predict(x)
@@ -216,4 +234,12 @@ class SklearnRuntime(Runtime):
 
     def unload(self) -> None:
         self.model = None
-        self._forest = None
+        self._forest = self._head = None
+
+
+def _forest_outputs(forest: Forest, answer: np.ndarray) -> Outputs:
+    """A forest's fast answer as predictions (the most probable class, as its ``predict``
+    picks it) and probabilities."""
+    if forest.classes is None:
+        return Outputs(predictions=answer)
+    return Outputs(predictions=forest.classes[answer.argmax(axis=1)], probabilities=answer)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from modelport.batching import Batcher, BatchPolicy
 from modelport.core import context
 from modelport.core.checks import check_rows
+from modelport.core.deadlines import Deadlines
 from modelport.core.observe import Observer, Timing
 from modelport.core.registry import LoadedModel, Registry
 from modelport.core.result import InferenceResult
@@ -29,7 +30,7 @@ from modelport.core.validation import invalid_input
 from modelport.errors import GatewayTimeout, InvalidInput, ModelportError
 from modelport.runtimes import Outputs
 
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+: a deadline without a task
+_DEADLINES = hasattr(asyncio.Task, "uncancel")  # Python 3.11+: one timer for every deadline
 
 __all__ = ["DataPlane", "DirectRouter", "InferenceResult", "Router"]
 
@@ -68,6 +69,9 @@ class DataPlane:
     ) -> None:
         self.registry = registry
         self.request_timeout = request_timeout
+        self.deadlines = (  # every prediction's deadline on one timer; None: wait_for (3.10)
+            Deadlines(request_timeout) if request_timeout is not None and _DEADLINES else None
+        )
         self.router: Router = router or DirectRouter(registry)
         self.observer = observer or Observer()
         # (model, version) of each batching queue that stands (overload)
@@ -172,12 +176,11 @@ class DataPlane:
         return result
 
     async def _within_deadline(self, work: Coroutine[Any, Any, Outputs]) -> Outputs:
+        if self.deadlines is not None:
+            return await self.deadlines.run(work)
         if self.request_timeout is None:
             return await work
-        if _timeout is None:  # Python 3.10
-            return await asyncio.wait_for(work, self.request_timeout)
-        async with _timeout(self.request_timeout):
-            return await work
+        return await asyncio.wait_for(work, self.request_timeout)  # Python 3.10
 
     async def _predict(self, model: LoadedModel, job: _Job) -> Outputs:
         batcher = self._batcher(model)
@@ -233,6 +236,8 @@ class DataPlane:
             for version in entry.versions.values():
                 if version.loaded is not None and version.loaded.batcher is not None:
                     await version.loaded.batcher.close()
+        if self.deadlines is not None:
+            self.deadlines.close()
 
 
 @dataclass(slots=True)

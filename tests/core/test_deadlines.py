@@ -1,0 +1,143 @@
+"""Every prediction's deadline on one timer: the same answers as ``asyncio.timeout``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from modelport.core.deadlines import Deadlines
+
+pytestmark = pytest.mark.anyio
+SECONDS = 0.05
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def answer(value: int) -> int:
+    return value
+
+
+async def never() -> int:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def test_an_answer_in_time_is_returned_and_nothing_cancels_the_task_later() -> None:
+    deadlines = Deadlines(SECONDS)
+    assert await deadlines.run(answer(7)) == 7
+    assert not deadlines.pending
+    with pytest.raises(TimeoutError):  # wait_for's own, past the deadline: no cancel arrived
+        await asyncio.wait_for(asyncio.Event().wait(), 3 * SECONDS)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+
+
+async def test_work_past_its_deadline_is_a_timeout_and_the_task_goes_on() -> None:
+    deadlines = Deadlines(SECONDS)
+    with pytest.raises(TimeoutError):
+        await deadlines.run(never())
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0  # as asyncio.timeout leaves it
+    assert not deadlines.pending
+    assert await deadlines.run(answer(1)) == 1
+
+
+async def test_deadlines_expire_in_order_while_later_requests_still_run() -> None:
+    deadlines = Deadlines(SECONDS)
+    release = asyncio.Event()
+
+    async def later() -> int:
+        await release.wait()
+        return 2
+
+    first = asyncio.create_task(deadlines.run(never()))
+    await asyncio.sleep(0)  # let it start: its deadline is the oldest
+    second = asyncio.create_task(deadlines.run(later()))
+    await asyncio.sleep(0)
+    last = next(reversed(deadlines.pending.values()))
+    last.at += 60  # started well after the first (the order is what counts)
+    with pytest.raises(TimeoutError):
+        await first
+    assert not second.done()  # its own deadline is later
+    release.set()
+    assert await second == 2
+    assert not deadlines.pending
+
+
+async def test_an_outside_cancellation_stays_a_cancellation() -> None:
+    deadlines = Deadlines(60)
+    task = asyncio.create_task(deadlines.run(never()))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not deadlines.pending
+
+
+async def test_a_cancellation_meeting_the_deadline_stays_a_cancellation() -> None:
+    """Cancelled from outside and past its deadline at once: the outside cancellation wins, as
+    with ``asyncio.timeout``."""
+    deadlines = Deadlines(SECONDS)
+    task = asyncio.create_task(deadlines.run(never()))
+    await asyncio.sleep(0)
+    deadlines.pending[next(iter(deadlines.pending))].at = 0.0  # due now
+    deadlines._expire()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_failures_pass_through_and_leave_nothing_pending() -> None:
+    async def fails() -> int:
+        raise ValueError("bad rows")
+
+    deadlines = Deadlines(SECONDS)
+    with pytest.raises(ValueError, match="bad rows"):
+        await deadlines.run(fails())
+    assert not deadlines.pending
+
+
+async def test_many_quick_requests_keep_nothing() -> None:
+    deadlines = Deadlines(SECONDS)
+    results = await asyncio.gather(*(deadlines.run(answer(i)) for i in range(1000)))
+    assert results == list(range(1000))
+    assert not deadlines.pending
+
+
+async def test_close_stops_the_timer() -> None:
+    deadlines = Deadlines(SECONDS)
+    task = asyncio.create_task(deadlines.run(never()))
+    await asyncio.sleep(0)
+    deadlines.close()
+    assert not deadlines.pending
+    with pytest.raises(TimeoutError):  # no deadline any more: only wait_for's own
+        await asyncio.wait_for(asyncio.shield(task), 3 * SECONDS)
+    task.cancel()
+
+
+def test_a_new_loop_forgets_the_old_loops_requests() -> None:
+    deadlines = Deadlines(SECONDS)
+
+    async def leave_one_pending() -> None:
+        task = asyncio.create_task(deadlines.run(never()))
+        await asyncio.sleep(0)
+        assert len(deadlines.pending) == 1
+        assert not task.done()
+
+    asyncio.run(leave_one_pending())  # the loop closes with its timer set, never fired
+
+    async def time_out_on_a_new_loop() -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):  # from the deadline, long before wait_for's own
+            await asyncio.wait_for(deadlines.run(never()), 20 * SECONDS)
+        assert loop.time() - started < 10 * SECONDS
+
+    asyncio.run(time_out_on_a_new_loop())
+    assert not deadlines.pending

@@ -57,3 +57,29 @@ def test_without_the_extra_tracing_gives_a_one_line_hint(repo: Path) -> None:
     assert out.stdout.strip() == (
         "missing_extra tracing needs OpenTelemetry: pip install 'modelport[otel]'"
     )
+
+
+def test_a_tracer_provider_set_elsewhere_adds_no_spans_of_fastapis_own(repo: Path) -> None:
+    """A process-wide tracer provider (set up by the user's own OpenTelemetry code) does not
+    switch on FastAPI's own instrumentation: modelport's tracing (off here) is the only one, so
+    no request gets a second span."""
+    code = (
+        "from fastapi.testclient import TestClient\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from modelport import create_app, Settings\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        f"settings = Settings(models={str(repo)!r}, outcomes=False)\n"
+        "with TestClient(create_app(settings)) as client:\n"
+        "    assert client.get('/health').status_code == 200\n"
+        f"    body = {IRIS_ROW!r}\n"
+        "    assert client.post('/models/iris/predict', json=body).status_code == 200\n"
+        "print(sorted(s.name for s in exporter.get_finished_spans()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

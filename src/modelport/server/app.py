@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import functools
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
@@ -72,6 +73,16 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         return stack if self.outermost is None else self.outermost(stack)
+
+
+def _no_native_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry instrumentation (0.165 and later) off: modelport traces its
+    requests itself (``MODELPORT_TRACING``), so a tracer provider set up elsewhere in the process
+    would otherwise get each request twice, and FastAPI would look for one on every request
+    (some 1.5 us). Older FastAPI takes no such setting and has nothing to turn off."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def registry_from_settings(settings: Settings) -> Registry:
@@ -234,6 +245,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         lifespan=lifespan,
         docs_url=None,  # modelport's own /docs and /redoc: no CDN (protocols.pages)
         redoc_url=None,
+        **_no_native_telemetry(),
     )
     metrics, tracing = _metrics(settings, registry), _tracing(settings)
     observer: Observer = metrics if metrics is not None else Observer()

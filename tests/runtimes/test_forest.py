@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_diabetes, load_iris, make_classification
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -18,7 +19,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelport.runtimes import _forest
@@ -128,6 +129,37 @@ def test_a_pipeline_ending_in_a_forest_transforms_then_reads_the_forest(tmp_path
         np.testing.assert_array_equal(outputs.predictions, model.predict(rows))
     with pytest.raises(ValueError, match="infinity"):  # scikit-learn's own check says why
         runtime.predict(np.array([[1.0, 2.0, np.inf, 1.0]]))
+
+
+class Log1p(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """A stateless transformer: nothing fitted, so scikit-learn's fitted check would refuse it
+    on its own, and the Pipeline never asks."""
+
+    def fit(self, x: Any, y: Any = None) -> Log1p:
+        return self
+
+    def transform(self, x: Any) -> Any:
+        return np.log1p(np.abs(x))
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("forest", RandomForestClassifier(n_estimators=10, random_state=0))],
+        [("skip", "passthrough"), ("forest", RandomForestClassifier(n_estimators=10))],
+        [("none", None), ("log", Log1p()), ("forest", RandomForestClassifier(n_estimators=10))],
+    ],
+    ids=["forest-alone", "passthrough", "stateless-step"],
+)
+def test_pipelines_run_their_steps_as_their_own_predict_does(
+    tmp_path: Path, steps: list[tuple[str, Any]]
+) -> None:
+    model = Pipeline(steps).fit(X, Y)
+    runtime, _ = load(save(model, tmp_path / "m.joblib"))
+    assert runtime._forest is not None
+    outputs = runtime.predict(X)
+    np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(X))
+    np.testing.assert_array_equal(outputs.predictions, model.predict(X))
 
 
 def test_a_text_pipeline_ending_in_a_forest_hands_its_sparse_rows_to_the_forest(

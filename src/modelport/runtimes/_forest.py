@@ -48,6 +48,7 @@ class Forest:
     them (views of the trees' own arrays: no copy)."""
 
     def __init__(self, model: Any) -> None:
+        self.model = model
         self.classifier = bool(is_classifier(model))
         self.classes = np.asarray(model.classes_) if self.classifier else None
         self.n_features = int(model.n_features_in_)

@@ -136,7 +136,7 @@ class SklearnRuntime(Runtime):
         self._columns: list[str] | None = None
         self._text = False
         self._forest: Forest | None = None  # the model, or its Pipeline's last step, read fast
-        self._head: Any = None  # the Pipeline's steps before that forest
+        self._head: list[Any] = []  # the Pipeline's transformers before that forest
 
     def load(self, context: LoadContext) -> ModelFacts:
         path = context.artifact
@@ -156,10 +156,11 @@ class SklearnRuntime(Runtime):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
         _check_pandas(path, model)
         self.model = model
-        self._forest, self._head = forest_of(model), None
+        self._forest, self._head = forest_of(model), []
         if self._forest is None and _is_pipeline(model):
             self._forest = forest_of(model.steps[-1][1])
-            self._head = model[:-1] if self._forest is not None else None
+            # the steps before it, as Pipeline.predict_proba runs them (no fitted check of its own)
+            self._head = [s for _, s in model.steps[:-1] if s is not None and s != "passthrough"]
         return self._facts(model)
 
     def _facts(self, model: Any) -> ModelFacts:
@@ -201,9 +202,10 @@ class SklearnRuntime(Runtime):
 
     def _predict(self, x: Any) -> Outputs:
         model = self.model
-        forest, head = self._forest, self._head
-        if forest is not None and head is not None:  # a Pipeline ending in a forest
-            x = head.transform(x)  # as the Pipeline's own predict_proba does
+        forest = self._forest
+        if forest is not None and model is not forest.model:  # a Pipeline ending in a forest
+            for step in self._head:  # as the Pipeline's own predict_proba does
+                x = step.transform(x)
             answer = forest(x)
             if answer is not None:
                 return _forest_outputs(forest, answer)
@@ -219,7 +221,7 @@ class SklearnRuntime(Runtime):
 
     def predict(self, rows: np.ndarray) -> Outputs:
         forest = self._forest
-        if forest is not None and self._head is None:  # a bare forest: the rows as they are
+        if forest is not None and forest.model is self.model:  # a bare forest: rows as they are
             answer = forest(rows)
             if answer is not None:
                 return _forest_outputs(forest, answer)
@@ -234,7 +236,7 @@ class SklearnRuntime(Runtime):
 
     def unload(self) -> None:
         self.model = None
-        self._forest = self._head = None
+        self._forest, self._head = None, []
 
 
 def _forest_outputs(forest: Forest, answer: np.ndarray) -> Outputs:

@@ -156,7 +156,30 @@ async def test_one_version_ending_its_standing_leaves_another_standing(tmp_path:
     one.batcher._on_standing(True)  # type: ignore[misc]
     two.batcher._on_standing(True)  # type: ignore[misc]
     two.batcher._on_standing(False)  # type: ignore[misc]
-    assert plane.standing == {("m", 1)}
+    assert len(plane.standing) == 1
     one.batcher._on_standing(False)  # type: ignore[misc]
     assert not plane.standing
+    await plane.close()
+
+
+async def test_a_retired_queue_ending_leaves_its_reloaded_versions_queue_standing(
+    tmp_path: Path,
+) -> None:
+    """A reload builds version 1 anew while the old one's queue closes: the old queue's end
+    does not disarm the early refusal the new one's standing asked for."""
+    write_fake_model(tmp_path, "m")
+    registry = Registry(scan(tmp_path), origin=tmp_path)
+    registry.load_all()
+    plane = DataPlane(registry)
+    old = plane.version("m", 1)
+    await plane.infer(old, np.array([[1.0, 2.0]]))
+    registry.reload("m")
+    new = plane.version("m", 1)
+    assert new is not old
+    await plane.infer(new, np.array([[1.0, 2.0]]))
+    assert old.batcher is not None
+    assert new.batcher is not None
+    new.batcher._on_standing(True)  # type: ignore[misc]
+    old.batcher._on_standing(False)  # type: ignore[misc]
+    assert plane.standing
     await plane.close()

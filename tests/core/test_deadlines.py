@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 
 import pytest
 
@@ -26,6 +28,15 @@ async def never() -> int:
     raise AssertionError("unreachable")
 
 
+async def expires(work: Awaitable[object]) -> None:
+    """``work`` ends in its deadline's TimeoutError, long before wait_for's own safety net."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(work, 100 * SECONDS)
+    assert loop.time() - started < 50 * SECONDS
+
+
 async def test_an_answer_in_time_is_returned_and_nothing_cancels_the_task_later() -> None:
     deadlines = Deadlines(SECONDS)
     assert await deadlines.run(answer(7)) == 7
@@ -39,8 +50,7 @@ async def test_an_answer_in_time_is_returned_and_nothing_cancels_the_task_later(
 
 async def test_work_past_its_deadline_is_a_timeout_and_the_task_goes_on() -> None:
     deadlines = Deadlines(SECONDS)
-    with pytest.raises(TimeoutError):
-        await deadlines.run(never())
+    await expires(deadlines.run(never()))
     task = asyncio.current_task()
     assert task is not None
     assert task.cancelling() == 0  # as asyncio.timeout leaves it
@@ -62,12 +72,59 @@ async def test_deadlines_expire_in_order_while_later_requests_still_run() -> Non
     await asyncio.sleep(0)
     last = next(reversed(deadlines.pending.values()))
     last.at += 60  # started well after the first (the order is what counts)
-    with pytest.raises(TimeoutError):
-        await first
+    await expires(first)
     assert not second.done()  # its own deadline is later
     release.set()
     assert await second == 2
     assert not deadlines.pending
+
+
+async def test_the_timer_moves_on_to_the_oldest_request_left() -> None:
+    """The oldest request ends in time; the timer set for it then times out the next one."""
+    deadlines = Deadlines(SECONDS)
+    release = asyncio.Event()
+
+    async def quick() -> int:
+        await release.wait()
+        return 1
+
+    first = asyncio.create_task(deadlines.run(quick()))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(deadlines.run(never()))
+    await asyncio.sleep(0)
+    next(reversed(deadlines.pending.values())).at += SECONDS  # due after the first's timer
+    release.set()
+    assert await first == 1
+    await expires(second)
+    assert not deadlines.pending
+
+
+async def test_work_that_swallows_the_cancellation_leaves_the_task_as_it_was() -> None:
+    """As with asyncio.timeout: the cancel request is taken back, so later awaits go on."""
+    deadlines = Deadlines(SECONDS)
+
+    async def stubborn() -> int:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return 5
+        return 0
+
+    async def failing() -> int:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ValueError("gave up") from None
+        return 0
+
+    task = asyncio.current_task()
+    assert task is not None
+    assert await deadlines.run(stubborn()) == 5
+    assert task.cancelling() == 0
+    with pytest.raises(ValueError, match="gave up"):
+        await deadlines.run(failing())
+    assert task.cancelling() == 0
+    assert await deadlines.run(answer(3)) == 3
 
 
 async def test_an_outside_cancellation_stays_a_cancellation() -> None:
@@ -114,30 +171,31 @@ async def test_close_stops_the_timer() -> None:
     deadlines = Deadlines(SECONDS)
     task = asyncio.create_task(deadlines.run(never()))
     await asyncio.sleep(0)
+    timer = deadlines._timer
+    assert timer is not None
     deadlines.close()
+    assert timer.cancelled()
     assert not deadlines.pending
     with pytest.raises(TimeoutError):  # no deadline any more: only wait_for's own
         await asyncio.wait_for(asyncio.shield(task), 3 * SECONDS)
     task.cancel()
 
 
-def test_a_new_loop_forgets_the_old_loops_requests() -> None:
+def test_a_new_loop_gets_its_own_timer_and_forgets_the_old_loops_requests() -> None:
     deadlines = Deadlines(SECONDS)
-
-    async def leave_one_pending() -> None:
-        task = asyncio.create_task(deadlines.run(never()))
-        await asyncio.sleep(0)
-        assert len(deadlines.pending) == 1
-        assert not task.done()
-
-    asyncio.run(leave_one_pending())  # the loop closes with its timer set, never fired
+    old = asyncio.new_event_loop()
+    stuck = old.create_task(deadlines.run(never()))
+    old.run_until_complete(asyncio.sleep(0))  # started: its deadline and timer are the old loop's
+    assert len(deadlines.pending) == 1
 
     async def time_out_on_a_new_loop() -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(TimeoutError):  # from the deadline, long before wait_for's own
-            await asyncio.wait_for(deadlines.run(never()), 20 * SECONDS)
-        assert loop.time() - started < 10 * SECONDS
+        await expires(deadlines.run(never()))
 
-    asyncio.run(time_out_on_a_new_loop())
-    assert not deadlines.pending
+    try:
+        asyncio.run(time_out_on_a_new_loop())
+        assert not deadlines.pending  # the old loop's request is no longer timed here
+    finally:
+        stuck.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            old.run_until_complete(stuck)
+        old.close()

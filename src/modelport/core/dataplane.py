@@ -74,8 +74,7 @@ class DataPlane:
         )
         self.router: Router = router or DirectRouter(registry)
         self.observer = observer or Observer()
-        # (model, version) of each batching queue that stands (overload)
-        self.standing: set[tuple[str, int]] = set()
+        self.standing: set[object] = set()  # a token per batching queue that stands (overload)
 
     def ready(self) -> bool:
         return self.registry.ready
@@ -213,9 +212,10 @@ class DataPlane:
             async def process(jobs: list[_Job]) -> list[Outputs]:
                 return await self._process(model, jobs)
 
+            token = object()  # this queue's own: a reloaded version's new queue has another
+
             def standing(now: bool) -> None:
-                key = (model.name, model.version)
-                (self.standing.add if now else self.standing.discard)(key)
+                (self.standing.add if now else self.standing.discard)(token)
 
             model.batcher = Batcher(
                 process,

@@ -14,6 +14,7 @@ then sets itself for the oldest deadline left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -51,8 +52,8 @@ class Deadlines:
             raise RuntimeError("a deadline needs an asyncio task to cancel")
         loop = task.get_loop()
         if loop is not self._loop:  # a new loop (a test's): the old one's requests are gone
-            self._loop, self._timer = loop, None
-            self.pending.clear()
+            self.close()
+            self._loop = loop
         deadline = _Deadline(loop.time() + self.seconds, task, task.cancelling())
         key = next(self._keys)
         self.pending[key] = deadline
@@ -70,7 +71,7 @@ class Deadlines:
             raise
         finally:
             self.pending.pop(key, None)
-        if deadline.expired:  # it ended before the cancellation reached it
+        if deadline.expired:  # the work swallowed the cancellation and ended anyway
             task.uncancel()
         return result
 
@@ -93,6 +94,7 @@ class Deadlines:
     def close(self) -> None:
         """Stop the timer (the requests still pending are no longer timed)."""
         if self._timer is not None:
-            self._timer.cancel()
+            with contextlib.suppress(RuntimeError):  # its loop is closed: it never fires
+                self._timer.cancel()
             self._timer = None
         self.pending.clear()

@@ -2,10 +2,9 @@
 
 A ratio of two 5-second runs taken a minute apart moves by ±10 % on a shared machine (its
 neighbours come and go). Here every server of a comparison is started once and warmed up by a
-second of load, then each round drives
-each of them for the same time, one after the other (the order rotates from round to round); each
-round gives one ratio from runs seconds apart, and the target reads the median of the rounds'
-ratios. The report lists every round.
+second of load, then each round drives each of them for the same time, one after the other (the
+order rotates from round to round); each round gives one ratio from runs seconds apart, and the
+target reads the median of the rounds' ratios. The report lists every round.
 """
 
 from __future__ import annotations

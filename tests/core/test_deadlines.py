@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -58,20 +59,29 @@ async def test_work_past_its_deadline_is_a_timeout_and_the_task_goes_on() -> Non
     assert await deadlines.run(answer(1)) == 1
 
 
+async def released(release: asyncio.Event, value: int) -> int:
+    await release.wait()
+    return value
+
+
+async def started(work: Coroutine[Any, Any, int]) -> asyncio.Task[int]:
+    """``work`` in a task that has begun (its deadline taken)."""
+    task = asyncio.create_task(work)
+    await asyncio.sleep(0)
+    return task
+
+
+def postpone_newest(deadlines: Deadlines, seconds: float) -> None:
+    """Move the newest deadline later, as if its request had started ``seconds`` after."""
+    next(reversed(deadlines.pending.values())).at += seconds
+
+
 async def test_deadlines_expire_in_order_while_later_requests_still_run() -> None:
     deadlines = Deadlines(SECONDS)
     release = asyncio.Event()
-
-    async def later() -> int:
-        await release.wait()
-        return 2
-
-    first = asyncio.create_task(deadlines.run(never()))
-    await asyncio.sleep(0)  # let it start: its deadline is the oldest
-    second = asyncio.create_task(deadlines.run(later()))
-    await asyncio.sleep(0)
-    last = next(reversed(deadlines.pending.values()))
-    last.at += 60  # started well after the first (the order is what counts)
+    first = await started(deadlines.run(never()))  # its deadline is the oldest
+    second = await started(deadlines.run(released(release, 2)))
+    postpone_newest(deadlines, 60)  # started well after the first (the order is what counts)
     await expires(first)
     assert not second.done()  # its own deadline is later
     release.set()
@@ -83,16 +93,9 @@ async def test_the_timer_moves_on_to_the_oldest_request_left() -> None:
     """The oldest request ends in time; the timer set for it then times out the next one."""
     deadlines = Deadlines(SECONDS)
     release = asyncio.Event()
-
-    async def quick() -> int:
-        await release.wait()
-        return 1
-
-    first = asyncio.create_task(deadlines.run(quick()))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(deadlines.run(never()))
-    await asyncio.sleep(0)
-    next(reversed(deadlines.pending.values())).at += SECONDS  # due after the first's timer
+    first = await started(deadlines.run(released(release, 1)))
+    second = await started(deadlines.run(never()))
+    postpone_newest(deadlines, SECONDS)  # due after the first's timer
     release.set()
     assert await first == 1
     await expires(second)

@@ -99,6 +99,11 @@ def test_a_forest_fitted_on_a_dataframe_skips_the_frame(tmp_path: Path) -> None:
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame, Y)
     runtime, facts = load(save(model, tmp_path / "m.joblib"))
     assert facts.feature_names == ["sl", "sw", "pl", "pw"]
+
+    def no_frame(rows: np.ndarray) -> None:
+        raise AssertionError("a DataFrame was built")
+
+    runtime._frame = no_frame  # type: ignore[method-assign]
     np.testing.assert_array_equal(runtime.predict(X).probabilities, model.predict_proba(frame))
 
 
@@ -208,8 +213,9 @@ def test_a_scikit_learn_that_stored_counts_keeps_its_own_path(
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
     monkeypatch.setattr(sklearn, "__version__", "1.3.2")
     assert forest_of(model) is None
-    monkeypatch.setattr(sklearn, "__version__", "1.4.0")
-    assert forest_of(model) is not None
+    for later in ("1.4.0", "1.10rc1", "2.0.dev0"):
+        monkeypatch.setattr(sklearn, "__version__", later)
+        assert forest_of(model) is not None
 
 
 def test_the_probe_reaches_both_sides_of_each_features_thresholds() -> None:

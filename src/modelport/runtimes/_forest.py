@@ -16,6 +16,7 @@ check (not finite in float32, complex, empty), so that scikit-learn answers or s
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -39,8 +40,8 @@ _PROBE_ROWS = 256
 def _stores_fractions() -> bool:
     """Whether this scikit-learn keeps class fractions in ``tree_.value`` (1.4 and later; before,
     counts that ``predict_proba`` divided on every call)."""
-    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
-    return (major, minor) >= (1, 4)
+    found = re.match(r"(\d+)\.(\d+)", sklearn.__version__)  # "1.6.1", "1.10rc1", "1.7.dev0"
+    return found is not None and (int(found[1]), int(found[2])) >= (1, 4)
 
 
 class Forest:
@@ -52,8 +53,8 @@ class Forest:
         self.classifier = bool(is_classifier(model))
         self.classes = np.asarray(model.classes_) if self.classifier else None
         self.n_features = int(model.n_features_in_)
-        width = int(model.n_classes_) if self.classifier else 1
-        self.trees = [(e.tree_, e.tree_.value[:, 0, :width]) for e in model.estimators_]
+        self.width = int(model.n_classes_) if self.classifier else 1
+        self.trees = [(e.tree_, e.tree_.value[:, 0, : self.width]) for e in model.estimators_]
 
     def __call__(self, rows: Any) -> np.ndarray | None:
         """Class probabilities (or predicted values) of ``rows``, or ``None`` for rows that only
@@ -71,7 +72,7 @@ class Forest:
             return None
         if not np.isfinite(x).all():
             return None
-        out = np.zeros((len(x), self.trees[0][1].shape[1]), dtype=np.float64)
+        out = np.zeros((len(x), self.width), dtype=np.float64)
         for tree, values in self.trees:
             out += values.take(tree.apply(x), axis=0)
         out /= len(self.trees)

@@ -289,8 +289,13 @@ class LimitedHttp(HttpToolsProtocol):
             raise _Refused
         self._head_bytes = 0
         self._expect(_BODY, self.limits.body_timeout)
-        if not self._shed():
-            super().on_headers_complete()
+        if self._shed():
+            return
+        before = self.cycle
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # (an upgrade makes none)
+            cycle.transport = _OneWrite(self.transport, cycle)  # type: ignore[assignment]
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""
@@ -357,6 +362,57 @@ class LimitedHttp(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         elif self._phase == _APP:  # (a next request may be arriving already)
             self._expect(_IDLE, self.limits.keepalive_timeout)
+
+
+class _OneWrite:
+    """The transport as one request's uvicorn cycle sees it: the head of an answer that
+    declares its length is held back and goes out with the answer's first body bytes, in one
+    write. uvicorn writes the two apart, and on loopback each write is a ``send(2)`` that
+    delivers a segment: two of them cost the event loop about 6 us a request more than one
+    (some 7 % of a small model's throughput). Everything else passes through at once: a
+    ``100 Continue``, a chunked head (its body may come much later), the head of a ``HEAD``
+    request (no body follows), and every write after the first body bytes.
+
+    The cycle holds this object as its transport, and this object reads the cycle's state until
+    the head is out; then it lets go of the cycle, so the two make no reference cycle that only
+    the garbage collector could free (one per request, which cost more than the write saved).
+    """
+
+    __slots__ = ("_cycle", "_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle  # None once the answer's head went out: everything passes
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        cycle = self._cycle
+        if cycle is None:
+            self._transport.write(data)
+            return
+        head = self._head
+        if head is not None:  # the first body bytes (b"" for an empty body)
+            self._head = self._cycle = None
+            self._transport.write(head + data)
+            return
+        if not cycle.response_started:  # 100 Continue: the client waits for it
+            self._transport.write(data)
+        elif cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD":
+            self._head = data
+        else:
+            self._cycle = None
+            self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        """Close, after a head still held (an app that failed between head and body: the
+        client sees the head and the close, as it would without holding)."""
+        head, self._head, self._cycle = self._head, None, None
+        if head is not None:
+            self._transport.write(head)
+        self._transport.close()
 
 
 def _declared(headers: list[tuple[bytes, bytes]]) -> int:

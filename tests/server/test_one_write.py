@@ -17,7 +17,7 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from modelport.server.protocol import Limits, protocol_class
+from modelport.server.protocol import _JOIN_BYTES, Limits, protocol_class
 
 pytestmark = pytest.mark.anyio
 App = Callable[[Any, Any, Any], Awaitable[None]]
@@ -98,6 +98,21 @@ async def test_an_answer_with_a_length_is_one_write() -> None:
         head, _, body = written.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 OK\r\n")
         assert body == BODY
+
+
+async def test_a_large_body_is_not_copied_behind_its_head() -> None:
+    large = b"x" * (_JOIN_BYTES + 1)
+
+    async def big(scope: Any, receive: Any, send: Any) -> None:
+        await answer(200, large, send)
+
+    protocol, transport = connect(big)
+    protocol.data_received(request())
+    await settled(protocol)
+    assert len(transport.writes) == 2
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"\r\n\r\n")
+    assert transport.writes[1] == large
 
 
 async def test_an_empty_body_still_sends_its_head() -> None:

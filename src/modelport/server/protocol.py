@@ -54,6 +54,7 @@ __all__ = ["LimitedHttp", "Limits", "Shedding", "fd_room", "protocol_class"]
 _FD_RESERVE = 128  # descriptors kept for model files, the outcome store, logs, the listener
 SHED_HOOK = "modelport.shed"  # where the app's pipeline puts its shedder in the lifespan state
 _SHED_KEEP_BODY = 64 * 1024  # a shed request's body up to this is read and dropped; past it: close
+_JOIN_BYTES = 64 * 1024  # an answer's body up to this is copied behind its head, for one write
 
 # What a connection waits for; the order matters (head bytes are counted up to _HEAD).
 _NEW, _IDLE, _HEAD, _BODY, _APP = range(5)
@@ -394,7 +395,11 @@ class _OneWrite:
         head = self._head
         if head is not None:  # the first body bytes (b"" for an empty body)
             self._head = self._cycle = None
-            self._transport.write(head + data)
+            if len(data) <= _JOIN_BYTES:
+                self._transport.write(head + data)
+            else:  # a copy of a large body would cost more than the second write
+                self._transport.write(head)
+                self._transport.write(data)
             return
         if not cycle.response_started:  # 100 Continue: the client waits for it
             self._transport.write(data)

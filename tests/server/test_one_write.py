@@ -89,12 +89,23 @@ def request(method: str = "POST", body: bytes = b"{}", extra: bytes = b"") -> by
     return head + extra + b"\r\n" + body
 
 
-async def test_an_answer_with_a_length_is_one_write() -> None:
-    protocol, transport = connect(plain)
-    protocol.data_received(request() + request())  # two on one connection (pipelined)
+async def writes_of(app: App, data: bytes) -> list[bytes]:
+    """What the connection wrote once ``data`` was answered."""
+    protocol, transport = connect(app)
+    protocol.data_received(data)
     await settled(protocol)
-    assert len(transport.writes) == 2
-    for written in transport.writes:
+    return transport.writes
+
+
+def is_head(written: bytes, status_line: bytes) -> bool:
+    """Whether ``written`` is a response head alone, with that status line."""
+    return written.startswith(status_line + b"\r\n") and written.endswith(b"\r\n\r\n")
+
+
+async def test_an_answer_with_a_length_is_one_write() -> None:
+    writes = await writes_of(plain, request() + request())  # two on one connection, pipelined
+    assert len(writes) == 2
+    for written in writes:
         head, _, body = written.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 OK\r\n")
         assert body == BODY
@@ -106,34 +117,25 @@ async def test_a_large_body_is_not_copied_behind_its_head() -> None:
     async def big(scope: Any, receive: Any, send: Any) -> None:
         await answer(200, large, send)
 
-    protocol, transport = connect(big)
-    protocol.data_received(request())
-    await settled(protocol)
-    assert len(transport.writes) == 2
-    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
-    assert transport.writes[0].endswith(b"\r\n\r\n")
-    assert transport.writes[1] == large
+    writes = await writes_of(big, request())
+    assert len(writes) == 2
+    assert is_head(writes[0], b"HTTP/1.1 200 OK")
+    assert writes[1] == large
 
 
 async def test_an_empty_body_still_sends_its_head() -> None:
     async def empty(scope: Any, receive: Any, send: Any) -> None:
         await answer(204, b"", send)
 
-    protocol, transport = connect(empty)
-    protocol.data_received(request())
-    await settled(protocol)
-    assert len(transport.writes) == 1
-    assert transport.writes[0].startswith(b"HTTP/1.1 204 No Content\r\n")
-    assert transport.writes[0].endswith(b"\r\n\r\n")
+    writes = await writes_of(empty, request())
+    assert len(writes) == 1
+    assert is_head(writes[0], b"HTTP/1.1 204 No Content")
 
 
 async def test_the_head_of_a_head_request_goes_out_alone() -> None:
-    protocol, transport = connect(plain)
-    protocol.data_received(request("HEAD", b""))
-    await settled(protocol)
-    assert len(transport.writes) == 1
-    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
-    assert transport.writes[0].endswith(b"\r\n\r\n")  # and no body
+    writes = await writes_of(plain, request("HEAD", b""))
+    assert len(writes) == 1
+    assert is_head(writes[0], b"HTTP/1.1 200 OK")  # and no body
 
 
 async def test_a_chunked_head_is_not_held_back_until_its_body() -> None:

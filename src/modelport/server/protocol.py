@@ -27,7 +27,7 @@ The answers have modelport's one error body (:func:`~modelport.protocols._http.e
 Cost: no timer is armed per request. A phase change stores a deadline (one read of the loop's
 clock); one timer per connection wakes at most every ``tick`` seconds while a deadline is pending
 and enforces whichever deadline has passed, so a limit acts at most ``tick`` late. An answer's
-head and body leave in one write (:class:`_OneWrite`), not two.
+head and body leave in one write (:class:`~modelport.server.onewrite.OneWrite`), not two.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from modelport.core.validation import ascii_int
 from modelport.errors import HeadersTooLarge, ModelportError, Overloaded, RequestTimeout
 from modelport.protocols._http import JSON, error_body
+from modelport.server.onewrite import OneWrite
 
 if TYPE_CHECKING:
     from modelport.settings import Settings
@@ -54,7 +55,6 @@ __all__ = ["LimitedHttp", "Limits", "Shedding", "fd_room", "protocol_class"]
 _FD_RESERVE = 128  # descriptors kept for model files, the outcome store, logs, the listener
 SHED_HOOK = "modelport.shed"  # where the app's pipeline puts its shedder in the lifespan state
 _SHED_KEEP_BODY = 64 * 1024  # a shed request's body up to this is read and dropped; past it: close
-_JOIN_BYTES = 64 * 1024  # an answer's body up to this is copied behind its head, for one write
 
 # What a connection waits for; the order matters (head bytes are counted up to _HEAD).
 _NEW, _IDLE, _HEAD, _BODY, _APP = range(5)
@@ -297,7 +297,7 @@ class LimitedHttp(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle is not before:  # (an upgrade makes none)
-            cycle.transport = _OneWrite(self.transport, cycle)  # type: ignore[assignment]
+            cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""
@@ -364,61 +364,6 @@ class LimitedHttp(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         elif self._phase == _APP:  # (a next request may be arriving already)
             self._expect(_IDLE, self.limits.keepalive_timeout)
-
-
-class _OneWrite:
-    """The transport as one request's uvicorn cycle sees it: the head of an answer that
-    declares its length is held back and goes out with the answer's first body bytes, in one
-    write. uvicorn writes the two apart, and each write is a ``send(2)`` that delivers a segment:
-    two of them cost the event loop about 3 us a request more than one (some 5 % of a small
-    model's throughput at 64 connections, in alternating runs). Everything else passes through
-    at once: a ``100 Continue``, a chunked head (its body may come much later), the head of a
-    ``HEAD`` request (no body follows), and every write after the first body bytes.
-
-    The cycle holds this object as its transport, and this object reads the cycle's state until
-    the head is out; then it lets go of the cycle, so the two make no reference cycle that only
-    the garbage collector could free (one per request, which cost more than the write saved).
-    """
-
-    __slots__ = ("_cycle", "_head", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
-        self._transport = transport
-        self._cycle = cycle  # None once the answer's head went out: everything passes
-        self._head: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        cycle = self._cycle
-        if cycle is None:
-            self._transport.write(data)
-            return
-        head = self._head
-        if head is not None:  # the first body bytes (b"" for an empty body)
-            self._head = self._cycle = None
-            if len(data) <= _JOIN_BYTES:
-                self._transport.write(head + data)
-            else:  # a copy of a large body would cost more than the second write
-                self._transport.write(head)
-                self._transport.write(data)
-            return
-        if not cycle.response_started:  # 100 Continue: the client waits for it
-            self._transport.write(data)
-        elif cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD":
-            self._head = data
-        else:
-            self._cycle = None
-            self._transport.write(data)
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        """Close, after a head still held (an app that failed between head and body: the
-        client sees the head and the close, as it would without holding)."""
-        head, self._head, self._cycle = self._head, None, None
-        if head is not None:
-            self._transport.write(head)
-        self._transport.close()
 
 
 def _declared(headers: list[tuple[bytes, bytes]]) -> int:

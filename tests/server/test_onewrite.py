@@ -17,7 +17,8 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from modelport.server.protocol import _JOIN_BYTES, Limits, protocol_class
+from modelport.server.onewrite import JOIN_BYTES
+from modelport.server.protocol import Limits, protocol_class
 
 pytestmark = pytest.mark.anyio
 App = Callable[[Any, Any, Any], Awaitable[None]]
@@ -112,7 +113,7 @@ async def test_an_answer_with_a_length_is_one_write() -> None:
 
 
 async def test_a_large_body_is_not_copied_behind_its_head() -> None:
-    large = b"x" * (_JOIN_BYTES + 1)
+    large = b"x" * (JOIN_BYTES + 1)
 
     async def big(scope: Any, receive: Any, send: Any) -> None:
         await answer(200, large, send)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from modelport.errors import Overloaded
-from modelport.server.protocol import _kept_open
+from modelport.server.refusals import kept_open
 
 
 def test_a_shed_answer_carries_its_own_retry_after_and_request_id() -> None:
     answers = {
-        (seconds, rid): _kept_open(Overloaded("model 'm' is serving all it can", seconds), rid)
+        (seconds, rid): kept_open(Overloaded("model 'm' is serving all it can", seconds), rid)
         for seconds in (1, 3)
         for rid in ("a-1", "b-2")
     }  # built once, then from the cache, whose key holds the Retry-After
@@ -21,5 +21,5 @@ def test_a_shed_answer_carries_its_own_retry_after_and_request_id() -> None:
         assert b"connection: close" not in lines
         fields = dict(line.split(b": ", 1) for line in lines[1:])
         assert len(body) == int(fields[b"content-length"])
-    again = _kept_open(Overloaded("model 'm' is serving all it can", 3), "c-3")
+    again = kept_open(Overloaded("model 'm' is serving all it can", 3), "c-3")
     assert b"retry-after: 3" in again

@@ -43,6 +43,7 @@ from modelport.errors import (
 from modelport.protocols._http import JSON, Call, error_body
 from modelport.protocols.auth import InferenceKeys, check_inference, inference_keys
 from modelport.protocols.routes import Match, match
+from modelport.server.direct import LANE_HOOK
 from modelport.server.protocol import SHED_HOOK
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["METRICS_PATH", "Pipeline", "Shedder"]
 
 METRICS_PATH = "/metrics"
+_ROUTE = "modelport.route"  # a prediction's route, when the protocol asked :meth:`Pipeline.takes`
+_UNMATCHED = object()
 log = logging.getLogger("modelport.server")
 
 
@@ -138,6 +141,7 @@ class Pipeline:
         if scope["type"] != "http":
             if scope["type"] == "lifespan" and "state" in scope:  # offered to the protocol
                 scope["state"][SHED_HOOK] = self.shedder
+                scope["state"][LANE_HOOK] = self
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -147,7 +151,9 @@ class Pipeline:
         headers = scope["headers"]
         info = context.RequestInfo(context.request_id(headers), headers, started)
         token = context.bind(info)
-        route = match(scope["path"])
+        route = scope.get(_ROUTE, _UNMATCHED)
+        if route is _UNMATCHED:
+            route = match(scope["path"])
         answer = _Answer(send, info)
         self.observe.arrived()
         try:
@@ -162,6 +168,17 @@ class Pipeline:
             info.release()
             seconds = (answer.ended or time.perf_counter()) - started
             self.observe.answered(scope, route, info, answer.status, seconds)
+
+    def takes(self, scope: Scope) -> bool:
+        """Whether this is a prediction, which the protocol may hand to this pipeline directly
+        (:mod:`~modelport.server.direct`): its route is kept in the scope, matched once."""
+        if scope["method"] != "POST":
+            return False
+        route = match(scope["path"])
+        if route is None:
+            return False
+        scope[_ROUTE] = route
+        return True
 
     async def _serve(
         self, scope: Scope, receive: Receive, answer: _Answer, route: Match | None

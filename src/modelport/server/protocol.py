@@ -27,7 +27,8 @@ The answers have modelport's one error body (:func:`~modelport.protocols._http.e
 Cost: no timer is armed per request. A phase change stores a deadline (one read of the loop's
 clock); one timer per connection wakes at most every ``tick`` seconds while a deadline is pending
 and enforces whichever deadline has passed, so a limit acts at most ``tick`` late. An answer's
-head and body leave in one write (:class:`~modelport.server.onewrite.OneWrite`), not two.
+head and body leave in one write (:class:`~modelport.server.onewrite.OneWrite`), not two; a
+prediction skips the app's stack (:mod:`~modelport.server.direct`).
 """
 
 from __future__ import annotations
@@ -36,16 +37,16 @@ import asyncio
 import resource
 import urllib.parse
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from modelport.core.validation import ascii_int
 from modelport.errors import HeadersTooLarge, ModelportError, Overloaded, RequestTimeout
-from modelport.protocols._http import JSON, error_body
+from modelport.server.direct import LANE_HOOK, DirectAnswer, Lane, proxied
 from modelport.server.onewrite import OneWrite
+from modelport.server.refusals import kept_open, raw_answer
 
 if TYPE_CHECKING:
     from modelport.settings import Settings
@@ -122,38 +123,6 @@ class Shedding(Protocol):
         """The refusal and the request's id, or ``None`` to serve the request."""
 
 
-def _raw(error: ModelportError, close: bool = True) -> bytes:
-    """A whole answer, written by the protocol itself (ending the connection unless not
-    ``close``)."""
-    body = error_body(error)
-    status = HTTPStatus(error.status)
-    headers = {**error.headers(), "Connection": "close"} if close else error.headers()
-    lines = [
-        f"HTTP/1.1 {status.value} {status.phrase}",
-        f"content-type: {JSON}",
-        f"content-length: {len(body)}",
-        *(f"{name.lower()}: {value}" for name, value in headers.items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-_KEPT_OPEN: dict[tuple[Any, ...], bytes] = {}
-
-
-def _kept_open(error: ModelportError, request_id: str) -> bytes:
-    """A shed request's answer, connection kept open, with its ``X-Request-Id`` as every answer
-    has. The rest is cached by the refusal's text and ``Retry-After`` (a few per model with the
-    default ``max_retry_after_s``): under overload it is most of what the server writes."""
-    key = (type(error), error.message, getattr(error, "retry_after", None))
-    raw = _KEPT_OPEN.get(key)
-    if raw is None:
-        if len(_KEPT_OPEN) >= 256:
-            _KEPT_OPEN.clear()
-        raw = _KEPT_OPEN[key] = _raw(error, close=False)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return b"%s\r\nx-request-id: %s\r\n\r\n%s" % (head, request_id.encode("ascii"), body)
-
-
 @dataclass(frozen=True, slots=True)
 class _Answers:
     too_large: bytes
@@ -165,11 +134,13 @@ class _Answers:
     @classmethod
     def of(cls, limits: Limits) -> _Answers:
         return cls(
-            _raw(HeadersTooLarge(f"request headers past {limits.max_header_bytes} bytes")),
-            _raw(HeadersTooLarge(f"more than {limits.max_headers} request headers")),
-            _raw(RequestTimeout(f"request headers took over {limits.header_timeout:g} s")),
-            _raw(RequestTimeout(f"request body took over {limits.body_timeout:g} s")),
-            _raw(Overloaded(f"the server holds {limits.max_connections} connections already")),
+            raw_answer(HeadersTooLarge(f"request headers past {limits.max_header_bytes} bytes")),
+            raw_answer(HeadersTooLarge(f"more than {limits.max_headers} request headers")),
+            raw_answer(RequestTimeout(f"request headers took over {limits.header_timeout:g} s")),
+            raw_answer(RequestTimeout(f"request body took over {limits.body_timeout:g} s")),
+            raw_answer(
+                Overloaded(f"the server holds {limits.max_connections} connections already")
+            ),
         )
 
 
@@ -293,11 +264,20 @@ class LimitedHttp(HttpToolsProtocol):
         self._expect(_BODY, self.limits.body_timeout)
         if self._shed():
             return
-        before = self.cycle
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle is not before:  # (an upgrade makes none)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """A prediction takes the direct lane (:mod:`.direct`); the rest goes to ``app`` through
+        uvicorn's cycle, its answers written in one piece (:class:`OneWrite`)."""
+        lane: Lane | None = self.app_state.get(LANE_HOOK)
+        if lane is None or app is not self.app or not lane.takes(cycle.scope):
             cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
+            super()._start_asgi_task(cycle, app)
+            return
+        entry = proxied(app, lane, self.app_state)
+        task = self.loop.create_task(DirectAnswer(cycle).run(entry))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""
@@ -320,9 +300,9 @@ class LimitedHttp(HttpToolsProtocol):
             and _declared(self.headers) <= _SHED_KEEP_BODY
         )
         if not keep:
-            self._refusal = _raw(error)
+            self._refusal = raw_answer(error)
             raise _Refused  # stop parsing: answered and closed by data_received
-        self.transport.write(_kept_open(error, request_id))
+        self.transport.write(kept_open(error, request_id))
         self._shedding = True
         return True
 

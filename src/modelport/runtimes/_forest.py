@@ -24,6 +24,8 @@ import numpy as np
 import sklearn
 from sklearn.base import is_classifier
 
+from modelport.runtimes._merged import merged
+
 __all__ = ["Forest", "forest_of"]
 
 _FORESTS = frozenset(
@@ -55,10 +57,20 @@ class Forest:
         self.n_features = int(model.n_features_in_)
         self.width = int(model.n_classes_) if self.classifier else 1
         self.trees = [(e.tree_, e.tree_.value[:, 0, : self.width]) for e in model.estimators_]
+        self.merged = merged([e.tree_ for e in model.estimators_], self.n_features, self.width)
 
     def __call__(self, rows: Any) -> np.ndarray | None:
         """Class probabilities (or predicted values) of ``rows``, or ``None`` for rows that only
         scikit-learn's own path should answer (a sparse matrix among them)."""
+        x = self._float32(rows)
+        if x is None:
+            return None
+        joined = self.merged is not None and len(x) <= self.merged.rows
+        return self._answer(x, joined)
+
+    def _float32(self, rows: Any) -> np.ndarray | None:
+        """The float32 rows scikit-learn's own input check makes of ``rows``; ``None`` where it
+        would refuse them or read them otherwise."""
         if not isinstance(rows, np.ndarray):
             return None
         if rows.ndim != 2 or rows.shape[1] != self.n_features or not len(rows):
@@ -70,13 +82,32 @@ class Forest:
                 x = np.ascontiguousarray(rows, dtype=np.float32)
         except (TypeError, ValueError):
             return None
-        if not np.isfinite(x).all():
-            return None
-        out = np.zeros((len(x), self.width), dtype=np.float64)
-        for tree, values in self.trees:
-            out += values.take(tree.apply(x), axis=0)
+        return x if np.isfinite(x).all() else None
+
+    def _answer(self, x: np.ndarray, joined: bool) -> np.ndarray:
+        """The trees' values for ``x``, added up in order and divided by their count: from one
+        walk of the joined tree (:mod:`._merged`), or one walk per tree."""
+        if joined and self.merged is not None:
+            out = self.merged.total(x)
+        else:
+            out = np.zeros((len(x), self.width), dtype=np.float64)
+            for tree, values in self.trees:
+                out += values.take(tree.apply(x), axis=0)
         out /= len(self.trees)
         return out if self.classifier else out.reshape(-1)
+
+    def agrees(self, rows: np.ndarray, expected: np.ndarray) -> bool:
+        """Whether both walks answer ``rows`` as ``expected`` (the forest's own answer); the
+        joined tree is dropped when only it does not."""
+        x = self._float32(rows)
+        if x is None or not np.array_equal(self._answer(x, False), expected):
+            return False
+        if self.merged is not None:
+            step = self.merged.rows
+            parts = [self._answer(x[i : i + step], True) for i in range(0, len(x), step)]
+            if not np.array_equal(np.concatenate(parts), expected):
+                self.merged = None
+        return True
 
 
 def _probe(model: Any) -> np.ndarray:
@@ -116,9 +147,9 @@ def forest_of(model: Any) -> Forest | None:
         with warnings.catch_warnings():  # a forest fitted on a DataFrame, probed with an array
             warnings.simplefilter("ignore", UserWarning)
             expected = model.predict_proba(rows) if forest.classifier else model.predict(rows)
-        got = forest(rows)
-    except (AttributeError, IndexError, TypeError, ValueError):
+        agrees = forest.agrees(rows, expected)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return None
     finally:
         model.n_jobs = jobs
-    return forest if got is not None and np.array_equal(got, expected) else None
+    return forest if agrees else None

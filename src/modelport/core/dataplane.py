@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -174,19 +174,26 @@ class DataPlane:
         self.router.after(rows, result)  # a shadow copy, when the policy asks for one
         return result
 
-    async def _within_deadline(self, work: Coroutine[Any, Any, Outputs]) -> Outputs:
-        if self.deadlines is not None:
-            return await self.deadlines.run(work)
-        if self.request_timeout is None:
-            return await work
-        return await asyncio.wait_for(work, self.request_timeout)  # Python 3.10
+    # The two helpers below hand back what is to be awaited rather than awaiting it themselves:
+    # every coroutine between a request's task and the batcher's future is entered on the way
+    # in and resumed on the way out, about half a microsecond each.
 
-    async def _predict(self, model: LoadedModel, job: _Job) -> Outputs:
+    def _within_deadline(self, work: Coroutine[Any, Any, Outputs]) -> Awaitable[Outputs]:
+        if self.deadlines is not None:
+            return self.deadlines.run(work)
+        if self.request_timeout is None:
+            return work
+        return asyncio.wait_for(work, self.request_timeout)  # Python 3.10
+
+    def _predict(self, model: LoadedModel, job: _Job) -> Coroutine[Any, Any, Outputs]:
         batcher = self._batcher(model)
         if batcher is None:
-            return (await self._process(model, [job]))[0]
+            return self._alone(model, job)
         key = (job.rows.dtype.kind, job.rows.shape[1:])
-        return await batcher.submit(job, size=len(job.rows), key=key, arrived=job.queued)
+        return batcher.submit(job, size=len(job.rows), key=key, arrived=job.queued)
+
+    async def _alone(self, model: LoadedModel, job: _Job) -> Outputs:
+        return (await self._process(model, [job]))[0]
 
     async def _process(self, model: LoadedModel, jobs: list[_Job]) -> list[Outputs]:
         """Run one batch of jobs; two clock reads per batch, shared by its jobs."""

@@ -190,7 +190,23 @@ class Pipeline:
             if route is None:
                 await self.app(scope, self._limited(receive), answer.forward)
                 return
-            await self._predict(scope, receive, answer, route)
+            self._check(scope, route, answer.info)
+            body = await self._read(receive)
+            info = answer.info
+            call = Call(
+                self.plane,
+                self.settings,
+                route.model,
+                route.version,
+                body,
+                info.headers,
+                info.request_id,
+            )
+            reply = await route.handler(call)
+            answer.ended = time.perf_counter()  # the request's second and last clock read
+            elapsed_ms = (answer.ended - info.started) * 1000
+            headers = {**reply.headers, "Server-Timing": f"app;dur={elapsed_ms:.2f}"}
+            await answer.send(reply.status, reply.body(), headers, reply.media_type)
         except ModelportError as exc:
             if exc.status >= 500 and not isinstance(exc, Overloaded):  # shedding is no fault
                 log.error("%s %s: %s", scope["method"], scope["path"], exc.message)
@@ -201,31 +217,19 @@ class Pipeline:
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             await answer.error(ModelportError(f"internal error: {type(exc).__name__}"))
 
-    async def _predict(self, scope: Scope, receive: Receive, answer: _Answer, route: Match) -> None:
+    def _check(self, scope: Scope, route: Match, info: context.RequestInfo) -> None:
+        """What refuses a prediction before its body is read: its route, method, key, and an
+        overloaded model. (The prediction itself is served in :meth:`_serve`, not in a
+        coroutine of its own: each one between the request's task and the batcher is entered on
+        the way in and resumed on the way out.)"""
         if route.error is not None:
             raise route.error
         if scope["method"] != "POST":
             raise MethodNotAllowed()
-        info = answer.info
         if self.keys:
             info.scope = check_inference(scope["headers"], self.keys)
         if self.plane.standing:  # overload: refuse at once, before reading or parsing the body
             self.plane.admit(route.model, route.version)
-        body = await self._read(receive)
-        call = Call(
-            self.plane,
-            self.settings,
-            route.model,
-            route.version,
-            body,
-            info.headers,
-            info.request_id,
-        )
-        reply = await route.handler(call)
-        answer.ended = time.perf_counter()  # the request's second and last clock read
-        elapsed_ms = (answer.ended - info.started) * 1000
-        headers = {**reply.headers, "Server-Timing": f"app;dur={elapsed_ms:.2f}"}
-        await answer.send(reply.status, reply.body(), headers, reply.media_type)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body is larger than the limit of {self.max_body} bytes")

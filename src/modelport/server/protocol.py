@@ -44,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from modelport.core.validation import ascii_int
 from modelport.errors import HeadersTooLarge, ModelportError, Overloaded, RequestTimeout
-from modelport.server.direct import LANE_HOOK, DirectAnswer, Lane, proxied
+from modelport.server.direct import LANE_HOOK, DirectAnswer, Lane, entry
 from modelport.server.onewrite import OneWrite
 from modelport.server.refusals import kept_open, raw_answer
 
@@ -274,8 +274,8 @@ class LimitedHttp(HttpToolsProtocol):
             cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
             super()._start_asgi_task(cycle, app)
             return
-        entry = proxied(app, lane, self.app_state)
-        task = self.loop.create_task(DirectAnswer(cycle).run(entry))
+        run = entry(app, lane, self.app_state, cycle.scope["headers"])
+        task = self.loop.create_task(DirectAnswer(cycle).run(run))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 

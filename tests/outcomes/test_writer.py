@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 import time
 from http import HTTPStatus
 from pathlib import Path
@@ -174,6 +175,46 @@ def test_statements_stay_within_the_databases_parameters(store: Store) -> None:
     assert count(store) == 10
 
 
+class _Signalling:
+    """A store whose writes are announced (so a test waits for one without sleeping)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.wrote = threading.Event()
+
+    def write(self, *args: Any, **kwargs: Any) -> None:
+        self.store.write(*args, **kwargs)
+        self.wrote.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_a_quarter_of_the_queue_waiting_wakes_the_writer(tmp_path: Path) -> None:
+    """Long before ``max_delay_s`` (which no test reaches here), from the serving path's own
+    append: a fast server's queue never nears its bound between two batches."""
+    settings = Settings(models=tmp_path, outcomes_db=tmp_path / "o.db", outcomes_queue=40)
+    outcomes = Outcomes(settings, max_delay_s=IDLE)
+    outcomes.open()
+    writer, store = outcomes.writer, outcomes.store
+    assert writer is not None
+    assert store is not None
+    assert writer.early == 10
+    signalling = _Signalling(store)
+    writer.store = signalling  # type: ignore[assignment]
+    for i in range(9):
+        outcomes.record(f"r{i}", time.perf_counter(), "m", 1, "v1", 1.0, 200, None)
+    assert not signalling.wrote.is_set()
+    outcomes.record("r9", time.perf_counter(), "m", 1, "v1", 1.0, 200, None)
+    assert signalling.wrote.wait(10)
+    assert count(store) == 10
+    signalling.wrote.clear()
+    for i in range(10, 20):  # and the writer's own submit wakes it the same way
+        writer.submit(pending(f"r{i}", None, 422))
+    assert signalling.wrote.wait(10)
+    outcomes.close()
+
+
 def test_a_full_queue_drops_and_counts_without_blocking(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -182,6 +223,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(
     outcomes.open()
     assert outcomes.writer is not None
     assert outcomes.store is not None
+    outcomes.writer.early = 0  # no early wake-up (tested below): the queue only fills here
     with caplog.at_level(logging.WARNING, "modelport.outcomes"):
         for i in range(100):
             outcomes.record(f"r{i}", time.perf_counter(), "m", 1, "v1", 1.0, 200, None)

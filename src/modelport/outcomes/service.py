@@ -38,7 +38,7 @@ from modelport.outcomes.records import Pending, shown
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
-from modelport.outcomes.writer import Marker, Writer
+from modelport.outcomes.writer import MAX_DELAY_S, Marker, Writer
 from modelport.settings import Settings
 from modelport.sources import is_registry_uri
 
@@ -116,7 +116,7 @@ class Outcomes:
     def __init__(
         self,
         settings: Settings,
-        max_delay_s: float = 0.05,
+        max_delay_s: float = MAX_DELAY_S,
         observer: OutcomeObserver | None = None,
     ) -> None:
         self.settings = settings
@@ -186,22 +186,26 @@ class Outcomes:
         ``started`` is the request's arrival (``time.perf_counter()`` seconds), ``latency_ms``
         runs to the first byte of its answer, ``result`` is ``None`` for an error answer. All this
         does is read what the answer showed (:func:`~.records.shown`) and append a tuple to the
-        writer's queue (or count a drop when it is full).
+        writer's queue (or count a drop when it is full), waking the writer when that tuple makes
+        a quarter of the queue's bound (:attr:`.writer.Writer.early`).
         """
-        pending = self._pending
-        if pending is None or self.writer is None:
+        pending, writer = self._pending, self.writer
+        if pending is None or writer is None:
             return
-        if len(pending) >= self._limit:
-            self.writer.drop()
+        waiting = len(pending)
+        if waiting >= self._limit:
+            writer.drop()
             return
         try:
             kind, values = shown(result, status)
         except Exception as exc:  # the answer is sent: a record that cannot be made is counted
-            self.writer.unconvertible(request_id, exc)
+            writer.unconvertible(request_id, exc)
             return
         pending.append(
             (request_id, started, model, version, variant, latency_ms, status, kind, values)
         )
+        if waiting + 1 == writer.early:
+            writer.hurry()
 
     def flush(self) -> None:
         if self.writer is not None:

@@ -2,13 +2,19 @@
 
 The serving path appends one :data:`~modelport.outcomes.records.Pending` tuple per answered
 request to :attr:`Writer.pending`, a ``collections.deque``: a length check and an ``append``
-(atomic under the GIL), no lock, no wake-up (:meth:`.service.Outcomes.record`).
-One thread wakes every ``max_delay_s`` (50 ms), or at once when :meth:`flush` or :meth:`close`
-asks, takes everything queued, turns it into rows (:func:`~modelport.outcomes.records.to_rows`)
-and inserts them in one transaction, a few multi-row statements, so a busy server pays for one
-commit per batch, not per prediction, and a record is committed within about 50 ms of its answer
-(plus the commit itself). After each batch the thread deletes old records when a prune is due
-(:mod:`.retention`).
+(atomic under the GIL), no lock, and no wake-up but the one below
+(:meth:`.service.Outcomes.record`).
+One thread wakes every ``max_delay_s`` (:data:`MAX_DELAY_S`, 200 ms), at once when :meth:`flush`
+or :meth:`close` asks, or when a quarter of ``max_queue`` waits (the serving path sets the wake-up
+once, as it appends that record: :attr:`Writer.early`); it takes everything queued, turns it into
+rows (:func:`~modelport.outcomes.records.to_rows`) and inserts them in one transaction, a few
+multi-row statements, so a busy server pays for one commit per batch, not per prediction, and a
+record is committed within about 200 ms of its answer (plus the commit itself). Each batch has a
+fixed cost on top of its rows (statements, a commit, the writer thread taking the GIL from the
+event loop a few dozen times), which the server feels: at 16,000 predictions/s a batch every
+50 ms cost about 1 % of the throughput that one every 200 ms keeps, and the writer 6.0 instead
+of 5.4 us of CPU a prediction (alternating runs). After each batch
+the thread deletes old records when a prune is due (:mod:`.retention`).
 
 * **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is
   dropped, counted in :attr:`Writer.dropped` and logged (the first, then every 1000th); the
@@ -38,7 +44,9 @@ from modelport.outcomes.records import Pending, piece, to_rows
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
 
-__all__ = ["Marker", "Writer"]
+__all__ = ["MAX_DELAY_S", "Marker", "Writer"]
+
+MAX_DELAY_S = 0.2  # how long a record may wait for the writer, at most
 
 log = logging.getLogger("modelport.outcomes")
 
@@ -56,7 +64,7 @@ class Writer:
         self,
         store: Store,
         max_queue: int = 10_000,
-        max_delay_s: float = 0.05,
+        max_delay_s: float = MAX_DELAY_S,
         retention: Retention | None = None,
         health: Health | None = None,
     ) -> None:
@@ -67,6 +75,7 @@ class Writer:
         self.health = health
         self.max_queue = max_queue
         self.max_delay_s = max_delay_s
+        self.early = max(1, max_queue // 4)  # records waiting that wake the writer at once
         self.retention = retention
         self.dropped = 0
         self.failed = 0
@@ -83,10 +92,17 @@ class Writer:
         """Queue one record for the database; never blocks (drops and counts when full)."""
         if self._closed:
             return
-        if len(self.pending) < self.max_queue:
+        waiting = len(self.pending)
+        if waiting < self.max_queue:
             self.pending.append(record)
+            if waiting + 1 == self.early:
+                self.hurry()
         else:
             self.drop()
+
+    def hurry(self) -> None:
+        """Write what is queued now, without waiting for ``max_delay_s`` (:attr:`early` wait)."""
+        self._wake.set()
 
     def drop(self) -> None:
         """Count a record the full queue could not take, and say so now and then."""

@@ -242,3 +242,33 @@ async def test_an_answered_request_is_freed_without_the_garbage_collector() -> N
     finally:
         gc.enable()
     assert len(transport.writes) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "handed_over"),
+    [
+        ([(b"content-type", b"application/json"), (b"content-length", b"11")], True),
+        ([(b"content-length", b"11"), (b"x-bad", b"a\r\nb")], False),  # uvicorn's 500
+        ([(b"content-length", b"12")], False),  # a length the body does not have
+        ([(b"content-type", b"application/json")], False),  # no length: chunked
+    ],
+    ids=["sized", "bad-header", "wrong-length", "unsized"],
+)
+async def test_an_answer_handed_over_whole_is_what_its_messages_write(
+    headers: list[tuple[bytes, bytes]], handed_over: bool
+) -> None:
+    calls: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        """Writes as the pipeline's writer does: whole where ``send`` offers it."""
+        whole = getattr(send, "whole", None)
+        if whole is not None:
+            calls.append(whole(200, headers, BODY))
+            if calls[-1]:
+                return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": BODY})
+
+    writes = await same_bytes(app, request(extra=b"connection: close\r\n"))
+    assert calls == [handed_over]  # asked on the lane only: uvicorn's own send has no whole
+    assert len(writes) == 1 or not handed_over

@@ -72,8 +72,9 @@ def _nothing() -> None:
 
 
 class DirectAnswer:
-    """``receive`` and ``send`` for one request's uvicorn cycle, and the task that runs the
-    pipeline with them (:meth:`run`, which ends the request as uvicorn's ``run_asgi`` does)."""
+    """``receive`` and ``send`` (the object itself, with :meth:`whole` beside it) for one
+    request's uvicorn cycle, and the task that runs the pipeline with them (:meth:`run`, which
+    ends the request as uvicorn's ``run_asgi`` does)."""
 
     __slots__ = ("_cycle", "_head", "_read")
 
@@ -85,7 +86,7 @@ class DirectAnswer:
     async def run(self, app: Any) -> None:
         cycle = self._cycle
         try:
-            await app(cycle.scope, self.receive, self.send)
+            await app(cycle.scope, self.receive, self)  # this object is the app's send
         except BaseException as exc:
             cycle.logger.error("Exception in ASGI application\n", exc_info=exc)
             self._flush()
@@ -120,7 +121,8 @@ class DirectAnswer:
         body, cycle.body = bytes(cycle.body), bytearray()
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(self, message: Any) -> None:
+    async def __call__(self, message: Any) -> None:
+        """The app's ``send``."""
         cycle = self._cycle
         head = self._head
         if head is not None:
@@ -132,28 +134,40 @@ class DirectAnswer:
                 return
             if not cycle.disconnected:
                 self._cycle.transport.write(head)
-        elif (
-            message["type"] == "http.response.start"
-            and not cycle.response_started
-            and not cycle.disconnected
-            and not cycle.flow.write_paused
-        ):
-            self._head = self._start(message)
-            if self._head is not None:
+        elif message["type"] == "http.response.start" and self._free():
+            shaped = self._shape(message["status"], message.get("headers", ()))
+            if shaped is not None:
+                self._head = self._begin(*shaped)
                 return
         await cycle.send(message)
 
-    def _start(self, message: Any) -> bytes | None:
-        """The answer's head, its state set in the cycle; ``None`` (nothing changed) when
-        uvicorn's own ``send`` is to shape it."""
+    def whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+        """Write a whole answer now, as ``send`` would from its two messages: ``False``
+        (nothing done) when it is to go as messages instead. The pipeline's response writer
+        calls this first (:class:`~modelport.server.pipeline.Pipeline`): two coroutines and
+        two messages fewer per answer."""
+        if not self._free():
+            return False
+        shaped = self._shape(status, headers)
+        if shaped is None or shaped[1] != len(body):
+            return False
+        self._write(self._begin(*shaped), body)
+        return True
+
+    def _free(self) -> bool:
+        """Whether an answer may start here: none has, and nothing holds it back."""
         cycle = self._cycle
-        status = message["status"]
+        return not (cycle.response_started or cycle.disconnected or cycle.flow.write_paused)
+
+    def _shape(self, status: int, headers: Any) -> tuple[bytes, int] | None:
+        """An answer's head and length; ``None`` when uvicorn's own ``send`` is to shape it."""
+        cycle = self._cycle
         line = STATUS_LINE.get(status)
         if line is None:
             return None
         parts, names, values = [line], [], []
         length = None
-        for name, value in (*cycle.default_headers, *message.get("headers", ())):
+        for name, value in (*cycle.default_headers, *headers):
             name = name.lower()
             if name == b"content-length":
                 length = value
@@ -169,11 +183,16 @@ class DirectAnswer:
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
+        return b"".join(parts), int(length)
+
+    def _begin(self, head: bytes, length: int) -> bytes:
+        """The cycle's state once an answer of ``length`` bytes started, as uvicorn sets it."""
+        cycle = self._cycle
         cycle.response_started = True
         cycle.waiting_for_100_continue = False
         cycle.chunked_encoding = False
-        cycle.expected_content_length = int(length)
-        return b"".join(parts)
+        cycle.expected_content_length = length
+        return head
 
     def _write(self, head: bytes, body: bytes) -> None:
         """The whole answer, then the cycle's end as uvicorn's ``send`` ends it."""

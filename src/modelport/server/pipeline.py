@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -265,12 +266,17 @@ class Pipeline:
 
 
 class _Answer:
-    """The one response writer: raw ASGI messages with the request's id (and variant)."""
+    """The one response writer: raw ASGI messages with the request's id (and variant), or,
+    where ``send`` has a ``whole`` beside it (the direct lane's:
+    :meth:`~modelport.server.direct.DirectAnswer.whole`), the same answer handed over whole."""
 
-    __slots__ = ("_send", "ended", "info", "started", "status")
+    __slots__ = ("_send", "_whole", "ended", "info", "started", "status")
 
     def __init__(self, send: Send, info: context.RequestInfo) -> None:
         self._send = send
+        self._whole: Callable[[int, list[tuple[bytes, bytes]], bytes], bool] | None = getattr(
+            send, "whole", None
+        )
         self.info = info
         self.status = 500  # until an answer starts
         self.started = False
@@ -292,6 +298,8 @@ class _Answer:
             *self._ours(),
         ]
         self.status, self.started = status, True
+        if self._whole is not None and self._whole(status, raw, body):
+            return
         await self._send({"type": "http.response.start", "status": status, "headers": raw})
         await self._send({"type": "http.response.body", "body": body})
 

@@ -34,7 +34,9 @@ async def predict_one(call: Call) -> Reply:
     record = call.plane.parse_record(model, call.body)
     result = await call.plane.infer(model, call.plane.record_rows(model, [record]))
     headers = {"X-Model-Name": result.model, "X-Model-Version": str(result.version)}
-    return Reply(answers(result, [getattr(record, "top_k", None)])[0], headers)
+    # only an image model's records have a top_k (asking another's costs pydantic's __getattr__)
+    top_k = getattr(record, "top_k", None) if model.signature.image is not None else None
+    return Reply(answers(result, [top_k])[0], headers)
 
 
 def _instances(body: bytes, settings: Settings) -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -115,3 +117,22 @@ def test_release_gives_back_every_held_version() -> None:
     info.held.extend([first, second])  # type: ignore[list-item]
     info.release()
     assert (first.inflight, second.inflight, info.held) == (0, 0, [])
+
+
+def test_a_forked_process_draws_its_own_id_prefix() -> None:
+    """gunicorn forks its workers after the app is loaded: their ids must not collide."""
+    parent = context.new_request_id()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next id, then out at once
+        try:
+            os.write(write, context.new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        forked = pipe.read().decode()
+    os.waitpid(child, 0)
+    assert len(forked) == len(parent) == 32
+    assert forked[:16] != parent[:16]  # a prefix of its own
+    assert context.new_request_id()[:16] == parent[:16]  # the parent keeps its own

@@ -61,18 +61,28 @@ class _Ids:
     """Request ids: 16 random hex digits per process, then a 16-digit counter.
 
     As unique as a random UUID across processes and restarts, without a system call for
-    randomness on every request; a forked worker draws its own prefix.
+    randomness on every request; a forked worker draws its own prefix (a fork hook forgets the
+    parent's: asking ``os.getpid()`` for every id was a system call per request).
     """
 
     def __init__(self) -> None:
-        self.pid = 0
         self.prefix = ""
         self.counter = itertools.count()
+        self._hooked = False
 
     def next(self) -> str:
-        if self.pid != os.getpid():
-            self.pid, self.prefix = os.getpid(), secrets.token_hex(8)
+        if not self.prefix:
+            self._draw()
         return f"{self.prefix}{next(self.counter):016x}"
+
+    def _draw(self) -> None:
+        if not self._hooked:  # (registered on first use: importing this module does nothing)
+            os.register_at_fork(after_in_child=self._forget)
+            self._hooked = True
+        self.prefix = secrets.token_hex(8)
+
+    def _forget(self) -> None:
+        self.prefix = ""
 
 
 _ids = _Ids()

@@ -152,6 +152,7 @@ def test_the_writer_lets_the_loop_have_the_gil_every_piece(
     slept: list[float] = []
     monkeypatch.setattr(records_module.time, "sleep", slept.append)
     writer = Writer(store, max_delay_s=IDLE)
+    writer.early = 0  # one batch of them all (no early wake-up at a quarter of the queue)
     for i in range(records):
         writer.submit(pending(f"r{i}", ["yes"]))
     assert writer.flush()

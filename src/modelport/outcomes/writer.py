@@ -4,17 +4,18 @@ The serving path appends one :data:`~modelport.outcomes.records.Pending` tuple p
 request to :attr:`Writer.pending`, a ``collections.deque``: a length check and an ``append``
 (atomic under the GIL), no lock, and no wake-up but the one below
 (:meth:`.service.Outcomes.record`).
-One thread wakes every ``max_delay_s`` (:data:`MAX_DELAY_S`, 200 ms), at once when :meth:`flush`
+One thread wakes every ``max_delay_s`` (:data:`MAX_DELAY_S`, 50 ms), at once when :meth:`flush`
 or :meth:`close` asks, or when a quarter of ``max_queue`` waits (the serving path sets the wake-up
 once, as it appends that record: :attr:`Writer.early`); it takes everything queued, turns it into
 rows (:func:`~modelport.outcomes.records.to_rows`) and inserts them in one transaction, a few
 multi-row statements, so a busy server pays for one commit per batch, not per prediction, and a
-record is committed within about 200 ms of its answer (plus the commit itself). Each batch has a
-fixed cost on top of its rows (statements, a commit, the writer thread taking the GIL from the
-event loop a few dozen times), which the server feels: at 16,000 predictions/s a batch every
-50 ms cost about 1 % of the throughput that one every 200 ms keeps, and the writer 6.0 instead
-of 5.4 us of CPU a prediction (alternating runs). After each batch
-the thread deletes old records when a prune is due (:mod:`.retention`).
+record is committed within about 50 ms of its answer (plus the commit itself). Longer waits would
+save a little (each batch has a fixed cost: statements, a commit, the GIL taken from the event
+loop a few dozen times; one every 200 ms kept about 1 % more throughput at 16,000 predictions/s)
+but hold the event loop up longer: the writer converts a batch a piece at a time (a quarter of
+it, 32 to 500 records) and the GIL is its own for each piece, so a request that arrives meanwhile
+waits for a larger piece (which showed in the p99 of a single connection). After each batch the
+thread deletes old records when a prune is due (:mod:`.retention`).
 
 * **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is
   dropped, counted in :attr:`Writer.dropped` and logged (the first, then every 1000th); the
@@ -46,7 +47,7 @@ from modelport.outcomes.store import Store
 
 __all__ = ["MAX_DELAY_S", "Marker", "Writer"]
 
-MAX_DELAY_S = 0.2  # how long a record may wait for the writer, at most
+MAX_DELAY_S = 0.05  # how long a record may wait for the writer, at most
 
 log = logging.getLogger("modelport.outcomes")
 

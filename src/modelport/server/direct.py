@@ -29,11 +29,12 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from modelport.server.onewrite import JOIN_BYTES
+
 __all__ = ["LANE_HOOK", "DirectAnswer", "Lane", "entry"]
 
 LANE_HOOK = "modelport.lane"  # where the app's pipeline puts its lane in the lifespan state
 _PROXIED = "modelport.lane.proxied"  # the lane behind uvicorn's proxy-header handling, once
-_JOIN_BYTES = 64 * 1024  # a body up to this is copied behind its head, for one write
 _PASS = frozenset({b"connection", b"transfer-encoding"})  # answers uvicorn's send shapes itself
 
 
@@ -198,7 +199,7 @@ class DirectAnswer:
         """The whole answer, then the cycle's end as uvicorn's ``send`` ends it."""
         cycle = self._cycle
         transport = cycle.transport
-        if len(body) <= _JOIN_BYTES:
+        if len(body) <= JOIN_BYTES:
             transport.write(head + body)
         else:  # a copy of a large body would cost more than the second write
             transport.write(head)

@@ -15,7 +15,9 @@ when the answer is sent. Then:
    lifespan state under ``protocol.SHED_HOOK``) as soon as a request's head is in, and answers the
    refusal itself, without an ASGI task;
 4. predictions on every protocol are served by their handler directly; every other path goes
-   to the FastAPI app;
+   to the FastAPI app. The HTTP protocol hands a prediction (:meth:`Pipeline.takes`, which
+   matches its route, once) to this pipeline without the app's stack around it
+   (:mod:`~modelport.server.direct`), and this pipeline's writer hands its answer over whole;
 5. every answer carries ``X-Request-Id`` (and ``X-Model-Variant`` for a routed prediction), and
    every error has the one body shape (``{"error", "detail", "code"}``);
 6. one observing step (:class:`~modelport.server.observe.Observe`) records the metrics, the

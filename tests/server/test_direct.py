@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 from typing import Any
 
@@ -30,10 +31,12 @@ def anyio_backend() -> str:
 
 
 class Lane:
-    """A lane for ``POST /x``, running ``app``; counts what it took."""
+    """A lane for ``POST /x``, running ``app``; counts what it took. Its ``owner`` (the app whose
+    stack it heads) is the app uvicorn is given, unless a test says otherwise."""
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.owner: object = None
         self.taken = 0
 
     def takes(self, scope: Any) -> bool:
@@ -50,9 +53,19 @@ async def stack(scope: Any, receive: Any, send: Any) -> None:
     await answer(200, b"from the stack", send)
 
 
-def connect(app: App, lane: Lane | None, proxy_headers: bool = False) -> tuple[Any, Recording]:
-    config = Config(app=app, log_level="critical", lifespan="off", proxy_headers=proxy_headers)
+def connect(
+    app: App, lane: Lane | None, proxy_headers: bool = False, access_log: bool = False
+) -> tuple[Any, Recording]:
+    config = Config(
+        app=app,
+        log_level="critical",
+        lifespan="off",
+        proxy_headers=proxy_headers,
+        access_log=access_log,
+    )
     config.load()
+    if lane is not None and lane.owner is None:
+        lane.owner = app
     state: dict[str, Any] = {} if lane is None else {LANE_HOOK: lane}
     protocol = protocol_class(Limits())(config=config, server_state=ServerState(), app_state=state)
     transport = Recording()
@@ -272,3 +285,45 @@ async def test_an_answer_handed_over_whole_is_what_its_messages_write(
     writes = await same_bytes(app, request(extra=b"connection: close\r\n"))
     assert calls == [handed_over]  # asked on the lane only: uvicorn's own send has no whole
     assert len(writes) == 1 or not handed_over
+
+
+async def test_an_app_wrapped_by_the_user_sees_every_prediction() -> None:
+    """Their authentication, say: the lane is for modelport's own app (behind uvicorn's
+    proxy-header handling at most), never around something else."""
+    seen: list[str] = []
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await stack(scope, receive, send)
+
+    lane = Lane(plain)
+    lane.owner = stack  # the user's wrapper is what uvicorn is given
+    for proxy_headers in (False, True):
+        protocol, transport = connect(wrapper, lane, proxy_headers=proxy_headers)
+        protocol.data_received(request())
+        await settled(protocol)
+        assert transport.writes[0].endswith(b"from the stack")
+    assert seen == ["/x", "/x"]
+    assert lane.taken == 0
+
+
+async def test_uvicorns_access_log_keeps_every_prediction() -> None:
+    """uvicorn writes its access log line from its own cycle: asked for, the lane steps aside."""
+    lane = Lane(plain)
+    protocol, transport = connect(stack, lane, access_log=True)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    access = logging.getLogger("uvicorn.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        protocol.data_received(request())
+        await settled(protocol)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert lane.taken == 0
+    assert transport.writes[0].endswith(b"from the stack")
+    assert any('"POST /x HTTP/1.1" 200' in line for line in lines)

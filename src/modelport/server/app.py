@@ -269,7 +269,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         metrics, outcomes, traffic, log_requests=settings.access_log, protocols=protocols
     )
     app.outermost = functools.partial(
-        Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing
+        Pipeline, plane=plane, settings=settings, observe=observe, tracing=tracing, owner=app
     )
     install_openapi(app, registry, settings.max_batch_instances)
     return app

@@ -34,12 +34,16 @@ from modelport.server.onewrite import JOIN_BYTES
 __all__ = ["LANE_HOOK", "DirectAnswer", "Lane", "entry"]
 
 LANE_HOOK = "modelport.lane"  # where the app's pipeline puts its lane in the lifespan state
-_PROXIED = "modelport.lane.proxied"  # the lane behind uvicorn's proxy-header handling, once
+_PROXIED = "modelport.lane.proxied"  # how the lane runs, decided once per server (:func:`entry`)
 _PASS = frozenset({b"connection", b"transfer-encoding"})  # answers uvicorn's send shapes itself
 
 
 class Lane(Protocol):
     """The app's pipeline as the protocol sees it (found in the lifespan state)."""
+
+    @property
+    def owner(self) -> object:
+        """The ASGI app whose stack the pipeline heads."""
 
     def takes(self, scope: Any) -> bool:
         """Whether the pipeline serves this request itself (recording its route in ``scope``)."""
@@ -48,24 +52,31 @@ class Lane(Protocol):
 
 
 def entry(app: Any, lane: Lane, state: dict[str, Any], headers: Any) -> Any:
-    """What runs a request with ``headers`` down ``lane``: the lane itself, or, when the request
-    has ``X-Forwarded-*`` headers, the lane behind the proxy-header handling uvicorn put around
-    ``app`` (built once per server, kept in its lifespan ``state``). Without such headers that
-    handling changes nothing, and skipping it skips a coroutine."""
-    for name, _value in headers:
-        if name.startswith(b"x-forwarded-"):
-            break
-    else:
-        return lane
+    """What runs a request with ``headers`` down ``lane``, or ``None`` when the lane is not to
+    be taken at all: ``app`` (what uvicorn calls) must be the lane's own app, or that app behind
+    uvicorn's proxy-header handling and nothing else. Anything a user wrapped around it (their
+    authentication, tracing, uvicorn's trace-level message logging) sees every request, so then
+    every request goes the usual way. Decided once per server, kept in its lifespan ``state``.
+
+    The lane runs behind a copy of that proxy-header handling only for a request with
+    ``X-Forwarded-*`` headers: without them it changes nothing, and skipping it skips a coroutine.
+    """
     proxied = state.get(_PROXIED)
     if proxied is None:
-        if isinstance(app, ProxyHeadersMiddleware):  # the same trusted hosts, around the lane
-            proxied = copy.copy(app)
+        if app is lane.owner:
+            proxied = lane
+        elif isinstance(app, ProxyHeadersMiddleware) and app.app is lane.owner:
+            proxied = copy.copy(app)  # the same trusted hosts, around the lane
             proxied.app = lane
         else:
-            proxied = lane
+            proxied = False
         state[_PROXIED] = proxied
-    return proxied
+    if proxied is False or proxied is lane:
+        return proxied or None
+    for name, _value in headers:
+        if name.startswith(b"x-forwarded-"):
+            return proxied
+    return lane
 
 
 def _nothing() -> None:
@@ -171,7 +182,7 @@ class DirectAnswer:
         for name, value in (*cycle.default_headers, *headers):
             name = name.lower()
             if name == b"content-length":
-                length = value
+                length = value if length is None else length  # the first, as uvicorn reads it
             elif name in _PASS:
                 return None
             names.append(name)

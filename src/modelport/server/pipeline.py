@@ -129,8 +129,10 @@ class Pipeline:
         settings: Settings,
         observe: Observe,
         tracing: Tracing | None = None,
+        owner: object = None,
     ) -> None:
         self.app = app
+        self.owner = owner  # the ASGI app whose stack this pipeline heads (the lane checks it)
         self.plane = plane
         self.settings = settings
         self.observe = observe

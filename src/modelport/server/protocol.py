@@ -270,14 +270,22 @@ class LimitedHttp(HttpToolsProtocol):
         """A prediction takes the direct lane (:mod:`.direct`); the rest goes to ``app`` through
         uvicorn's cycle, its answers written in one piece (:class:`OneWrite`)."""
         lane: Lane | None = self.app_state.get(LANE_HOOK)
-        if lane is None or app is not self.app or not lane.takes(cycle.scope):
+        run = None
+        if lane is not None and app is self.app and not self._uvicorn_extras:
+            run = entry(app, lane, self.app_state, cycle.scope["headers"])
+        if run is None or not lane.takes(cycle.scope):  # type: ignore[union-attr]
             cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
             super()._start_asgi_task(cycle, app)
             return
-        run = entry(app, lane, self.app_state, cycle.scope["headers"])
         task = self.loop.create_task(DirectAnswer(cycle).run(run))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
+
+    @property
+    def _uvicorn_extras(self) -> bool:
+        """uvicorn's own access log, or fresh context variables per request: only its own
+        request cycle does them, so a prediction goes that way when either is asked for."""
+        return bool(self.access_log or getattr(self.config, "reset_contextvars", False))
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""

@@ -92,8 +92,8 @@ class _Why:
             how = "its predict_proba"
         else:
             how = (
-                f"as modelport answers it: its trees joined into one walk up to 81 rows, tree by "
-                f"tree past that; its own predict_proba: "
+                f"as modelport answers it: its trees joined into one walk for a small batch, tree "
+                f"by tree past that; its own predict_proba: "
                 f"{per_row['1']:,.0f} µs for one row, {per_row['64']:,.1f} µs per row in 64"
             )
         return (

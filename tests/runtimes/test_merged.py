@@ -17,10 +17,11 @@ from sklearn.ensemble import (
 
 from modelport.runtimes import _merged
 from modelport.runtimes._forest import forest_of
-from modelport.runtimes._merged import MAX_ROWS
+from modelport.runtimes._merged import MAX_CELLS, MAX_ROWS
 
 X, Y = load_iris(return_X_y=True)
 XR, YR = load_diabetes(return_X_y=True)
+YF = YR / 7.0 + 0.123  # targets whose sums round differently when added in another order
 RNG = np.random.default_rng(3)
 
 
@@ -37,8 +38,8 @@ def _wide(rows: np.ndarray, n: int) -> np.ndarray:
         (RandomForestClassifier(n_estimators=100, random_state=0), X, Y),
         (ExtraTreesClassifier(n_estimators=37, random_state=1), X, Y),
         (RandomForestClassifier(n_estimators=3, max_depth=2, random_state=2), X, Y),
-        (RandomForestRegressor(n_estimators=20, random_state=3), XR, YR),
-        (ExtraTreesRegressor(n_estimators=9, min_samples_leaf=4, random_state=4), XR, YR),
+        (RandomForestRegressor(n_estimators=100, random_state=3), XR, YF),
+        (ExtraTreesRegressor(n_estimators=50, min_samples_leaf=4, random_state=4), XR, YF),
     ],
     ids=["forest-100", "extra-37", "shallow-3", "regressor", "extra-regressor"],
 )
@@ -47,13 +48,16 @@ def test_one_walk_answers_as_the_trees_do(estimator: Any, x: np.ndarray, y: np.n
     forest = forest_of(model)
     assert forest is not None
     assert forest.merged is not None
-    assert forest.merged.rows == MAX_ROWS // len(model.estimators_)
+    wide = min(MAX_ROWS, MAX_CELLS // (x.shape[1] + 1))
+    assert forest.merged.rows == wide // len(model.estimators_)
     own = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    for n in (1, 2, 7, forest.merged.rows):
+    for n in (2, 7, forest.merged.rows):
         rows = np.ascontiguousarray(_wide(x, n), dtype=np.float32)
         joined, each = forest._answer(rows, True), forest._answer(rows, False)
         np.testing.assert_array_equal(joined, each)
         np.testing.assert_array_equal(forest(rows), own(rows))
+    for row in np.ascontiguousarray(_wide(x, 200), dtype=np.float32):  # one row at a time
+        np.testing.assert_array_equal(forest(row[None]), own(row[None]))
 
 
 def test_a_batch_past_the_row_bound_walks_tree_by_tree(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,15 +86,32 @@ def test_forests_too_large_or_of_one_tree_walk_tree_by_tree(
     assert single.merged is None
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y)
     nodes = sum(e.tree_.node_count for e in model.estimators_) + 9
-    monkeypatch.setattr(_merged, "MAX_NODES", nodes - 1)
+    size = nodes * (64 + 8 * 3)  # a node, and its three values
+    monkeypatch.setattr(_merged, "MAX_BYTES", size - 1)
     large = forest_of(model)
     assert large is not None
     assert large.merged is None
     np.testing.assert_array_equal(large(X[:3]), model.predict_proba(X[:3]))
-    monkeypatch.setattr(_merged, "MAX_NODES", nodes)
+    monkeypatch.setattr(_merged, "MAX_BYTES", size)
     fits = forest_of(model)
     assert fits is not None
     assert fits.merged is not None
+
+
+def test_rows_too_wide_for_even_one_walk_go_tree_by_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tree gets a copy of the batch: a wide one (or a forest of thousands of trees) would
+    cost more copied than walked apart."""
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y)
+    monkeypatch.setattr(_merged, "MAX_CELLS", 10 * 5 - 1)  # not one row of 4 features + 1
+    wide = forest_of(model)
+    assert wide is not None
+    assert wide.merged is None
+    np.testing.assert_array_equal(wide(X[:1]), model.predict_proba(X[:1]))
+    monkeypatch.setattr(_merged, "MAX_CELLS", 10 * 5)
+    narrow = forest_of(model)
+    assert narrow is not None
+    assert narrow.merged is not None
+    assert narrow.merged.rows == 1
 
 
 def test_a_joined_tree_that_answers_otherwise_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

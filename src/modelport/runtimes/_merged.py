@@ -11,10 +11,15 @@ moved one column right. A batch of ``n`` rows becomes ``trees * n`` rows, ``[t, 
 rows against the same float64 thresholds), so every leaf is the one that tree's own ``apply``
 gives.
 
-The copy costs 64 bytes a node; a forest past :data:`MAX_NODES` nodes keeps the per-tree walk,
-and so does a batch past :data:`MAX_ROWS` joined rows, where one large walk is slower than a
-hundred small ones (measured for an Iris forest: 9 vs 192 us a batch at 1 row, 101 vs 232 us at
-64, slower past some 160 rows).
+The copy costs 64 bytes a node and 8 for each value a leaf stores (the joined tree keeps them,
+and :class:`Merged` reads them in place); a forest whose copy would pass :data:`MAX_BYTES` keeps
+the per-tree walk. So does a batch past :data:`MAX_ROWS` joined rows or :data:`MAX_CELLS` joined
+values (rows times features), where one large walk, and the copy of the rows for every tree, cost
+more than a hundred small walks (measured for an Iris forest: 11 vs 192 us a batch at 1 row, 92
+vs 232 us at 64, slower past some 160 rows; with 500 features a 64-row batch was slower joined).
+The trees' values are added up one tree after another, as scikit-learn adds them: a reduce over
+the trees' axis does that whenever a tree gives more than one value for the batch; one value a
+tree (one row of a regressor) would be summed pairwise, so it is accumulated instead.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from typing import Any
 import numpy as np
 from sklearn.tree._tree import Tree
 
-__all__ = ["MAX_NODES", "MAX_ROWS", "Merged", "merged"]
+__all__ = ["MAX_BYTES", "MAX_CELLS", "MAX_ROWS", "Merged", "merged"]
 
-MAX_NODES = 256 * 1024  # 16 MiB of nodes at most
+MAX_BYTES = 16 * 1024 * 1024  # the joined tree's nodes and values, at most
 MAX_ROWS = 8 * 1024  # joined rows (trees times the batch's rows) one walk takes
+MAX_CELLS = 64 * 1024  # joined values (joined rows times the features and the tree's number)
 _LEAF = -1  # scikit-learn's TREE_LEAF: a leaf's children
 
 
@@ -35,12 +41,13 @@ class Merged:
     """One ``Tree`` for all of a forest's trees and its leaves' values; :meth:`total` walks a
     batch through it."""
 
-    def __init__(self, tree: Any, values: np.ndarray, count: int, n_features: int) -> None:
+    def __init__(self, tree: Any, count: int, n_features: int) -> None:
         self.tree = tree
-        self.values = values  # (nodes, width)
+        self.values = tree.value[:, 0, :]  # (nodes, width): a view of the tree's own values
         self.count = count  # trees
         self.n_features = n_features
-        self.rows = MAX_ROWS // count  # a batch's rows one walk takes
+        # a batch's rows one walk takes (0: none, the forest walks tree by tree)
+        self.rows = min(MAX_ROWS, MAX_CELLS // (n_features + 1)) // count
         self.ids = np.arange(count, dtype=np.float32)
 
     def total(self, x: np.ndarray) -> np.ndarray:
@@ -51,7 +58,11 @@ class Merged:
         joined[:, 0] = np.repeat(self.ids, n)
         joined[:, 1:].reshape(count, n, self.n_features)[:] = x
         found = self.values.take(self.tree.apply(joined), axis=0)  # tree by tree, row by row
-        total: np.ndarray = np.add.reduce(found.reshape(count, n, -1), axis=0)  # in order
+        found = found.reshape(count, -1)  # a tree's values for the whole batch: one row
+        if found.shape[1] == 1:  # one value a tree, which a reduce would add up pairwise
+            total: np.ndarray = np.add.accumulate(found[:, 0])[-1:].reshape(1, 1)
+        else:  # row after row, so tree after tree
+            total = np.add.reduce(found, axis=0).reshape(n, -1)
         return total
 
 
@@ -76,9 +87,9 @@ def merged(trees: list[Any], n_features: int, width: int) -> Merged | None:
     count = len(trees)
     states = [tree.__getstate__() for tree in trees]
     total = count - 1 + sum(int(state["node_count"]) for state in states)
-    if count < 2 or total > MAX_NODES:
-        return None
     kind = states[0]["nodes"].dtype
+    if count < 2 or total * (kind.itemsize + 8 * width) > MAX_BYTES:
+        return None
     nodes = np.zeros(total, dtype=kind)
     values = np.zeros((total, 1, width), dtype=np.float64)
     roots, offset = [], count - 1  # the dispatching nodes come first
@@ -105,4 +116,5 @@ def merged(trees: list[Any], n_features: int, width: int) -> Merged | None:
     tree = Tree(n_features + 1, np.array([width], dtype=np.intp), 1)
     depth = int(np.ceil(np.log2(count))) + max(int(state["max_depth"]) for state in states)
     tree.__setstate__({"max_depth": depth, "node_count": total, "nodes": nodes, "values": values})
-    return Merged(tree, values[:, 0, :], count, n_features)
+    joined = Merged(tree, count, n_features)
+    return joined if joined.rows else None

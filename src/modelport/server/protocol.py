@@ -163,6 +163,10 @@ class LimitedHttp(HttpToolsProtocol):
         self._refusal: bytes | None = None
         self._over = False
         self._shedding = False  # a refused request's body is being dropped
+        # uvicorn's own access log, or fresh context variables per request, are done by its own
+        # request cycle only: when either is asked for, predictions go that way too
+        extras = self.access_log or getattr(self.config, "reset_contextvars", False)
+        self._lane_allowed = not extras
 
     # --- deadlines ---
 
@@ -271,7 +275,7 @@ class LimitedHttp(HttpToolsProtocol):
         uvicorn's cycle, its answers written in one piece (:class:`OneWrite`)."""
         lane: Lane | None = self.app_state.get(LANE_HOOK)
         run = None
-        if lane is not None and app is self.app and not self._uvicorn_extras:
+        if lane is not None and app is self.app and self._lane_allowed:
             run = entry(app, lane, self.app_state, cycle.scope["headers"])
         if run is None or not lane.takes(cycle.scope):  # type: ignore[union-attr]
             cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
@@ -280,12 +284,6 @@ class LimitedHttp(HttpToolsProtocol):
         task = self.loop.create_task(DirectAnswer(cycle).run(run))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
-
-    @property
-    def _uvicorn_extras(self) -> bool:
-        """uvicorn's own access log, or fresh context variables per request: only its own
-        request cycle does them, so a prediction goes that way when either is asked for."""
-        return bool(self.access_log or getattr(self.config, "reset_contextvars", False))
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""

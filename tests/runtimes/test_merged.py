@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -18,9 +17,8 @@ from sklearn.ensemble import (
 from modelport.runtimes import _merged
 from modelport.runtimes._forest import forest_of
 from modelport.runtimes._merged import MAX_CELLS, MAX_ROWS
+from tests.runtimes.test_forest import XR, YR, X, Y
 
-X, Y = load_iris(return_X_y=True)
-XR, YR = load_diabetes(return_X_y=True)
 YF = YR / 7.0 + 0.123  # targets whose sums round differently when added in another order
 RNG = np.random.default_rng(3)
 

@@ -274,16 +274,15 @@ class LimitedHttp(HttpToolsProtocol):
         """A prediction takes the direct lane (:mod:`.direct`); the rest goes to ``app`` through
         uvicorn's cycle, its answers written in one piece (:class:`OneWrite`)."""
         lane: Lane | None = self.app_state.get(LANE_HOOK)
-        run = None
         if lane is not None and app is self.app and self._lane_allowed:
             run = entry(app, lane, self.app_state, cycle.scope["headers"])
-        if run is None or not lane.takes(cycle.scope):  # type: ignore[union-attr]
-            cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
-            super()._start_asgi_task(cycle, app)
-            return
-        task = self.loop.create_task(DirectAnswer(cycle).run(run))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+            if run is not None and lane.takes(cycle.scope):
+                task = self.loop.create_task(DirectAnswer(cycle).run(run))
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)
+                return
+        cycle.transport = OneWrite(self.transport, cycle)  # type: ignore[assignment]
+        super()._start_asgi_task(cycle, app)
 
     def _shed(self) -> bool:
         """Answer the request here when its model refuses it now (see the module docstring)."""

@@ -327,3 +327,45 @@ async def test_uvicorns_access_log_keeps_every_prediction() -> None:
     assert lane.taken == 0
     assert transport.writes[0].endswith(b"from the stack")
     assert any('"POST /x HTTP/1.1" 200' in line for line in lines)
+
+
+async def held(direct: bool, hold: str) -> tuple[list[bytes], list[bytes], Recording]:
+    """A prediction whose answer meets ``hold`` (``"paused"``: the client reads too slowly, so
+    the transport has paused writes; ``"shutdown"``: the server shuts down gracefully while the
+    model works): what was written before the hold ends, and after."""
+    asked, go = asyncio.Event(), asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        asked.set()
+        if hold == "shutdown":
+            await go.wait()
+        await answer(200, BODY, send)  # paused: its head waits until writes resume
+
+    lane = Lane(app) if direct else None
+    protocol, transport = connect(app if lane is None else stack, lane)
+    if hold == "paused":
+        protocol.pause_writing()
+    protocol.data_received(request())
+    await asked.wait()
+    if hold == "shutdown":
+        protocol.shutdown()
+        go.set()
+    before = list(transport.writes)
+    if hold == "paused":
+        protocol.resume_writing()
+    await settled(protocol)
+    return before, transport.writes[len(before) :], transport
+
+
+@pytest.mark.parametrize("hold", ["paused", "shutdown"])
+async def test_paused_writes_and_a_graceful_shutdown_end_as_uvicorns_own_path(hold: str) -> None:
+    lane_before, lane_after, lane_transport = await held(True, hold)
+    own_before, own_after, own_transport = await held(False, hold)
+    assert lane_before == own_before == []
+    assert b"".join(lane_after) == b"".join(own_after)
+    assert lane_after[-1].endswith(BODY)
+    assert lane_transport.closed == own_transport.closed
+    if hold == "shutdown":  # the answer says the connection ends, and it does
+        assert b"\r\nconnection: close\r\n" in lane_after[0]
+        assert lane_transport.closed

@@ -3,15 +3,16 @@
 Nothing here runs at import: :func:`configure_logging` is called by
 :func:`modelport.server.run.serve`.
 Every record logged while a request is served carries its request id (from
-:func:`modelport.core.context.current`); the access log's records (:mod:`modelport.server.observe`)
-also
-carry method, path, endpoint, status, duration_ms, model, version, variant and client.
+:func:`modelport.core.context.current`); the access log's records (:mod:`modelport.server.access`)
+also carry method, path, endpoint, status, duration_ms, model, version, variant and client.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +21,14 @@ import orjson
 from modelport.core import context
 from modelport.settings import Settings
 
-__all__ = ["FIELDS", "JsonFormatter", "TextFormatter", "configure_logging", "gunicorn_logger"]
+__all__ = [
+    "FIELDS",
+    "JsonFormatter",
+    "ServerHandler",
+    "TextFormatter",
+    "configure_logging",
+    "gunicorn_logger",
+]
 
 FIELDS = (
     "request_id",
@@ -49,18 +57,38 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, pid, then the request's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created, tz=timezone.utc)
-        payload: dict[str, Any] = {
-            "time": stamp.isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-            **_fields(record),
-        }
+        payload = _payload(
+            record.created, record.levelname, record.name, record.getMessage(), record.process,
+            _fields(record),
+        )  # fmt: skip
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(payload, default=str).decode()
+
+    def access_line(
+        self, name: str, created: float, msecs: float, message: str, fields: dict[str, Any]
+    ) -> str:
+        """What :meth:`format` makes of an INFO record of logger ``name`` created at ``created``
+        with ``message`` and ``fields`` (every one of :data:`FIELDS`, in that order), made without
+        the record (:mod:`.access`)."""
+        pid = os.getpid() if logging.logProcesses else None  # as a record reads it
+        level = logging.getLevelName(logging.INFO)
+        payload = _payload(created, level, name, message, pid, fields)
+        return orjson.dumps(payload, default=str).decode()
+
+
+def _payload(
+    created: float, level: str, name: str, message: str, pid: int | None, fields: dict[str, Any]
+) -> dict[str, Any]:
+    stamp = datetime.fromtimestamp(created, tz=timezone.utc)
+    return {
+        "time": stamp.isoformat(timespec="milliseconds"),
+        "level": level.lower(),
+        "logger": name,
+        "message": message,
+        "pid": pid,
+        **fields,
+    }
 
 
 class TextFormatter(logging.Formatter):
@@ -68,21 +96,52 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._kept: tuple[tuple[Any, ...], str] | None = None  # (what it depends on, time text)
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields = _fields(record)
-        extra = [
-            f"{key}={fields[key]}"
-            for key in ("request_id", "model", "version", "variant")
-            if fields.get(key) not in (None, "")
-        ]
-        return " ".join([line, *extra])
+        return _with_fields(super().format(record), _fields(record))
+
+    def access_line(
+        self, name: str, created: float, msecs: float, message: str, fields: dict[str, Any]
+    ) -> str:
+        """What :meth:`format` makes of an INFO record of logger ``name`` created at ``created``
+        (``msecs`` its milliseconds) with ``message`` and ``fields``, made without the record
+        (:mod:`.access`)."""
+        level = logging.getLevelName(logging.INFO)
+        return _with_fields(f"{self._time(created, msecs)} {level} {name}: {message}", fields)
+
+    def _time(self, created: float, msecs: float) -> str:
+        """:meth:`formatTime`'s text for a record created at ``created``; the part before the
+        milliseconds is worked out once a second (and again when the settings it uses change)."""
+        datefmt, converter = self.datefmt, self.converter
+        key = (int(created), converter, datefmt, self.default_time_format)
+        kept = self._kept
+        if kept is None or kept[0] != key:
+            shown = time.strftime(datefmt or self.default_time_format, converter(created))
+            kept = self._kept = (key, shown)  # one assignment: never half updated
+        text = kept[1]
+        if not datefmt and self.default_msec_format:
+            text = self.default_msec_format % (text, msecs)
+        return text
+
+
+def _with_fields(line: str, fields: dict[str, Any]) -> str:
+    extra = [
+        f"{key}={fields[key]}"
+        for key in ("request_id", "model", "version", "variant")
+        if fields.get(key) not in (None, "")
+    ]
+    return " ".join([line, *extra])
+
+
+class ServerHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_logging` installs. While it is the only one an access log
+    record would reach, :mod:`.access` writes its lines to it straight (no record is built)."""
 
 
 def configure_logging(settings: Settings) -> logging.Handler:
     """Send every record to stderr in ``settings.log_format`` at ``settings.log_level``."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ServerHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -2,9 +2,8 @@
 record and the automatic canary's view, read from its :class:`~modelport.core.context.RequestInfo`
 once, after the answer has gone.
 
-The access log is one line per request on the ``modelport.access`` logger, with ``request_id``,
-``method``, ``path``, ``endpoint``, ``status``, ``duration_ms``, ``model``, ``version``,
-``variant`` and ``client`` as record attributes (the JSON formatter writes them all).
+The access log (when on) is one line per request on the ``modelport.access`` logger
+(:mod:`.access`).
 Predictions on every protocol are recorded in the outcome store when, and only when, they
 reached a model version: the traffic router resolved a loaded version and set the request's
 ``variant``. Their errors from then on (a body that does not fit the signature, a full queue, a
@@ -25,22 +24,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import Scope, Send
 
 from modelport.core.context import RequestInfo
 from modelport.outcomes.records import scoped_id
 from modelport.protocols.routes import UNMATCHED, Match
+from modelport.server import access
+from modelport.server.access import access_log
 
 if TYPE_CHECKING:
     from modelport.observability.metrics import Metrics
     from modelport.outcomes.service import Outcomes
     from modelport.traffic.router import TrafficRouter
 
-__all__ = ["Observe", "ObservedRpc", "access_log"]
+__all__ = ["Observe", "ObservedRpc"]
 
-access_log = logging.getLogger("modelport.access")
 canary_log = logging.getLogger("modelport.traffic.canary")
 
 
@@ -85,7 +85,9 @@ class Observe:
             )
             self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
-            _log_access(scope, endpoint, status, seconds, info)
+            access.write(
+                scope["method"], scope["path"], scope.get("client"), endpoint, status, seconds, info
+            )
         if info.variant is not None and self.outcomes.recording:
             self._record(info, status, seconds)
         if info.variant == "canary" and info.model:
@@ -105,8 +107,8 @@ class Observe:
         if self.metrics is not None:
             self.metrics.request(route.protocol, route.endpoint, method, 503, 0.0)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
-            scope = {"method": method, "path": path, "client": client}
-            _log_access(scope, route.endpoint, 503, 0.0, RequestInfo(request_id))
+            info = RequestInfo(request_id)
+            access.write(method, path, client, route.endpoint, 503, 0.0, info)
 
     def rpc_answered(
         self, call: ObservedRpc, info: RequestInfo, status: int, seconds: float
@@ -116,8 +118,8 @@ class Observe:
             self.metrics.left()
             self.metrics.request("grpc", call.path, "POST", status, seconds, info)
         if self.log_requests and access_log.isEnabledFor(logging.INFO):
-            scope = {"method": "POST", "path": call.path, "client": _peer(call.peer)}
-            _log_access(scope, call.path, status, seconds, info)
+            client = _peer(call.peer)
+            access.write("POST", call.path, client, call.path, status, seconds, info)
         if call.predicts and info.variant is not None and self.outcomes.recording:
             self._record(info, status, seconds)
         if info.variant == "canary" and info.model:
@@ -171,31 +173,3 @@ def _peer(peer: str) -> tuple[str, int] | None:
     _, _, address = peer.partition(":")
     host, _, port = address.rpartition(":")
     return (host.strip("[]"), int(port)) if host and port.isdigit() else None
-
-
-def _log_access(
-    scope: Mapping[str, Any], endpoint: str, status: int, seconds: float, info: RequestInfo
-) -> None:
-    client = scope.get("client")
-    where = f"{client[0]}:{client[1]}" if client else None
-    fields = {
-        "request_id": info.request_id,
-        "method": scope["method"],
-        "path": scope["path"],
-        "endpoint": endpoint,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 3),
-        "model": info.model,
-        "version": info.version,
-        "variant": info.variant,
-        "client": where,
-    }
-    access_log.info(
-        '%s "%s %s" %d %.1fms',
-        where or "-",
-        scope["method"],
-        scope["path"],
-        status,
-        seconds * 1000,
-        extra=fields,
-    )

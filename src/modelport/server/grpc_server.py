@@ -44,9 +44,10 @@ if TYPE_CHECKING:
     from modelport.server.observe import Observe
     from modelport.settings import Settings
 
-__all__ = ["serving"]
+__all__ = ["DEADLINE_SLACK_S", "cancelled_status", "serving"]
 
 log = logging.getLogger("modelport.server.grpc")
+DEADLINE_SLACK_S = 0.05  # a cancel this close to the call's deadline is the deadline's
 _HEALTH = health_pb2.HealthCheckResponse
 
 
@@ -120,7 +121,7 @@ class _Observed:
             code = status_of(exc)
             await servicer.abort(code, exc.message, (*trailing, *_details(exc, code)))
         except asyncio.CancelledError:  # the client went away, or its deadline passed
-            outcome[0] = 504 if (servicer.time_remaining() or 1.0) <= 0 else 499
+            outcome[0] = cancelled_status(servicer.time_remaining())
             raise
         except Exception as exc:
             log.exception("unexpected error on %s", self.rpc.path)
@@ -242,3 +243,12 @@ async def serving(
     finally:
         checker.stopping = True
         await server.stop(settings.graceful_timeout)
+
+
+def cancelled_status(remaining: float | None) -> int:
+    """The status a cancelled call stands for: 504 when its deadline passed, 499 when the client
+    went away before. ``remaining`` is the server's view of the deadline (``None``: none). A
+    client cancels at its own deadline, which the server, having received the call a moment
+    later, sees a moment later: so a cancel within :data:`DEADLINE_SLACK_S` of it counts as the
+    deadline's (and the data plane's own deadline, racing it, answers 504 too)."""
+    return 504 if remaining is not None and remaining <= DEADLINE_SLACK_S else 499

@@ -163,7 +163,8 @@ def test_a_shed_prediction_keeps_its_connection_open(overloaded: Server) -> None
     assert b"connection: close" not in first.lower()
     assert b'"code":"overloaded"' in first
     assert b"x-request-id: order-3003" in first.lower()
-    assert [_status(second) in (200, 503) for second in after] == [True]
+    assert len(after) == 1
+    assert _status(after[0]) in (200, 503)  # answered on the connection that stayed open
 
 
 @pytest.mark.parametrize(

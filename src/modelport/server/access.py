@@ -59,7 +59,8 @@ def write(
         formatter: Any = handler.formatter
         try:
             line = formatter.access_line(access_log.name, created, msecs, MESSAGE % args, fields)
-        except Exception:  # (never seen) a real record, and logging's own report of it
+        except Exception:  # the line could not be made (say, a datefmt strftime refuses):
+            # the record's own path reports it, as logging reports its errors
             pass
         else:
             _emit(handler, line, args, fields)

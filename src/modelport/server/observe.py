@@ -32,7 +32,6 @@ from modelport.core.context import RequestInfo
 from modelport.outcomes.records import scoped_id
 from modelport.protocols.routes import UNMATCHED, Match
 from modelport.server import access
-from modelport.server.access import access_log
 
 if TYPE_CHECKING:
     from modelport.observability.metrics import Metrics
@@ -84,7 +83,7 @@ class Observe:
                 route.protocol if route is not None else self.protocols.get(endpoint, "other")
             )
             self.metrics.request(protocol, endpoint, scope["method"], status, seconds, info)
-        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+        if self.log_requests and access.access_log.isEnabledFor(logging.INFO):
             access.write(
                 scope["method"], scope["path"], scope.get("client"), endpoint, status, seconds, info
             )
@@ -106,7 +105,7 @@ class Observe:
         :meth:`answered` would, with no time spent and no version reached."""
         if self.metrics is not None:
             self.metrics.request(route.protocol, route.endpoint, method, 503, 0.0)
-        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+        if self.log_requests and access.access_log.isEnabledFor(logging.INFO):
             info = RequestInfo(request_id)
             access.write(method, path, client, route.endpoint, 503, 0.0, info)
 
@@ -117,7 +116,7 @@ class Observe:
         if self.metrics is not None:
             self.metrics.left()
             self.metrics.request("grpc", call.path, "POST", status, seconds, info)
-        if self.log_requests and access_log.isEnabledFor(logging.INFO):
+        if self.log_requests and access.access_log.isEnabledFor(logging.INFO):
             client = _peer(call.peer)
             access.write("POST", call.path, client, call.path, status, seconds, info)
         if call.predicts and info.variant is not None and self.outcomes.recording:

@@ -19,6 +19,7 @@ Every error carries the HTTP status it maps to, so one handler turns any of them
     ├── Overloaded (503)              the model's queue is full; answered with Retry-After
     ├── GatewayTimeout (504)          the request's deadline passed before the model answered
     ├── OutcomesUnavailable (503)     predictions are not being recorded (no outcome store)
+    │   └── WriterLost (503)          the outcome writer process exited or stopped answering
     └── ConfigError (409)             a model's files on disk do not allow it: cards, artifacts,
         │                             extras (at start that model fails, listed with it, and the
         │                             others serve; asked for by a load or rollout, the request
@@ -62,6 +63,7 @@ __all__ = [
     "Unauthorized",
     "UnknownRequest",
     "UntrustedArtifact",
+    "WriterLost",
 ]
 
 
@@ -139,6 +141,11 @@ class PageNotFound(ModelportError):
 class OutcomesUnavailable(ModelportError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "outcomes_unavailable"
+
+
+class WriterLost(OutcomesUnavailable):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "outcome_writer_lost"
 
 
 class MethodNotAllowed(ModelportError):

@@ -36,11 +36,16 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
     args = [str(repo), "--workers", workers]
     with running_server(args, tmp_path / "first.log") as server:
         _ab_test(server.url, 40, {1: 20, 2: 38})  # v1 right 50 %, v2 right 95 %
+        writers = _writer_processes(server.process.pid)
+        assert 1 <= len(writers) <= int(workers)  # one per worker that recorded something
+        own = set(writers.values()) == {server.process.pid}  # uvicorn: the server's own
+        assert own == (workers == "1")  # gunicorn: each worker's
         report: dict[str, Any] = httpx.get(f"{server.url}/experiments/ab").json()
         assert report["verdict"] == "v2 better, always-valid p=0.002"
         assert [v["feedback"] for v in report["variants"]] == [40, 40]
         for _ in range(5):  # answered just before SIGTERM: committed on shutdown at the latest
             httpx.post(f"{server.url}/models/ab/versions/1/predict", json={"x0": 1})
+    assert not any(Path(f"/proc/{pid}").exists() for pid in writers)  # they ended with it
     with running_server(args, tmp_path / "second.log") as server:
         after = httpx.get(f"{server.url}/experiments/ab").json()
     assert after["variants"][0]["requests"] == 45
@@ -56,6 +61,29 @@ def test_predict_feedback_report_and_restart(tmp_path: Path, workers: str) -> No
     )  # fmt: skip
     assert "Verdict: v2 better, always-valid p=0.002" in done.stdout
     assert "0.950" in done.stdout  # v2's accuracy in the table
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+
+
+def _writer_processes(server: int) -> dict[int, int]:
+    """The outcome writer processes under the server process ``server``: pid -> parent pid."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"modelport.outcomes.sink" not in (entry / "cmdline").read_bytes().split(b"\0"):
+                continue
+            parent = ancestor = _parent(int(entry.name))
+            while ancestor not in (server, 0, 1):
+                ancestor = _parent(ancestor)
+        except (OSError, ValueError, IndexError):
+            continue  # it exited meanwhile
+        if ancestor == server:
+            found[int(entry.name)] = parent
+    return found
 
 
 KEY = "e2e-admin"

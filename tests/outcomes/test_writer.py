@@ -194,7 +194,9 @@ class _Signalling:
 def test_a_quarter_of_the_queue_waiting_wakes_the_writer(tmp_path: Path) -> None:
     """Long before ``max_delay_s`` (which no test reaches here), from the serving path's own
     append: a fast server's queue never nears its bound between two batches."""
-    settings = Settings(models=tmp_path, outcomes_db=tmp_path / "o.db", outcomes_queue=40)
+    settings = Settings(
+        models=tmp_path, outcomes_db=tmp_path / "o.db", outcomes_queue=40, outcomes_process=False
+    )
     outcomes = Outcomes(settings, max_delay_s=IDLE)
     outcomes.open()
     writer, store = outcomes.writer, outcomes.store
@@ -219,7 +221,9 @@ def test_a_quarter_of_the_queue_waiting_wakes_the_writer(tmp_path: Path) -> None
 def test_a_full_queue_drops_and_counts_without_blocking(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(models=tmp_path, outcomes_db=tmp_path / "o.db", outcomes_queue=5)
+    settings = Settings(
+        models=tmp_path, outcomes_db=tmp_path / "o.db", outcomes_queue=5, outcomes_process=False
+    )
     outcomes = Outcomes(settings, max_delay_s=IDLE)
     outcomes.open()
     assert outcomes.writer is not None

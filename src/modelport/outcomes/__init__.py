@@ -4,6 +4,8 @@
 |---|---|
 | :mod:`.records` | what the serving path hands over (a tuple) and the rows the writer makes of it |
 | :mod:`.writer` | the bounded background writer thread (batches, flush, durability) |
+| :mod:`.child`, :mod:`.sink` | the writer process that commits the batches: both its ends |
+| :mod:`.frames` | the messages between them: a length and a pickle, with deadlines |
 | :mod:`.retention` | deletes records past an age or a count, from the writer thread |
 | :mod:`.store` | the schema and its SQL, shared by both databases |
 | :mod:`.sqlite_store`, :mod:`.postgres_store` | SQLite (default, nothing mapped) or PostgreSQL |

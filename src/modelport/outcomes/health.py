@@ -24,12 +24,22 @@ import errno
 import logging
 import sqlite3
 import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelport.errors import OutcomesUnavailable
+from modelport.errors import OutcomesUnavailable, WriterLost
 
-__all__ = ["REASONS", "Health", "OutcomeObserver", "RateLimitedLog", "error_kind"]
+__all__ = [
+    "REASONS",
+    "Failure",
+    "Health",
+    "OutcomeObserver",
+    "RateLimitedLog",
+    "error_kind",
+    "log_traced",
+]
 
 log = logging.getLogger("modelport.outcomes")
 
@@ -57,6 +67,8 @@ _ERRNO_KINDS = {
 def error_kind(exc: BaseException) -> str:
     """A short, bounded name for what went wrong: ``disk_full``, ``read_only``, ``io_error``,
     ``file_lost``, ``locked``, ... (the log's rate limit and the readiness detail use it)."""
+    if isinstance(exc, WriterLost):
+        return "writer_lost"
     if isinstance(exc, OutcomesUnavailable):
         return "file_lost"
     if isinstance(exc, sqlite3.Error):
@@ -69,6 +81,26 @@ def error_kind(exc: BaseException) -> str:
     return "unexpected"
 
 
+_TRACED = ("unexpected", "os_error", "database_error")  # kinds whose log shows the traceback
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed write as plain text, so that the writer process can report it: its
+    :func:`error_kind`, ``"<type>: <message>"``, and the traceback for the kinds that need one
+    (the others say all in their kind)."""
+
+    kind: str
+    error: str
+    trace: str | None = None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Failure:
+        kind = error_kind(exc)
+        trace = "".join(traceback.format_exception(exc)).rstrip("\n") if kind in _TRACED else None
+        return cls(kind, f"{type(exc).__name__}: {exc}", trace)
+
+
 class OutcomeObserver(Protocol):
     """What the metrics implement to count drops and show the state (structural: the metrics
     live in a sibling package)."""
@@ -76,6 +108,17 @@ class OutcomeObserver(Protocol):
     def outcomes_dropped(self, reason: str, count: int) -> None: ...
 
     def outcomes_recording(self, recording: bool) -> None: ...
+
+
+def log_traced(
+    logger: logging.Logger, level: int, message: str, args: tuple[Any, ...], trace: str | None
+) -> None:
+    """Log ``message % args`` with ``trace``, a traceback formatted in another process (the
+    writer process), where a formatter shows ``exc_info``'s."""
+    if logger.isEnabledFor(level):
+        record = logger.makeRecord(logger.name, level, __file__, 0, message, args, None)
+        record.exc_text = trace
+        logger.handle(record)
 
 
 class RateLimitedLog:
@@ -89,7 +132,17 @@ class RateLimitedLog:
         self._clock = clock
         self._seen: dict[str, list[float]] = {}  # key -> [last logged at, held back since]
 
-    def __call__(self, key: str, level: int, message: str, *args: Any, **kwargs: Any) -> bool:
+    def __call__(
+        self,
+        key: str,
+        level: int,
+        message: str,
+        *args: Any,
+        trace: str | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Log ``message % args`` unless ``key`` was logged within ``every_s``; ``trace`` is a
+        traceback already formatted (in the writer process), shown as ``exc_info`` would be."""
         now = self._clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.every_s:
@@ -99,7 +152,10 @@ class RateLimitedLog:
         self._seen[key] = [now, 0]
         if held:
             message += f" ({held} more like it in the last {self.every_s:.0f} s)"
-        self.logger.log(level, message, *args, **kwargs)
+        if trace is None:
+            self.logger.log(level, message, *args, **kwargs)
+        else:
+            log_traced(self.logger, level, message, args, trace)
         return True
 
 
@@ -147,18 +203,18 @@ class Health:
         self.state, self.error, self.kind, self.since = "ok", None, None, None
         self._tell(True)
 
-    def failed(self, exc: BaseException, records: int) -> None:
+    def failed(self, error: BaseException | Failure, records: int) -> None:
         """A write of ``records`` records failed: they are dropped; log (rate-limited)."""
-        kind = error_kind(exc)
+        failure = error if isinstance(error, Failure) else Failure.of(error)
+        kind = failure.kind
         if self.state != "failing":
             self.since, self._dropped_while_failing = time.time(), 0
-        self.state, self.kind, self.error = "failing", kind, f"{type(exc).__name__}: {exc}"
+        self.state, self.kind, self.error = "failing", kind, failure.error
         self._dropped_while_failing += records
         self.drop("store_error", records)
         self.log(
             kind, logging.ERROR, "could not record %d predictions in %s (%s): %s",
-            records, self.where, kind, self.error,
-            exc_info=exc if kind in ("unexpected", "os_error", "database_error") else None,
+            records, self.where, kind, self.error, trace=failure.trace,
         )  # fmt: skip
         self._tell(False)
 

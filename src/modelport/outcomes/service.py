@@ -20,6 +20,7 @@ that waits longer than :data:`REPORT_WAIT_S` answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -32,6 +33,7 @@ import anyio.to_thread
 
 from modelport.errors import ConfigError, OutcomesUnavailable, Overloaded
 from modelport.outcomes.backends import open_store
+from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.experiments import add_event, change_warning, resolve
 from modelport.outcomes.health import Health, OutcomeObserver
 from modelport.outcomes.records import Pending, shown
@@ -156,8 +158,11 @@ class Outcomes:
         retention = Retention(
             self.store, self.settings.outcomes_max_age_days, self.settings.outcomes_max_rows
         )
+        spawn = None
+        if self.settings.outcomes_process:
+            spawn = functools.partial(WriterProcess, self.settings.outcomes_url, path)
         self.writer = Writer(
-            self.store, self._limit, self.max_delay_s, retention=retention, health=self.health
+            self.store, self._limit, self.max_delay_s, retention, self.health, spawn
         )
         self._pending = self.writer.pending
         log.info("recording predictions and feedback in %s", self.store.where)

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-import numpy as np
-
 __all__ = [
     "ALPHA",
     "HIGHER_IS_BETTER",
@@ -58,6 +56,8 @@ class Comparison:
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """numpy's ``q``-th percentile of ``values``; ``None`` when there are none."""
+    import numpy as np  # (here: the outcome writer process imports this module's neighbours)
+
     return float(np.percentile(values, q)) if values else None
 
 

@@ -230,8 +230,9 @@ class Store:
             if requests:
                 inserted = self._insert_many(cursor, _INSERT_REQUEST, requests, piece)
                 kept = requests
-                if inserted != len(requests):  # ids seen before, not inserted
-                    kept = self._inserted(cursor, requests)
+                if inserted != len(requests):  # ids seen before, not inserted (none: a batch
+                    # committed already, written again after its writer process was lost)
+                    kept = self._inserted(cursor, requests) if inserted else []
                 totals, bins, hours = rollup_rows(kept, piece)
                 self._insert_many(cursor, ADD_TOTALS, totals)
                 self._insert_many(cursor, ADD_BINS, bins)

@@ -7,9 +7,12 @@ request to :attr:`Writer.pending`, a ``collections.deque``: a length check and a
 One thread wakes every ``max_delay_s`` (:data:`MAX_DELAY_S`, 50 ms), at once when :meth:`flush`
 or :meth:`close` asks, or when a quarter of ``max_queue`` waits (the serving path sets the wake-up
 once, as it appends that record: :attr:`Writer.early`); it takes everything queued, turns it into
-rows (:func:`~modelport.outcomes.records.to_rows`) and inserts them in one transaction, a few
-multi-row statements, so a busy server pays for one commit per batch, not per prediction, and a
-record is committed within about 50 ms of its answer (plus the commit itself). Longer waits would
+rows (:func:`~modelport.outcomes.records.to_rows`) and has them inserted in one transaction, a
+few multi-row statements, so a busy server pays for one commit per batch, not per prediction, and a
+record is committed within about 50 ms of its answer (plus the commit itself). The transaction runs
+in the writer process (:mod:`.child`, started with the first batch when ``spawn`` is given: the
+server's default), where the database's work does not take the GIL from the event loop; without
+one, in this thread. Longer waits would
 save a little (each batch has a fixed cost: statements, a commit, the GIL taken from the event
 loop a few dozen times; one every 200 ms kept about 1 % more throughput at 16,000 predictions/s)
 but hold the event loop up longer: the writer converts a batch a piece at a time (a quarter of
@@ -25,6 +28,11 @@ thread deletes old records when a prune is due (:mod:`.retention`).
   logs at most one line per error kind a minute, and feeds ``/ready`` and ``/metrics``); the
   next batch tries again, so recording resumes by itself once the database can be written.
   Serving goes on either way.
+* **Writer process lost** (killed, crashed, or no answer within :data:`.child.ANSWER_S`): it is
+  killed, this thread commits the batch itself (one the process had committed already is not
+  stored or counted twice), logs it (rate-limited), and starts another process for later batches,
+  at most every :data:`RESPAWN_S`; one that cannot start leaves the writing to this thread until
+  then.
 * **Durability window**: what a crash (SIGKILL, OOM, power loss) can lose is exactly the records
   not yet committed: those answered in the last ``max_delay_s`` plus a commit, or, when the
   database falls behind, at most ``max_queue`` records plus one batch. A committed record is
@@ -38,16 +46,20 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from modelport.outcomes.health import Health
-from modelport.outcomes.records import Pending, piece, to_rows
+from modelport.errors import WriterLost
+from modelport.outcomes.child import WriterProcess
+from modelport.outcomes.health import Failure, Health
+from modelport.outcomes.records import Pending, PredictionRow, RequestRow, piece, to_rows
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
 
-__all__ = ["MAX_DELAY_S", "Marker", "Writer"]
+__all__ = ["MAX_DELAY_S", "RESPAWN_S", "Marker", "Writer"]
 
 MAX_DELAY_S = 0.05  # how long a record may wait for the writer, at most
+RESPAWN_S = 5.0  # a writer process is started at most this often
 
 log = logging.getLogger("modelport.outcomes")
 
@@ -68,6 +80,7 @@ class Writer:
         max_delay_s: float = MAX_DELAY_S,
         retention: Retention | None = None,
         health: Health | None = None,
+        spawn: Callable[[], WriterProcess] | None = None,
     ) -> None:
         self.store = store
         if health is None:
@@ -82,6 +95,10 @@ class Writer:
         self.failed = 0
         self.written = 0
         self.batches = 0
+        self.spawn = spawn  # starts a writer process; None: this thread commits every batch
+        self.child: WriterProcess | None = None
+        self.lost = 0  # writer processes that exited or stopped answering
+        self._spawn_after = 0.0  # time.monotonic() before which none is started
         # what the serving path appends to; markers (flush, close) bypass the bound
         self.pending: deque[Pending | Marker] = deque()
         self._closed = False
@@ -169,6 +186,8 @@ class Writer:
             for marker in markers:
                 marker.done.set()
             if any(marker.stop for marker in markers):
+                if self.child is not None:
+                    self.child.close()
                 return
             self._prune()
 
@@ -182,14 +201,52 @@ class Writer:
             self.unconvertible(converted.failed_id, converted.error, converted.failed)
         if not converted.requests:
             return
-        try:
-            self.store.write(converted.requests, converted.predictions, every)
-        except Exception as exc:
+        failure = self._commit(converted.requests, converted.predictions, every)
+        if failure is not None:
             self.failed += len(converted.requests)
-            self.health.failed(exc, len(converted.requests))
+            self.health.failed(failure, len(converted.requests))
         else:
             self.written += len(converted.requests)
             self.health.committed()
+
+    def _commit(
+        self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow], every: int
+    ) -> Failure | None:
+        """Commit a batch's rows, in the writer process while one runs, else here."""
+        child = self._child()
+        if child is not None:
+            try:
+                return child.write(requests, predictions, every)
+            except WriterLost as exc:
+                self.child = None
+                self.lost += 1
+                self.health.log(
+                    "writer_lost", logging.WARNING,
+                    "the outcome writer process %d was lost (%s): its batch is written here",
+                    child.pid, exc,
+                )  # fmt: skip
+        try:
+            self.store.write(requests, predictions, every)
+        except Exception as exc:
+            return Failure.of(exc)
+        return None
+
+    def _child(self) -> WriterProcess | None:
+        """The writer process; one is started when none runs, at most every ``RESPAWN_S``."""
+        if self.child is not None or self.spawn is None:
+            return self.child
+        now = time.monotonic()
+        if now < self._spawn_after:
+            return None
+        self._spawn_after = now + RESPAWN_S
+        try:
+            self.child = self.spawn()
+        except Exception as exc:
+            self.health.log(
+                "writer_lost", logging.WARNING,
+                "%s: this process writes the outcome store meanwhile", exc,
+            )  # fmt: skip
+        return self.child
 
     def _prune(self) -> None:
         if self.retention is not None:

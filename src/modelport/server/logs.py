@@ -63,6 +63,8 @@ class JsonFormatter(logging.Formatter):
         )  # fmt: skip
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a traceback formatted elsewhere (the outcome writer process)
+            payload["exception"] = record.exc_text
         return orjson.dumps(payload, default=str).decode()
 
     def access_line(

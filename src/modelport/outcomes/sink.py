@@ -15,7 +15,8 @@ log). The end of its input ends it, after the batch in hand: a server that exits
 exits, leaves no writer process behind. Ctrl-C and SIGTERM are the server's to act on (it commits
 what is queued, then closes the input), so this process ignores them.
 
-It imports the store and the standard library, nothing else (about 12 MB).
+It imports the store and the standard library, nothing else: about 17 MB at start, 23 MB under
+load (its SQLite keeps 16 prepared statements).
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ class SqliteStore(Store):
     period_sql = "CAST(ts / {seconds} AS INTEGER)"  # ts is positive: truncation is the floor
     busy_timeout_s = 30.0  # how long a transaction waits for another process's lock
     bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
+    # prepared statements kept (Python's default, 128, kept about 18 MB of multi-row inserts of
+    # every length a batch ended with; 16 keep the full-length ones, for 10 % more writer CPU)
+    cached_statements = 16
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -50,7 +53,10 @@ class SqliteStore(Store):
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout_s, check_same_thread=False
+            self.path,
+            timeout=self.busy_timeout_s,
+            check_same_thread=False,
+            cached_statements=self.cached_statements,
         )
         try:
             _leave_wal(connection, self.path)

@@ -74,7 +74,7 @@ def _writer_processes(server: int) -> dict[int, int]:
         if not entry.name.isdigit():
             continue
         try:
-            if b"modelport.outcomes.sink" not in (entry / "cmdline").read_bytes().split(b"\0"):
+            if b"from modelport.outcomes.sink import main" not in (entry / "cmdline").read_bytes():
                 continue
             parent = ancestor = _parent(int(entry.name))
             while ancestor not in (server, 0, 1):

@@ -91,7 +91,9 @@ def test_the_writer_process_commits_each_batch_and_imports_no_numpy(
     assert child.pid != os.getpid()
     assert running(child.pid)
     cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
-    assert b"modelport.outcomes.sink" in cmdline
+    assert cmdline[1] == b"-I"  # the server's working directory shadows no module
+    assert b"from modelport.outcomes.sink import main" in cmdline[3]
+    assert os.getsid(child.pid) == child.pid  # a session of its own: Ctrl-C is the server's
     assert b"numpy" not in Path(f"/proc/{child.pid}/maps").read_bytes()  # the store, no more
     assert (writer.written, writer.failed, writer.lost) == (300, 0, 0)
     assert totals(store) == (300, 300, 300)
@@ -125,6 +127,21 @@ def test_a_killed_writer_process_loses_nothing_and_another_one_starts(
     assert writer.child is not None
     assert writer.child.pid != first.pid
     assert totals(store) == (52, 52, 52)
+
+
+def test_a_writer_process_out_of_step_is_killed_and_the_batch_written_here(
+    writer: Writer, store: Store
+) -> None:
+    writer.submit(pending("first", ["yes"]))
+    assert writer.flush()
+    broken = writer.child
+    assert broken is not None
+    broken._pipes[0].close()  # its input closed under it: writing raises OSError (EBADF)
+    writer.submit(pending("second", ["yes"]))
+    assert writer.flush()
+    assert (writer.lost, writer.child) == (1, None)
+    assert broken.process.returncode == -signal.SIGKILL
+    assert totals(store) == (2, 2, 2)
 
 
 def test_a_batch_committed_twice_counts_once(store: Store) -> None:
@@ -213,7 +230,7 @@ def test_a_writer_process_that_cannot_start_leaves_the_writing_here(
         assert totals(store) == (2, 2, 2)
         starts = [r for r in caplog.records if "could not start the outcome writer" in r.message]
         assert len(starts) == 1
-        assert "this process writes the outcome store meanwhile" in starts[0].message
+        assert "this process writes the outcome store for the next 5 s" in starts[0].message
     finally:
         writer.close()
 

@@ -7,12 +7,18 @@ import contextlib
 import os
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from modelport.errors import WriterLost
 from modelport.outcomes import frames
+
+
+def soon(seconds: float) -> float:
+    """A deadline ``seconds`` from now."""
+    return time.monotonic() + seconds
 
 
 @pytest.fixture
@@ -29,9 +35,9 @@ def pipe() -> Iterator[tuple[int, int]]:
 def test_a_message_larger_than_the_pipe_arrives_whole(pipe: tuple[int, int]) -> None:
     read, write = pipe
     batch = [(f"r{i}", float(i), "m", 1, "v1", None, 1, 0.5, 200, None) for i in range(20_000)]
-    sender = threading.Thread(target=frames.send, args=(write, ("rows", batch), 10.0))
+    sender = threading.Thread(target=frames.send, args=(write, ("rows", batch), soon(10.0)))
     sender.start()  # about 1 MB: the sender waits for the reader, 64 KB at a time
-    assert frames.receive(read, 10.0) == ("rows", batch)
+    assert frames.receive(read, soon(10.0)) == ("rows", batch)
     sender.join()
 
 
@@ -40,26 +46,26 @@ def test_the_end_of_the_stream_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     os.write(write, struct.pack("<I", 10) + b"abc")  # a message cut short
     os.close(write)
     with pytest.raises(WriterLost, match="closed"):
-        frames.receive(read, 1.0)
+        frames.receive(read, soon(1.0))
 
 
 def test_no_answer_before_the_deadline_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     read, write = pipe
-    with pytest.raises(WriterLost, match="did not answer in time"):
-        frames.receive(read, 0.05)
-    with pytest.raises(WriterLost, match="did not answer in time"):  # nobody reads: it fills
-        frames.send(write, b"x" * (1 << 20), 0.05)
+    with pytest.raises(WriterLost, match="no answer in time"):
+        frames.receive(read, soon(0.05))
+    with pytest.raises(WriterLost, match="no answer in time"):  # nobody reads: it fills
+        frames.send(write, b"x" * (1 << 20), soon(0.05))
 
 
 def test_a_closed_reader_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     read, write = pipe
     os.close(read)
     with pytest.raises(WriterLost, match="closed"):
-        frames.send(write, "anything", 1.0)
+        frames.send(write, "anything", soon(1.0))
 
 
 def test_a_length_past_the_bound_is_refused_before_reading_it(pipe: tuple[int, int]) -> None:
     read, write = pipe
     os.write(write, struct.pack("<I", frames.MAX_FRAME + 1))
     with pytest.raises(WriterLost, match="not this protocol's"):
-        frames.receive(read, 1.0)
+        frames.receive(read, soon(1.0))

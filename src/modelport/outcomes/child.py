@@ -14,8 +14,10 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from modelport.errors import WriterLost
 from modelport.outcomes import frames
@@ -25,38 +27,47 @@ from modelport.outcomes.records import PredictionRow, RequestRow
 __all__ = ["ANSWER_S", "START_S", "WriterProcess"]
 
 START_S = 60.0  # to start and open the store (a lock another process holds: 30 s)
-ANSWER_S = 120.0  # to commit one batch (each lock it waits for: 30 s)
+ANSWER_S = 120.0  # to take and commit one batch (each lock it waits for: 30 s)
+STOP_S = 5.0  # for a killed process to be gone
+# isolated (-I): neither the server's working directory nor PYTHON* variables shadow a module;
+# the folder this modelport came from is searched last
+_MAIN = (
+    "import sys; sys.path.append({root!r}); "
+    "from modelport.outcomes.sink import main; sys.exit(main())"
+)
 
 log = logging.getLogger("modelport.outcomes")
+T = TypeVar("T")
 
 
 class WriterProcess:
     """A running writer process with its store open; raises :class:`WriterLost` when it cannot
-    be started or cannot open the store."""
+    be started or cannot open the store.
+
+    It runs in a session of its own: a terminal's Ctrl-C, meant for the server, never reaches it
+    (the server commits what is queued at shutdown, then closes the writer process's input)."""
 
     def __init__(self, url: str | None, path: Path | None) -> None:
-        env = dict(os.environ)  # this modelport, wherever the server found it
         root = str(Path(__file__).resolve().parents[2])  # the folder holding modelport/
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "modelport.outcomes.sink"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+                [sys.executable, "-I", "-c", _MAIN.format(root=root)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                start_new_session=True,
             )  # fmt: skip
         except (OSError, ValueError) as exc:
             raise WriterLost(f"could not start the outcome writer process: {exc}") from exc
         stdin, stdout = self.process.stdin, self.process.stdout
         if stdin is None or stdout is None:  # (never: both are pipes)
-            self.process.kill()
-            self.process.wait()
+            self.kill()
             raise WriterLost("the outcome writer process has no pipes")
         self._pipes = (stdin, stdout)
         self._requests, self._answers = stdin.fileno(), stdout.fileno()
         os.set_blocking(self._requests, False)
         os.set_blocking(self._answers, False)
-        level = log.getEffectiveLevel()
+        opening = ("open", url, None if path is None else str(path), log.getEffectiveLevel())
         try:
-            failure = self._ask((url, None if path is None else str(path), level), START_S)
+            failure = self._ask([opening], START_S)
         except WriterLost:
             self.kill()
             raise
@@ -73,23 +84,38 @@ class WriterProcess:
     def write(
         self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow], piece: int
     ) -> Failure | None:
-        """Commit one batch's rows (:meth:`.store.Store.write`); the failure, if it failed."""
+        """Commit one batch's rows (:meth:`.store.Store.write`); the failure, if it failed. The
+        rows go ``piece`` at a time (pickled between two releases of the GIL, as the thread
+        would insert them), then the commit is asked for."""
+        messages: list[object] = [
+            *(("requests", rows) for rows in _pieces(requests, piece)),
+            *(("predictions", rows) for rows in _pieces(predictions, piece)),
+            ("commit", piece),
+        ]
         try:
-            return self._ask((list(requests), list(predictions), piece), ANSWER_S)
+            return self._ask(messages, ANSWER_S)
         except WriterLost:
             self.kill()
             raise
 
-    def _ask(self, message: object, timeout: float) -> Failure | None:
-        frames.send(self._requests, message, timeout)
-        while True:
-            answer = frames.receive(self._answers, timeout)
-            if not isinstance(answer, tuple) or not answer:
-                raise WriterLost(f"the outcome writer process answered {answer!r}")
-            if answer[0] != "log":
-                failure: Failure | None = answer[1]
-                return failure
-            _relay(*answer[1:])
+    def _ask(self, messages: Sequence[object], timeout: float) -> Failure | None:
+        """Send ``messages`` and wait for the answer to the last, all within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        try:
+            for message in messages:
+                frames.send(self._requests, message, deadline)
+            while True:
+                answer = frames.receive(self._answers, deadline)
+                if not isinstance(answer, tuple) or len(answer) < 2:
+                    raise WriterLost(f"the outcome writer process answered {answer!r}")
+                if answer[0] != "log":
+                    failure: Failure | None = answer[1]
+                    return failure
+                _relay(*answer[1:])
+        except WriterLost as exc:
+            if time.monotonic() >= deadline:
+                raise WriterLost(f"no answer in {timeout:.0f} s") from exc
+            raise
 
     def close(self, timeout: float = 30.0) -> None:
         """End the process once it has committed what it was sent; kill it after ``timeout``."""
@@ -104,13 +130,20 @@ class WriterProcess:
         """Stop the process now (a no-op once it has exited) and close both pipes."""
         with contextlib.suppress(OSError):
             self.process.kill()
-        self.process.wait()
-        self._close_pipe(0)
-        self._close_pipe(1)
+        try:
+            self.process.wait(STOP_S)
+        except subprocess.TimeoutExpired:  # (stuck in the kernel: reaped by a later wait)
+            log.warning("the outcome writer process %d did not exit when killed", self.pid)
+        for which in (0, 1):
+            self._close_pipe(which)
 
     def _close_pipe(self, which: int) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, AttributeError):
             self._pipes[which].close()
+
+
+def _pieces(rows: Sequence[T], piece: int) -> list[Sequence[T]]:
+    return [rows[i : i + piece] for i in range(0, len(rows), piece)]
 
 
 def _relay(name: str, level: int, message: str, trace: str | None) -> None:

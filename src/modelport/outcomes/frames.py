@@ -20,31 +20,33 @@ from modelport.errors import WriterLost
 __all__ = ["MAX_FRAME", "receive", "send"]
 
 _HEADER = struct.Struct("<I")
-MAX_FRAME = 1 << 30  # a batch of 10,000 records is about 1 MB
+MAX_FRAME = 1 << 30  # the writer sends a batch a piece at a time: a few hundred KB each
 _CHUNK = 1 << 16
 
 
-def send(fd: int, message: object, timeout: float | None = None) -> None:
-    """Write one message; raises :class:`~modelport.errors.WriterLost` when the other end is
-    gone or does not read in time."""
+def send(fd: int, message: object, deadline: float | None = None) -> None:
+    """Write one message by ``deadline`` (``time.monotonic()``; ``None`` only on a blocking
+    descriptor); raises :class:`~modelport.errors.WriterLost` when the other end is gone or does
+    not read in time."""
     blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    data = memoryview(_HEADER.pack(len(blob)) + blob)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while data:
-        _wait(fd, deadline, writing=True)
-        try:
-            written = os.write(fd, data[:_CHUNK])
-        except BlockingIOError:
-            continue
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise WriterLost("the other end of the pipe is closed") from exc
-        data = data[written:]
+    if len(blob) > MAX_FRAME:
+        raise WriterLost(f"a message of {len(blob)} bytes, past {MAX_FRAME}")
+    for data in (memoryview(_HEADER.pack(len(blob))), memoryview(blob)):
+        while data:
+            _wait(fd, deadline, writing=True)
+            try:
+                written = os.write(fd, data[:_CHUNK])
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise WriterLost("the other end of the pipe is closed") from exc
+            data = data[written:]
 
 
-def receive(fd: int, timeout: float | None = None) -> object:
-    """Read one message; raises :class:`~modelport.errors.WriterLost` when the other end
-    is gone (the end of the stream) or does not answer in time."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+def receive(fd: int, deadline: float | None = None) -> object:
+    """Read one message by ``deadline`` (as :func:`send`'s); raises
+    :class:`~modelport.errors.WriterLost` when the other end is gone (the end of the stream) or
+    does not answer in time."""
     (size,) = _HEADER.unpack(_exactly(fd, _HEADER.size, deadline))
     if size > MAX_FRAME:
         raise WriterLost(f"a message of {size} bytes: the stream is not this protocol's")
@@ -72,9 +74,7 @@ def _wait(fd: int, deadline: float | None, writing: bool) -> None:
     if deadline is None:
         return  # a blocking descriptor: the read or write itself waits
     left = deadline - time.monotonic()
-    if left <= 0:
-        raise WriterLost("the other end did not answer in time")
     poller = select.poll()  # (select() fails on a descriptor above 1023: a busy server's)
     poller.register(fd, select.POLLOUT if writing else select.POLLIN)
-    if not poller.poll(left * 1000):
-        raise WriterLost("the other end did not answer in time")
+    if left <= 0 or not poller.poll(left * 1000):
+        raise WriterLost("no answer in time")

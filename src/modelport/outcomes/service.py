@@ -287,9 +287,16 @@ class Outcomes:
         self._pending = None
         self._reports.clear()
         self._report_lock = None
+        ended = True
         if self.writer is not None:
-            self.writer.close()
+            ended = self.writer.close()
+            if not ended:
+                log.warning(
+                    "the outcome writer has not finished in 30 s: the records it holds are lost "
+                    "if the process exits now"
+                )
             self.writer = None
         if self.store is not None:
-            self.store.close()
+            if ended:  # (else the writer thread still writes with it)
+                self.store.close()
             self.store = None

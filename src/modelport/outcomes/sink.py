@@ -1,19 +1,20 @@
-"""The outcome writer process: ``python -m modelport.outcomes.sink``, started by a server process
-(:class:`.child.WriterProcess`), never by hand.
+"""The outcome writer process, started by a server process (:class:`.child.WriterProcess`) with
+this module's :func:`main`, never by hand.
 
 It commits the rows the server's writer thread made of each batch to the outcome store, in a
 process of its own: the database's work (SQLite's b-trees and the commit, the per-minute totals)
 then no longer takes turns with the event loop for the server's GIL, which cost about 6 % of the
 throughput of a small model under load.
 
-The conversation, one :mod:`.frames` message each way per request, on its standard input and
-output: first ``(url, path, log_level)``, answered once the store is open; then one
-``(requests, predictions, piece)`` per batch, answered once it is committed. An answer is
-``("done", failure)``, with ``failure`` ``None`` or a :class:`~.health.Failure`, after any
-``("log", logger, level, message, traceback)`` the work logged (the server writes them to its own
-log). The end of its input ends it, after the batch in hand: a server that exits, however it
-exits, leaves no writer process behind. Ctrl-C and SIGTERM are the server's to act on (it commits
-what is queued, then closes the input), so this process ignores them.
+The conversation, in :mod:`.frames` messages on its standard input and output: first
+``("open", url, path, log_level)``, answered once the store is open; then, per batch, its rows a
+piece at a time (``("requests", rows)``, ``("predictions", rows)``) and ``("commit", piece)``,
+answered once they are committed. An answer is ``("done", failure)``, with ``failure`` ``None``
+or a :class:`~.health.Failure`, after any ``("log", logger, level, message, traceback)`` the
+work logged (the server writes them to its own log). The end of its input ends it, after the
+batch in hand: a server that exits, however it exits, leaves no writer process behind. It runs
+in a session of its own and ignores SIGINT and SIGTERM: stopping is the server's to decide (it
+commits what is queued, then closes the input).
 
 It imports the store and the standard library, nothing else: about 17 MB at start, 23 MB under
 load (its SQLite keeps 16 prepared statements).
@@ -24,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,12 @@ class Relay(logging.Handler):
 
 
 def main() -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a session of its own: a kill by group)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     answers = os.dup(1)
     os.dup2(2, 1)  # a stray print reaches the log, never the answers
     try:
-        url, path, level = _receive()
+        _, url, path, level = _receive()
     except WriterLost:
         return 0
     logging.root.handlers[:] = [Relay(answers)]
@@ -72,17 +72,25 @@ def main() -> int:
         return 1
     try:
         frames.send(answers, ("done", None))
+        requests: list[Any] = []
+        predictions: list[Any] = []
         while True:
             try:
-                requests, predictions, piece = _receive()
+                kind, content = _receive()
             except WriterLost:
-                return 0  # the server closed its end: everything sent is committed
-            failure = None
-            try:
-                store.write(requests, predictions, piece)
-            except Exception as exc:
-                failure = Failure.of(exc)
-            frames.send(answers, ("done", failure))
+                return 0  # the server closed its end: everything it asked for is committed
+            if kind == "requests":
+                requests.extend(content)
+            elif kind == "predictions":
+                predictions.extend(content)
+            else:  # "commit", with the piece to insert by
+                failure = None
+                try:
+                    store.write(requests, predictions, content)
+                except Exception as exc:
+                    failure = Failure.of(exc)
+                requests, predictions = [], []
+                frames.send(answers, ("done", failure))
     except WriterLost:
         return 0  # the server is gone
     finally:
@@ -91,7 +99,3 @@ def main() -> int:
 
 def _receive() -> Any:
     return frames.receive(0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

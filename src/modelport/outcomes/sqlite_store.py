@@ -40,8 +40,9 @@ class SqliteStore(Store):
     period_sql = "CAST(ts / {seconds} AS INTEGER)"  # ts is positive: truncation is the floor
     busy_timeout_s = 30.0  # how long a transaction waits for another process's lock
     bin_sql = "mp_latency_bin(latency_ms)"  # SQLite may be built without LN: Python's, the writer's
-    # prepared statements kept (Python's default, 128, kept about 18 MB of multi-row inserts of
-    # every length a batch ended with; 16 keep the full-length ones, for 10 % more writer CPU)
+    # prepared statements kept: Python's default, 128, kept about 18 MB of multi-row inserts of
+    # every length a batch ended with; 16 bound that, and a statement of a length not seen
+    # lately is prepared again (about 10 % more writer CPU under load)
     cached_statements = 16
 
     def __init__(self, path: Path) -> None:

@@ -152,14 +152,15 @@ class Writer:
         self._wake.set()
         return marker.done.wait(timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the thread; later submissions are ignored."""
-        if self._closed:
-            return
-        self._closed = True
-        self.pending.append(Marker(stop=True))
-        self._wake.set()
+    def close(self, timeout: float = 30.0) -> bool:
+        """Commit what is queued, then stop the thread; later submissions are ignored. Whether
+        the thread ended within ``timeout`` (else it still holds the store)."""
+        if not self._closed:
+            self._closed = True
+            self.pending.append(Marker(stop=True))
+            self._wake.set()
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _take(self) -> tuple[list[Pending], list[Marker]]:
         """What is queued now (up to a stop marker), records and markers apart."""
@@ -217,7 +218,9 @@ class Writer:
         if child is not None:
             try:
                 return child.write(requests, predictions, every)
-            except WriterLost as exc:
+            except Exception as exc:  # lost (WriterLost), or a batch it could not be sent
+                if not isinstance(exc, WriterLost):
+                    child.kill()  # (the conversation is out of step: never used again)
                 self.child = None
                 self.lost += 1
                 self.health.log(
@@ -243,8 +246,8 @@ class Writer:
             self.child = self.spawn()
         except Exception as exc:
             self.health.log(
-                "writer_lost", logging.WARNING,
-                "%s: this process writes the outcome store meanwhile", exc,
+                "writer_start", logging.WARNING,
+                "%s: this process writes the outcome store for the next %.0f s", exc, RESPAWN_S,
             )  # fmt: skip
         return self.child
 

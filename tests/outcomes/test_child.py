@@ -199,6 +199,24 @@ def test_a_store_error_in_the_writer_process_reaches_health_and_the_log(
     assert (writer.failed, writer.written, writer.health.state) == (1, 1, "ok")
 
 
+def test_an_answer_the_writer_process_cannot_convert_fails_alone(
+    writer: Writer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.perf_counter()
+    with caplog.at_level(logging.ERROR, "modelport.outcomes"):
+        writer.submit(("bad", started, "m", 1, "v1", 1.0, 200, "regression", ["x"]))
+        writer.submit(pending("good", ["yes"]))
+        assert writer.flush()
+    assert writer.child is not None  # converted there
+    assert (writer.failed, writer.written) == (1, 1)
+    assert writer.health.dropped["unconvertible"] == 1
+    (record,) = caplog.records
+    assert record.getMessage() == "could not record the answer of request bad"
+    assert record.exc_text is not None
+    assert "ValueError: could not convert string to float: 'x'" in record.exc_text
+    assert totals(store) == (1, 1, 1)
+
+
 def test_the_writer_process_logs_reach_the_server_log(
     writer: Writer, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

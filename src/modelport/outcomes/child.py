@@ -1,5 +1,5 @@
-"""The server's end of its outcome writer process (:mod:`.sink`): start it, hand it a batch's
-rows, wait for the commit, stop it.
+"""The server's end of its outcome writer process (:mod:`.sink`): start it, hand it a batch,
+wait for the commit, stop it.
 
 Used by the writer thread only (:class:`.writer.Writer`), one batch at a time. Every wait has a
 deadline; a process that exits or stops answering raises :class:`~modelport.errors.WriterLost`
@@ -17,12 +17,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from modelport.errors import WriterLost
 from modelport.outcomes import frames
 from modelport.outcomes.health import Failure, log_traced
-from modelport.outcomes.records import PredictionRow, RequestRow
+from modelport.outcomes.records import Pending
+from modelport.outcomes.sink import Written
 
 __all__ = ["ANSWER_S", "START_S", "WriterProcess"]
 
@@ -37,7 +37,6 @@ _MAIN = (
 )
 
 log = logging.getLogger("modelport.outcomes")
-T = TypeVar("T")
 
 
 class WriterProcess:
@@ -71,7 +70,7 @@ class WriterProcess:
         except WriterLost:
             self.kill()
             raise
-        if failure is not None:
+        if isinstance(failure, Failure):
             self.close()
             raise WriterLost(
                 f"the outcome writer process could not open the store: {failure.error}"
@@ -81,24 +80,24 @@ class WriterProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def write(
-        self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow], piece: int
-    ) -> Failure | None:
-        """Commit one batch's rows (:meth:`.store.Store.write`); the failure, if it failed. The
-        rows go ``piece`` at a time (pickled between two releases of the GIL, as the thread
-        would insert them), then the commit is asked for."""
+    def write(self, records: Sequence[Pending], offset: float, piece: int) -> Written:
+        """Convert and commit one batch (:func:`.sink.commit`). The records go ``piece`` at a
+        time (pickled between two releases of the GIL), then the commit is asked for."""
         messages: list[object] = [
-            *(("requests", rows) for rows in _pieces(requests, piece)),
-            *(("predictions", rows) for rows in _pieces(predictions, piece)),
-            ("commit", piece),
+            *(("records", records[i : i + piece]) for i in range(0, len(records), piece)),
+            ("commit", offset, piece),
         ]
         try:
-            return self._ask(messages, ANSWER_S)
+            written = self._ask(messages, ANSWER_S)
         except WriterLost:
             self.kill()
             raise
+        if not isinstance(written, Written):
+            self.kill()
+            raise WriterLost(f"the outcome writer process answered {written!r}")
+        return written
 
-    def _ask(self, messages: Sequence[object], timeout: float) -> Failure | None:
+    def _ask(self, messages: Sequence[object], timeout: float) -> object:
         """Send ``messages`` and wait for the answer to the last, all within ``timeout``."""
         deadline = time.monotonic() + timeout
         try:
@@ -109,8 +108,7 @@ class WriterProcess:
                 if not isinstance(answer, tuple) or len(answer) < 2:
                     raise WriterLost(f"the outcome writer process answered {answer!r}")
                 if answer[0] != "log":
-                    failure: Failure | None = answer[1]
-                    return failure
+                    return answer[1]
                 _relay(*answer[1:])
         except WriterLost as exc:
             if time.monotonic() >= deadline:
@@ -140,10 +138,6 @@ class WriterProcess:
     def _close_pipe(self, which: int) -> None:
         with contextlib.suppress(OSError, AttributeError):
             self._pipes[which].close()
-
-
-def _pieces(rows: Sequence[T], piece: int) -> list[Sequence[T]]:
-    return [rows[i : i + piece] for i in range(0, len(rows), piece)]
 
 
 def _relay(name: str, level: int, message: str, trace: str | None) -> None:

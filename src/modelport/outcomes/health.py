@@ -39,6 +39,7 @@ __all__ = [
     "RateLimitedLog",
     "error_kind",
     "log_traced",
+    "trace",
 ]
 
 log = logging.getLogger("modelport.outcomes")
@@ -97,8 +98,12 @@ class Failure:
     @classmethod
     def of(cls, exc: BaseException) -> Failure:
         kind = error_kind(exc)
-        trace = "".join(traceback.format_exception(exc)).rstrip("\n") if kind in _TRACED else None
-        return cls(kind, f"{type(exc).__name__}: {exc}", trace)
+        return cls(kind, f"{type(exc).__name__}: {exc}", trace(exc) if kind in _TRACED else None)
+
+
+def trace(exc: BaseException) -> str:
+    """The traceback of ``exc`` as a formatter shows ``exc_info``'s."""
+    return "".join(traceback.format_exception(exc)).rstrip("\n")
 
 
 class OutcomeObserver(Protocol):

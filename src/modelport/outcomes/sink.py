@@ -1,16 +1,17 @@
 """The outcome writer process, started by a server process (:class:`.child.WriterProcess`) with
 this module's :func:`main`, never by hand.
 
-It commits the rows the server's writer thread made of each batch to the outcome store, in a
-process of its own: the database's work (SQLite's b-trees and the commit, the per-minute totals)
-then no longer takes turns with the event loop for the server's GIL, which cost about 6 % of the
-throughput of a small model under load.
+It turns each batch the server's writer thread hands it into rows and commits them to the
+outcome store, in a process of its own: that work (the conversion, SQLite's b-trees and the
+commit, the per-minute totals) then no longer takes turns with the event loop for the server's
+GIL, which cost about 6 % of the throughput of a small model under load.
 
 The conversation, in :mod:`.frames` messages on its standard input and output: first
-``("open", url, path, log_level)``, answered once the store is open; then, per batch, its rows a
-piece at a time (``("requests", rows)``, ``("predictions", rows)``) and ``("commit", piece)``,
-answered once they are committed. An answer is ``("done", failure)``, with ``failure`` ``None``
-or a :class:`~.health.Failure`, after any ``("log", logger, level, message, traceback)`` the
+``("open", url, path, log_level)``, answered ``("done", failure)`` (``None`` or a
+:class:`~.health.Failure`) once the store is open; then, per batch, its records as the serving
+path queued them, a piece at a time (``("records", records)``), and ``("commit", offset, piece)``,
+answered ``("done", written)`` (:class:`Written`) once they are converted and committed. Any
+answer comes after the ``("log", logger, level, message, traceback)`` messages of what the
 work logged (the server writes them to its own log). The end of its input ends it, after the
 batch in hand: a server that exits, however it exits, leaves no writer process behind. It runs
 in a session of its own and ignores SIGINT and SIGTERM: stopping is the server's to decide (it
@@ -25,15 +26,49 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelport.errors import WriterLost
 from modelport.outcomes import frames
 from modelport.outcomes.backends import open_store
-from modelport.outcomes.health import Failure
+from modelport.outcomes.health import Failure, trace
+from modelport.outcomes.records import Pending, to_rows
+from modelport.outcomes.store import Store
 
-__all__ = ["main"]
+__all__ = ["Written", "commit", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What committing a batch did: ``requests`` converted (committed unless ``failure``), and
+    the answers that could not be converted: how many, the first one's request id and
+    traceback."""
+
+    requests: int
+    failure: Failure | None = None
+    unconvertible: int = 0
+    unconvertible_id: str | None = None
+    unconvertible_trace: str | None = None
+
+
+def commit(store: Store, records: list[Pending], offset: float, piece: int) -> Written:
+    """Turn a batch into rows (:func:`~.records.to_rows`) and insert them in one transaction
+    (:meth:`~.store.Store.write`), in the writer process or, without one, the server's thread."""
+    converted = to_rows(records, offset, piece)
+    failure = None
+    if converted.requests:
+        try:
+            store.write(converted.requests, converted.predictions, piece)
+        except Exception as exc:
+            failure = Failure.of(exc)
+    error = converted.error
+    return Written(
+        len(converted.requests), failure, converted.failed, converted.failed_id,
+        None if error is None else trace(error),
+    )  # fmt: skip
+
 
 _FORMAT = logging.Formatter()
 
@@ -72,25 +107,19 @@ def main() -> int:
         return 1
     try:
         frames.send(answers, ("done", None))
-        requests: list[Any] = []
-        predictions: list[Any] = []
+        records: list[Pending] = []
         while True:
             try:
-                kind, content = _receive()
+                message = _receive()
             except WriterLost:
                 return 0  # the server closed its end: everything it asked for is committed
-            if kind == "requests":
-                requests.extend(content)
-            elif kind == "predictions":
-                predictions.extend(content)
-            else:  # "commit", with the piece to insert by
-                failure = None
-                try:
-                    store.write(requests, predictions, content)
-                except Exception as exc:
-                    failure = Failure.of(exc)
-                requests, predictions = [], []
-                frames.send(answers, ("done", failure))
+            if message[0] == "records":
+                records.extend(message[1])
+            else:  # ("commit", offset, piece)
+                _, offset, piece = message
+                written = commit(store, records, offset, piece)
+                records = []
+                frames.send(answers, ("done", written))
     except WriterLost:
         return 0  # the server is gone
     finally:

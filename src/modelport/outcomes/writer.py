@@ -6,13 +6,14 @@ request to :attr:`Writer.pending`, a ``collections.deque``: a length check and a
 (:meth:`.service.Outcomes.record`).
 One thread wakes every ``max_delay_s`` (:data:`MAX_DELAY_S`, 50 ms), at once when :meth:`flush`
 or :meth:`close` asks, or when a quarter of ``max_queue`` waits (the serving path sets the wake-up
-once, as it appends that record: :attr:`Writer.early`); it takes everything queued, turns it into
-rows (:func:`~modelport.outcomes.records.to_rows`) and has them inserted in one transaction, a
-few multi-row statements, so a busy server pays for one commit per batch, not per prediction, and a
-record is committed within about 50 ms of its answer (plus the commit itself). The transaction runs
-in the writer process (:mod:`.child`, started with the first batch when ``spawn`` is given: the
-server's default), where the database's work does not take the GIL from the event loop; without
-one, in this thread. Longer waits would
+once, as it appends that record: :attr:`Writer.early`); it takes everything queued, which is
+turned into rows (:func:`~modelport.outcomes.records.to_rows`) and inserted in one transaction, a
+few multi-row statements (:func:`.sink.commit`), so a busy server pays for one commit per batch,
+not per prediction, and a record is committed within about 50 ms of its answer (plus the commit
+itself). That work runs in the writer process (:mod:`.child`, started with the first batch when
+``spawn`` is given: the server's default), where it does not take the GIL from the event loop
+(this thread only pickles the batch, a piece at a time); without one, in this thread. Longer
+waits would
 save a little (each batch has a fixed cost: statements, a commit, the GIL taken from the event
 loop a few dozen times; one every 200 ms kept about 1 % more throughput at 16,000 predictions/s)
 but hold the event loop up longer: the writer converts a batch a piece at a time (a quarter of
@@ -46,14 +47,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelport.errors import WriterLost
 from modelport.outcomes.child import WriterProcess
-from modelport.outcomes.health import Failure, Health
-from modelport.outcomes.records import Pending, PredictionRow, RequestRow, piece, to_rows
+from modelport.outcomes.health import Health
+from modelport.outcomes.records import Pending, piece
 from modelport.outcomes.retention import Retention
+from modelport.outcomes.sink import Written, commit
 from modelport.outcomes.store import Store
 
 __all__ = ["MAX_DELAY_S", "RESPAWN_S", "Marker", "Writer"]
@@ -133,14 +135,21 @@ class Writer:
                 self.dropped,
             )
 
-    def unconvertible(self, request_id: str | None, exc: Exception | None, count: int = 1) -> None:
+    def unconvertible(
+        self,
+        request_id: str | None,
+        exc: Exception | None,
+        count: int = 1,
+        trace: str | None = None,
+    ) -> None:
         """Count answers that could not be turned into records, and log the first (the log is
-        rate-limited)."""
+        rate-limited) with ``exc``'s traceback (``trace``: one formatted in the writer
+        process)."""
         self.failed += count
         self.health.drop("unconvertible", count)
         self.health.log(
             "unconvertible", logging.ERROR, "could not record the answer of request %s",
-            request_id, exc_info=exc,
+            request_id, exc_info=exc, trace=trace,
         )  # fmt: skip
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -197,42 +206,43 @@ class Writer:
             return
         self.batches += 1
         every = piece(len(records))
-        converted = to_rows(records, time.time() - time.perf_counter(), every)
-        if converted.failed:
-            self.unconvertible(converted.failed_id, converted.error, converted.failed)
-        if not converted.requests:
+        offset = time.time() - time.perf_counter()
+        written = self._in_child(records, offset, every)
+        if written is None:
+            written = commit(self.store, records, offset, every)
+        if written.unconvertible:
+            self.unconvertible(
+                written.unconvertible_id, None, written.unconvertible,
+                trace=written.unconvertible_trace,
+            )  # fmt: skip
+        if not written.requests:
             return
-        failure = self._commit(converted.requests, converted.predictions, every)
-        if failure is not None:
-            self.failed += len(converted.requests)
-            self.health.failed(failure, len(converted.requests))
+        if written.failure is not None:
+            self.failed += written.requests
+            self.health.failed(written.failure, written.requests)
         else:
-            self.written += len(converted.requests)
+            self.written += written.requests
             self.health.committed()
 
-    def _commit(
-        self, requests: Sequence[RequestRow], predictions: Sequence[PredictionRow], every: int
-    ) -> Failure | None:
-        """Commit a batch's rows, in the writer process while one runs, else here."""
+    def _in_child(self, records: list[Pending], offset: float, every: int) -> Written | None:
+        """Have the writer process (started when none runs) commit a batch; ``None`` when no
+        process runs, or when it was lost with the batch: then this thread commits it."""
         child = self._child()
-        if child is not None:
-            try:
-                return child.write(requests, predictions, every)
-            except Exception as exc:  # lost (WriterLost), or a batch it could not be sent
-                if not isinstance(exc, WriterLost):
-                    child.kill()  # (the conversation is out of step: never used again)
-                self.child = None
-                self.lost += 1
-                self.health.log(
-                    "writer_lost", logging.WARNING,
-                    "the outcome writer process %d was lost (%s): its batch is written here",
-                    child.pid, exc,
-                )  # fmt: skip
+        if child is None:
+            return None
         try:
-            self.store.write(requests, predictions, every)
-        except Exception as exc:
-            return Failure.of(exc)
-        return None
+            return child.write(records, offset, every)
+        except Exception as exc:  # lost (WriterLost), or a batch it could not be sent
+            if not isinstance(exc, WriterLost):
+                child.kill()  # (the conversation is out of step: never used again)
+            self.child = None
+            self.lost += 1
+            self.health.log(
+                "writer_lost", logging.WARNING,
+                "the outcome writer process %d was lost (%s): its batch is written here",
+                child.pid, exc,
+            )  # fmt: skip
+            return None
 
     def _child(self) -> WriterProcess | None:
         """The writer process; one is started when none runs, at most every ``RESPAWN_S``."""

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import grpc, overload, paired, reference, report
-from bench.procs import Running, free_port, serve
+from bench.procs import Running, free_port, serve, tree_rss_mb
 from bench.wrk import Load, drive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +98,7 @@ class Result:
     running: Running
     loads: list[Load] = field(default_factory=list)
     profile: Profile | None = None
+    loaded_rss_mb: float = 0.0  # all processes after the load (the outcome writer process too)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def _measure(target: Target, logs: Path, opts: Options) -> Result:
         result = Result(target.name, target.model, running)
         for c in opts.conns:
             result.loads.append(drive(running.url + "/predict", c, opts.seconds, running.pid))
+        result.loaded_rss_mb = tree_rss_mb(running.pid)
         if target.profile and opts.profile:
             out = opts.results.parent / f"profile-{target.model.lower()}-{PROFILE_CONNECTIONS}.svg"
             result.profile = _profile(running, out, opts.seconds)

@@ -425,12 +425,12 @@ def render(
     ]
     memory = [
         "| server | model | cold start s | idle RSS MB (all processes) | one worker MB | "
-        "anonymous MB | file-backed MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "anonymous MB | file-backed MB | after the load MB (all processes) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {r.name} | {r.model} | {r.running.cold_start_s:.2f} | "
             f"{r.running.idle_rss_mb:.0f} | {r.running.worker_rss_mb:.0f} | "
-            f"{r.running.anon_mb:.0f} | {r.running.file_mb:.0f} |"
+            f"{r.running.anon_mb:.0f} | {r.running.file_mb:.0f} | {r.loaded_rss_mb:.0f} |"
             for r in results
         ),
     ]

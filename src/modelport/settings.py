@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         True,
         description="Commit recorded predictions in a writer process of their own (started with "
         "the first batch, about 20 MB): the database's work then leaves the server's GIL to the "
-        "event loop, about 6 % more predictions per second on a small model under load. false: "
+        "event loop, 3 to 5 % more predictions per second on a small model under load. false: "
         "the server's writer thread commits them itself.",
     )
     outcomes_required: bool = Field(

@@ -2,8 +2,8 @@
 wait for the commit, stop it.
 
 Used by the writer thread only (:class:`.writer.Writer`), one batch at a time. Every wait has a
-deadline; a process that exits or stops answering raises :class:`~modelport.errors.WriterLost`
-and is killed, and the writer commits that batch itself (rows already committed are not written
+deadline; a process that exits or stops answering raises :class:`~modelport.errors.WriterLost`;
+the writer kills it and commits that batch itself (rows already committed are not written
 twice: ids seen before are skipped, and so are their totals).
 """
 
@@ -82,18 +82,14 @@ class WriterProcess:
 
     def write(self, records: Sequence[Pending], offset: float, piece: int) -> Written:
         """Convert and commit one batch (:func:`.sink.commit`). The records go ``piece`` at a
-        time (pickled between two releases of the GIL), then the commit is asked for."""
+        time (pickled between two releases of the GIL), then the commit is asked for. Raises
+        :class:`WriterLost`; the caller then kills the process (:meth:`kill`)."""
         messages: list[object] = [
             *(("records", records[i : i + piece]) for i in range(0, len(records), piece)),
             ("commit", offset, piece),
         ]
-        try:
-            written = self._ask(messages, ANSWER_S)
-        except WriterLost:
-            self.kill()
-            raise
+        written = self._ask(messages, ANSWER_S)
         if not isinstance(written, Written):
-            self.kill()
             raise WriterLost(f"the outcome writer process answered {written!r}")
         return written
 

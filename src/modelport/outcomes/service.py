@@ -40,7 +40,7 @@ from modelport.outcomes.records import Pending, shown
 from modelport.outcomes.report import ExperimentReport, experiment_report
 from modelport.outcomes.retention import Retention
 from modelport.outcomes.store import Store
-from modelport.outcomes.writer import MAX_DELAY_S, Marker, Writer
+from modelport.outcomes.writer import CLOSE_S, MAX_DELAY_S, Marker, Writer
 from modelport.settings import Settings
 from modelport.sources import is_registry_uri
 
@@ -292,9 +292,9 @@ class Outcomes:
             ended = self.writer.close()
             if not ended:
                 log.warning(
-                    "the outcome writer has not finished in 30 s: the records it holds are lost "
-                    "if the process exits now"
-                )
+                    "the outcome writer has not finished in %.0f s: the records it holds are "
+                    "lost if the process exits now", CLOSE_S,
+                )  # fmt: skip
             self.writer = None
         if self.store is not None:
             if ended:  # (else the writer thread still writes with it)

@@ -50,7 +50,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modelport.errors import WriterLost
 from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.health import Health
 from modelport.outcomes.records import Pending, piece
@@ -58,10 +57,11 @@ from modelport.outcomes.retention import Retention
 from modelport.outcomes.sink import Written, commit
 from modelport.outcomes.store import Store
 
-__all__ = ["MAX_DELAY_S", "RESPAWN_S", "Marker", "Writer"]
+__all__ = ["CLOSE_S", "MAX_DELAY_S", "RESPAWN_S", "Marker", "Writer"]
 
 MAX_DELAY_S = 0.05  # how long a record may wait for the writer, at most
 RESPAWN_S = 5.0  # a writer process is started at most this often
+CLOSE_S = 30.0  # how long close() waits for the thread to commit what is queued
 
 log = logging.getLogger("modelport.outcomes")
 
@@ -161,7 +161,7 @@ class Writer:
         self._wake.set()
         return marker.done.wait(timeout)
 
-    def close(self, timeout: float = 30.0) -> bool:
+    def close(self, timeout: float = CLOSE_S) -> bool:
         """Commit what is queued, then stop the thread; later submissions are ignored. Whether
         the thread ended within ``timeout`` (else it still holds the store)."""
         if not self._closed:
@@ -233,8 +233,7 @@ class Writer:
         try:
             return child.write(records, offset, every)
         except Exception as exc:  # lost (WriterLost), or a batch it could not be sent
-            if not isinstance(exc, WriterLost):
-                child.kill()  # (the conversation is out of step: never used again)
+            child.kill()  # (gone, silent, or out of step: never used again)
             self.child = None
             self.lost += 1
             self.health.log(

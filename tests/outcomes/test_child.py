@@ -4,6 +4,7 @@ none twice."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import logging
@@ -102,6 +103,20 @@ def test_the_writer_process_commits_each_batch_and_imports_no_numpy(
     assert writer.flush()
     assert writer.child is child  # one process for every batch
     assert totals(store) == (301, 301, 301)
+
+
+def test_a_batch_goes_to_the_writer_process_in_one_write(writer: Writer, store: Store) -> None:
+    # every write to the pipe hands the GIL back to the event loop and takes it again: the
+    # request pipe holds a busy batch whole (Linux's default 64 KB: about 600 records)
+    for i in range(3000):  # about 200 KB
+        writer.submit(pending(f"r{i}", ["yes"]))
+    assert writer.flush()
+    child = writer.child
+    assert child is not None
+    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())  # (1 MB unless lowered)
+    wanted = child_module.PIPE_BYTES if allowed >= child_module.PIPE_BYTES else 1 << 16
+    assert fcntl.fcntl(child._requests, fcntl.F_GETPIPE_SZ) == wanted
+    assert totals(store) == (3000, 3000, 3000)
 
 
 def test_a_killed_writer_process_loses_nothing_and_another_one_starts(

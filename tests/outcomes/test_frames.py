@@ -1,5 +1,5 @@
 """The messages between the server and its writer process: whole messages across a pipe's
-buffer, the end of the stream, deadlines, and a length no message has."""
+buffer, several in one write, the end of the stream, deadlines, and a length no message has."""
 
 from __future__ import annotations
 
@@ -37,8 +37,18 @@ def test_a_message_larger_than_the_pipe_arrives_whole(pipe: tuple[int, int]) -> 
     batch = [(f"r{i}", float(i), "m", 1, "v1", None, 1, 0.5, 200, None) for i in range(20_000)]
     sender = threading.Thread(target=frames.send, args=(write, ("rows", batch), soon(10.0)))
     sender.start()  # about 1 MB: the sender waits for the reader, 64 KB at a time
-    assert frames.receive(read, soon(10.0)) == ("rows", batch)
+    assert frames.Reader(read).receive(soon(10.0)) == ("rows", batch)
     sender.join()
+
+
+def test_messages_written_at_once_are_read_one_by_one(pipe: tuple[int, int]) -> None:
+    read, write = pipe
+    messages = [("records", [("r1", 1.0)]), ("records", []), ("commit", 0.5, 32)]
+    frames.write(write, b"".join(map(frames.encode, messages)), soon(1.0))
+    reader = frames.Reader(read)
+    assert [reader.receive(soon(1.0)) for _ in messages] == messages
+    with pytest.raises(WriterLost, match="no answer in time"):  # nothing left over, or lost
+        reader.receive(soon(0.05))
 
 
 def test_the_end_of_the_stream_is_a_lost_writer(pipe: tuple[int, int]) -> None:
@@ -46,13 +56,13 @@ def test_the_end_of_the_stream_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     os.write(write, struct.pack("<I", 10) + b"abc")  # a message cut short
     os.close(write)
     with pytest.raises(WriterLost, match="closed"):
-        frames.receive(read, soon(1.0))
+        frames.Reader(read).receive(soon(1.0))
 
 
 def test_no_answer_before_the_deadline_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     read, write = pipe
     with pytest.raises(WriterLost, match="no answer in time"):
-        frames.receive(read, soon(0.05))
+        frames.Reader(read).receive(soon(0.05))
     with pytest.raises(WriterLost, match="no answer in time"):  # nobody reads: it fills
         frames.send(write, b"x" * (1 << 20), soon(0.05))
 
@@ -68,4 +78,4 @@ def test_a_length_past_the_bound_is_refused_before_reading_it(pipe: tuple[int, i
     read, write = pipe
     os.write(write, struct.pack("<I", frames.MAX_FRAME + 1))
     with pytest.raises(WriterLost, match="not this protocol's"):
-        frames.receive(read, soon(1.0))
+        frames.Reader(read).receive(soon(1.0))

@@ -10,6 +10,7 @@ twice: ids seen before are skipped, and so are their totals).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import subprocess
@@ -29,6 +30,7 @@ __all__ = ["ANSWER_S", "START_S", "WriterProcess"]
 START_S = 60.0  # to start and open the store (a lock another process holds: 30 s)
 ANSWER_S = 120.0  # to take and commit one batch (each lock it waits for: 30 s)
 STOP_S = 5.0  # for a killed process to be gone
+PIPE_BYTES = 1 << 20  # the request pipe's buffer (Linux's default 64 KB holds about 600 records)
 # isolated (-I): neither the server's working directory nor PYTHON* variables shadow a module;
 # the folder this modelport came from is searched last
 _MAIN = (
@@ -64,6 +66,9 @@ class WriterProcess:
         self._requests, self._answers = stdin.fileno(), stdout.fileno()
         os.set_blocking(self._requests, False)
         os.set_blocking(self._answers, False)
+        with contextlib.suppress(OSError, AttributeError):  # (past the system's bound: 64 KB)
+            fcntl.fcntl(self._requests, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self._reader = frames.Reader(self._answers)
         opening = ("open", url, None if path is None else str(path), log.getEffectiveLevel())
         try:
             failure = self._ask([opening], START_S)
@@ -81,14 +86,13 @@ class WriterProcess:
         return self.process.pid
 
     def write(self, records: Sequence[Pending], offset: float, piece: int) -> Written:
-        """Convert and commit one batch (:func:`.sink.commit`). The records go ``piece`` at a
-        time (pickled between two releases of the GIL), then the commit is asked for. Raises
-        :class:`WriterLost`; the caller then kills the process (:meth:`kill`)."""
-        messages: list[object] = [
-            *(("records", records[i : i + piece]) for i in range(0, len(records), piece)),
-            ("commit", offset, piece),
-        ]
-        written = self._ask(messages, ANSWER_S)
+        """Convert and commit one batch (:func:`.sink.commit`, ``piece`` records to a statement).
+        The batch is pickled at once (about 0.13 µs a record: 0.3 ms for the 2,500 that wake
+        the writer early) and goes in one write when the pipe can hold it: every release of the
+        GIL here is one the event loop has to take back, so a batch costs three (the write, the
+        wait for the answer, its read), not a few per piece of it. Raises :class:`WriterLost`; the
+        caller then kills the process (:meth:`kill`)."""
+        written = self._ask([("records", records), ("commit", offset, piece)], ANSWER_S)
         if not isinstance(written, Written):
             raise WriterLost(f"the outcome writer process answered {written!r}")
         return written
@@ -97,10 +101,9 @@ class WriterProcess:
         """Send ``messages`` and wait for the answer to the last, all within ``timeout``."""
         deadline = time.monotonic() + timeout
         try:
-            for message in messages:
-                frames.send(self._requests, message, deadline)
+            frames.write(self._requests, b"".join(map(frames.encode, messages)), deadline)
             while True:
-                answer = frames.receive(self._answers, deadline)
+                answer = self._reader.receive(deadline)
                 if not isinstance(answer, tuple) or len(answer) < 2:
                     raise WriterLost(f"the outcome writer process answered {answer!r}")
                 if answer[0] != "log":

@@ -17,56 +17,75 @@ import time
 
 from modelport.errors import WriterLost
 
-__all__ = ["MAX_FRAME", "receive", "send"]
+__all__ = ["MAX_FRAME", "Reader", "encode", "send", "write"]
 
 _HEADER = struct.Struct("<I")
-MAX_FRAME = 1 << 30  # the writer sends a batch a piece at a time: a few hundred KB each
+MAX_FRAME = 1 << 30  # a batch is a few hundred KB at most: 0.1 KB a record
 _CHUNK = 1 << 16
 
 
-def send(fd: int, message: object, deadline: float | None = None) -> None:
-    """Write one message by ``deadline`` (``time.monotonic()``; ``None`` only on a blocking
-    descriptor); raises :class:`~modelport.errors.WriterLost` when the other end is gone or does
-    not read in time."""
+def encode(message: object) -> bytes:
+    """One message as it goes down the pipe: its length, then its pickle."""
     blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     if len(blob) > MAX_FRAME:
         raise WriterLost(f"a message of {len(blob)} bytes, past {MAX_FRAME}")
-    for data in (memoryview(_HEADER.pack(len(blob))), memoryview(blob)):
-        while data:
+    return _HEADER.pack(len(blob)) + blob
+
+
+def send(fd: int, message: object, deadline: float | None = None) -> None:
+    """Write one message by ``deadline`` (:func:`write`)."""
+    write(fd, encode(message), deadline)
+
+
+def write(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write ``data`` (messages :func:`encode` made) by ``deadline`` (``time.monotonic()``;
+    ``None`` only on a blocking descriptor); raises :class:`~modelport.errors.WriterLost` when
+    the other end is gone or does not read in time. Each write takes what the pipe can hold: a
+    batch that fits is one system call (each one hands the GIL back and forth with the event
+    loop), and the descriptor is polled only when the pipe is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
             _wait(fd, deadline, writing=True)
+            continue
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise WriterLost("the other end of the pipe is closed") from exc
+        view = view[written:]
+
+
+class Reader:
+    """The messages that arrive on ``fd``, read up to 64 KB at a time (an answer and the log
+    records before it are usually one read)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def receive(self, deadline: float | None = None) -> object:
+        """The next message by ``deadline`` (as :func:`write`'s); raises
+        :class:`~modelport.errors.WriterLost` when the other end is gone (the end of the stream)
+        or does not answer in time."""
+        (size,) = _HEADER.unpack(self._take(_HEADER.size, deadline))
+        if size > MAX_FRAME:
+            raise WriterLost(f"a message of {size} bytes: the stream is not this protocol's")
+        return pickle.loads(self._take(size, deadline))
+
+    def _take(self, size: int, deadline: float | None) -> bytes:
+        buffer = self._buffer
+        while len(buffer) < size:
+            _wait(self.fd, deadline, writing=False)
             try:
-                written = os.write(fd, data[:_CHUNK])
+                part = os.read(self.fd, _CHUNK)
             except BlockingIOError:
                 continue
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                raise WriterLost("the other end of the pipe is closed") from exc
-            data = data[written:]
-
-
-def receive(fd: int, deadline: float | None = None) -> object:
-    """Read one message by ``deadline`` (as :func:`send`'s); raises
-    :class:`~modelport.errors.WriterLost` when the other end is gone (the end of the stream) or
-    does not answer in time."""
-    (size,) = _HEADER.unpack(_exactly(fd, _HEADER.size, deadline))
-    if size > MAX_FRAME:
-        raise WriterLost(f"a message of {size} bytes: the stream is not this protocol's")
-    return pickle.loads(_exactly(fd, size, deadline))
-
-
-def _exactly(fd: int, size: int, deadline: float | None) -> bytes:
-    parts: list[bytes] = []
-    left = size
-    while left:
-        _wait(fd, deadline, writing=False)
-        try:
-            part = os.read(fd, min(left, _CHUNK))
-        except BlockingIOError:
-            continue
-        if not part:
-            raise WriterLost("the other end of the pipe is closed")
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts)
+            if not part:
+                raise WriterLost("the other end of the pipe is closed")
+            buffer += part
+        taken = bytes(buffer[:size])
+        del buffer[:size]
+        return taken
 
 
 def _wait(fd: int, deadline: float | None, writing: bool) -> None:

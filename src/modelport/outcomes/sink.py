@@ -9,13 +9,13 @@ GIL, which cost 3 to 5 % of the throughput of a small model under load.
 The conversation, in :mod:`.frames` messages on its standard input and output: first
 ``("open", url, path, log_level)``, answered ``("done", failure)`` (``None`` or a
 :class:`~.health.Failure`) once the store is open; then, per batch, its records as the serving
-path queued them, a piece at a time (``("records", records)``), and ``("commit", offset, piece)``,
-answered ``("done", written)`` (:class:`Written`) once they are converted and committed. Any
-answer comes after the ``("log", logger, level, message, traceback)`` messages of what the
-work logged (the server writes them to its own log). The end of its input ends it, after the
-batch in hand: a server that exits, however it exits, leaves no writer process behind. It runs
-in a session of its own and ignores SIGINT and SIGTERM: stopping is the server's to decide (it
-commits what is queued, then closes the input).
+path queued them (``("records", records)``, any number of these) and ``("commit", offset,
+piece)``, both in one write, answered ``("done", written)`` (:class:`Written`) once they are
+converted and committed. Any answer comes after the ``("log", logger, level, message,
+traceback)`` messages of what the work logged (the server writes them to its own log). The
+end of its input ends it, after the batch in hand: a server that exits, however it exits, leaves
+no writer process behind. It runs in a session of its own and ignores SIGINT and SIGTERM:
+stopping is the server's to decide (it commits what is queued, then closes the input).
 
 It imports the store and the standard library, nothing else: about 17 MB at start, 23 MB under
 load (its SQLite keeps 16 prepared statements).
@@ -94,10 +94,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     answers = os.dup(1)
     os.dup2(2, 1)  # a stray print reaches the log, never the answers
+    requests = frames.Reader(0)
     try:
-        _, url, path, level = _receive()
+        opening: Any = requests.receive()
     except WriterLost:
         return 0
+    _, url, path, level = opening
     logging.root.handlers[:] = [Relay(answers)]
     logging.root.setLevel(level)
     try:
@@ -110,7 +112,7 @@ def main() -> int:
         records: list[Pending] = []
         while True:
             try:
-                message = _receive()
+                message: Any = requests.receive()
             except WriterLost:
                 return 0  # the server closed its end: everything it asked for is committed
             if message[0] == "records":
@@ -124,7 +126,3 @@ def main() -> int:
         return 0  # the server is gone
     finally:
         store.close()
-
-
-def _receive() -> Any:
-    return frames.receive(0)

@@ -12,9 +12,11 @@ Options (environment):
   ``overload`` (a slow model past its queue), ``onnx`` (an extra RandomForest line through its
   ONNX twin; no target uses it; not in the default set), ``grpc`` (Iris LR over gRPC beside
   REST, with Triton's Python clients: :mod:`bench.grpc`).
-- ``BENCH_ROUNDS``: paired rounds (default 3; 0: none) of the tutorial, the shipped defaults and
-  all off for LR at 64 connections, up together and driven in turn (:mod:`bench.paired`): the
-  4x and 85 % targets read the median of the rounds' ratios.
+- ``BENCH_ROUNDS``: paired rounds (default 3; 0: none), servers up together and driven in turn
+  (:mod:`bench.paired`): the tutorial, the shipped defaults and all off for LR at 64
+  connections; the tutorial and the defaults for RF at 64 and for LR at 1 connection. Every
+  target that compares two servers (4x, 50x, 85 %, p50 and p99) reads the median of its rounds'
+  ratios; the single runs are reported beside it.
 - ``BENCH_PROFILE=1``: install py-spy in the bench's modelport venv and record a flame graph of
   modelport (1 worker, LR and RF) during an extra 64-connection run, saved beside the results.
 - ``BENCH_RESULTS``: where to write the report (default ``bench/RESULTS.md``).
@@ -51,7 +53,8 @@ ALL_OFF = {
     "MODELPORT_ACCESS_LOG": "false",
 }
 PROFILE_CONNECTIONS = 64
-PAIRED_CONNECTIONS = 64
+# (model, estimator, connections, with the all-off line): the paired rounds' comparisons
+PAIRED = (("LR", "logistic", 64, True), ("RF", "forest", 64, False), ("LR", "logistic", 1, False))
 
 
 @dataclass(frozen=True)
@@ -295,19 +298,29 @@ def _targets(modelport: Path, work: Path, only: tuple[str, ...]) -> list[Target]
     return targets
 
 
-def _paired(modelport: Path, work: Path, opts: Options) -> paired.Rounds | None:
-    """The tutorial, the shipped defaults and all off (LR), in paired rounds."""
-    if "lr" not in opts.only or not opts.rounds:
-        return None
-    print(f"paired rounds (LR, {PAIRED_CONNECTIONS} connections) ...", flush=True)
-    ref, repo = work / "reference-logistic", work / "modelport-logistic"
-    targets = [
-        (report.TUTORIAL, _tutorial("LR", ref, 1)),
-        (report.MP1, _modelport(modelport, "paired defaults", "LR", repo, 1)),
-        (report.ALL_OFF_1, _modelport(modelport, "paired all off", "LR", repo, 1, ALL_OFF)),
-    ]
-    servers = [paired.Server(name, t.command, t.ready, t.cwd, t.env) for name, t in targets]
-    return paired.run(servers, PAIRED_CONNECTIONS, opts.seconds, opts.rounds, work)
+def _paired(modelport: Path, work: Path, opts: Options) -> list[paired.Rounds]:
+    """Paired rounds for the targets that compare two servers: the tutorial, the shipped
+    defaults and all off (LR, 64 connections: 4x and 85 %); the tutorial and the defaults for RF
+    at 64 connections (50x) and for LR at 1 connection (p50 and p99)."""
+    if not opts.rounds:
+        return []
+    found = []
+    for model, estimator, connections, all_off in PAIRED:
+        if model.lower() not in opts.only:
+            continue
+        print(f"paired rounds ({model}, {connections} connections) ...", flush=True)
+        ref, repo = work / f"reference-{estimator}", work / f"modelport-{estimator}"
+        tag = f"{model} {connections}"
+        targets = [
+            (report.TUTORIAL, _tutorial(model, ref, 1)),
+            (report.MP1, _modelport(modelport, f"paired defaults {tag}", model, repo, 1)),
+        ]
+        if all_off:
+            off = _modelport(modelport, f"paired all off {tag}", model, repo, 1, ALL_OFF)
+            targets.append((report.ALL_OFF_1, off))
+        servers = [paired.Server(name, t.command, t.ready, t.cwd, t.env) for name, t in targets]
+        found.append(paired.run(servers, model, connections, opts.seconds, opts.rounds, work))
+    return found
 
 
 def _overload(modelport: Path, work: Path, seconds: float) -> list[overload.Run]:
@@ -420,7 +433,11 @@ def _cells(opts: Options) -> int:
     profiled = sum(1 for group in ("lr", "rf") if group in opts.only) if opts.profile else 0
     extra = (4 if "overload" in opts.only else 0) + profiled
     extra += 2 if "grpc" in opts.only else 0
-    extra += 3 * opts.rounds if "lr" in opts.only else 0
+    extra += sum(
+        (3 if all_off else 2) * opts.rounds
+        for model, _, _, all_off in PAIRED
+        if model.lower() in opts.only
+    )
     return servers * len(opts.conns) + extra
 
 

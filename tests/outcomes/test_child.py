@@ -16,11 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelport.errors import WriterLost
 from modelport.outcomes import child as child_module
+from modelport.outcomes import frames
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.service import Outcomes
@@ -105,18 +107,43 @@ def test_the_writer_process_commits_each_batch_and_imports_no_numpy(
     assert totals(store) == (301, 301, 301)
 
 
-def test_a_batch_goes_to_the_writer_process_in_one_write(writer: Writer, store: Store) -> None:
+def test_a_batch_goes_to_the_writer_process_in_one_write(
+    writer: Writer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # every write to the pipe hands the GIL back to the event loop and takes it again: the
     # request pipe holds a busy batch whole (Linux's default 64 KB: about 600 records)
-    for i in range(3000):  # about 200 KB
-        writer.submit(pending(f"r{i}", ["yes"]))
+    writer.submit(pending("first", ["yes"]))
     assert writer.flush()
     child = writer.child
     assert child is not None
-    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())  # (1 MB unless lowered)
-    wanted = child_module.PIPE_BYTES if allowed >= child_module.PIPE_BYTES else 1 << 16
-    assert fcntl.fcntl(child._requests, fcntl.F_GETPIPE_SZ) == wanted
-    assert totals(store) == (3000, 3000, 3000)
+    writes: list[int] = []
+    real = os.write
+
+    def counted(fd: int, data: Any) -> int:
+        if fd == child._requests:
+            writes.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(frames.os, "write", counted)
+    for i in range(child_module.SEND_RECORDS):  # about 110 KB: more than a default pipe holds
+        writer.submit(pending(f"r{i}", ["yes"]))
+    assert writer.flush()
+    assert len(writes) == 1
+    assert writes[0] > 1 << 16
+    for i in range(child_module.SEND_RECORDS + 1):  # past one part: two writes
+        writer.submit(pending(f"s{i}", ["yes"]))
+    assert writer.flush()
+    assert len(writes) == 3
+    assert totals(store) == (5002, 5002, 5002)
+    probe_read, probe_write = os.pipe()  # what this system lets a pipe hold
+    try:
+        grown = fcntl.fcntl(probe_write, fcntl.F_SETPIPE_SZ, child_module.PIPE_BYTES)
+    except OSError:
+        grown = fcntl.fcntl(probe_write, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(probe_read)
+        os.close(probe_write)
+    assert fcntl.fcntl(child._requests, fcntl.F_GETPIPE_SZ) == grown
 
 
 def test_a_killed_writer_process_loses_nothing_and_another_one_starts(

@@ -51,6 +51,23 @@ def test_messages_written_at_once_are_read_one_by_one(pipe: tuple[int, int]) -> 
         reader.receive(soon(0.05))
 
 
+def test_a_message_that_arrives_in_pieces_is_read_whole_once_it_is_there(
+    pipe: tuple[int, int],
+) -> None:
+    read, write = pipe
+    first, second = frames.encode(("done", None)), frames.encode(("records", ["x"] * 1000))
+    os.write(write, first + second[:2])  # a message, and half the next one's length
+    reader = frames.Reader(read)
+    assert reader.receive(soon(1.0)) == ("done", None)
+    with pytest.raises(WriterLost, match="no answer in time"):
+        reader.receive(soon(0.05))
+    os.write(write, second[2:100])  # its length whole now, not its body
+    with pytest.raises(WriterLost, match="no answer in time"):
+        reader.receive(soon(0.05))
+    os.write(write, second[100:])
+    assert reader.receive(soon(1.0)) == ("records", ["x"] * 1000)  # a late message is not lost
+
+
 def test_the_end_of_the_stream_is_a_lost_writer(pipe: tuple[int, int]) -> None:
     read, write = pipe
     os.write(write, struct.pack("<I", 10) + b"abc")  # a message cut short

@@ -20,7 +20,7 @@ from modelport.errors import WriterLost
 __all__ = ["MAX_FRAME", "Reader", "encode", "send", "write"]
 
 _HEADER = struct.Struct("<I")
-MAX_FRAME = 1 << 30  # a batch is a few hundred KB at most: 0.1 KB a record
+MAX_FRAME = 1 << 30  # a message holds at most 2,500 records: about 0.1 KB each
 _CHUNK = 1 << 16
 
 
@@ -57,7 +57,8 @@ def write(fd: int, data: bytes, deadline: float | None = None) -> None:
 
 class Reader:
     """The messages that arrive on ``fd``, read up to 64 KB at a time (an answer and the log
-    records before it are usually one read)."""
+    records before it are usually one read). A message leaves the buffer only once it is whole,
+    so one that is late is still whole at the next call."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -67,14 +68,20 @@ class Reader:
         """The next message by ``deadline`` (as :func:`write`'s); raises
         :class:`~modelport.errors.WriterLost` when the other end is gone (the end of the stream)
         or does not answer in time."""
-        (size,) = _HEADER.unpack(self._take(_HEADER.size, deadline))
+        self._fill(_HEADER.size, deadline)
+        (size,) = _HEADER.unpack_from(self._buffer)
         if size > MAX_FRAME:
             raise WriterLost(f"a message of {size} bytes: the stream is not this protocol's")
-        return pickle.loads(self._take(size, deadline))
+        end = _HEADER.size + size
+        self._fill(end, deadline)
+        with memoryview(self._buffer) as whole, whole[_HEADER.size : end] as blob:
+            message = pickle.loads(blob)
+        del self._buffer[:end]
+        return message
 
-    def _take(self, size: int, deadline: float | None) -> bytes:
-        buffer = self._buffer
-        while len(buffer) < size:
+    def _fill(self, size: int, deadline: float | None) -> None:
+        """Read until the buffer holds ``size`` bytes."""
+        while len(self._buffer) < size:
             _wait(self.fd, deadline, writing=False)
             try:
                 part = os.read(self.fd, _CHUNK)
@@ -82,10 +89,7 @@ class Reader:
                 continue
             if not part:
                 raise WriterLost("the other end of the pipe is closed")
-            buffer += part
-        taken = bytes(buffer[:size])
-        del buffer[:size]
-        return taken
+            self._buffer += part
 
 
 def _wait(fd: int, deadline: float | None, writing: bool) -> None:

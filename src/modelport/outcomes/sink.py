@@ -9,13 +9,14 @@ GIL, which cost 3 to 5 % of the throughput of a small model under load.
 The conversation, in :mod:`.frames` messages on its standard input and output: first
 ``("open", url, path, log_level)``, answered ``("done", failure)`` (``None`` or a
 :class:`~.health.Failure`) once the store is open; then, per batch, its records as the serving
-path queued them (``("records", records)``, any number of these) and ``("commit", offset,
-piece)``, both in one write, answered ``("done", written)`` (:class:`Written`) once they are
-converted and committed. Any answer comes after the ``("log", logger, level, message,
-traceback)`` messages of what the work logged (the server writes them to its own log). The
-end of its input ends it, after the batch in hand: a server that exits, however it exits, leaves
-no writer process behind. It runs in a session of its own and ignores SIGINT and SIGTERM:
-stopping is the server's to decide (it commits what is queued, then closes the input).
+path queued them (``("records", records)``, 2,500 at most in each) and then ``("commit", offset,
+piece)``, in one write when the batch holds 2,500 records or fewer, answered ``("done",
+written)`` (:class:`Written`) once they are converted and committed. Any answer comes after the
+``("log", logger, level, message, traceback)`` messages of what the work logged (the server
+writes them to its own log). The end of its input ends it, after the batch in hand: a server
+that exits, however it exits, leaves no writer process behind. It runs in a session of its own
+and ignores SIGINT and SIGTERM: stopping is the server's to decide (it commits what is queued,
+then closes the input).
 
 It imports the store and the standard library, nothing else: about 17 MB at start, 23 MB under
 load (its SQLite keeps 16 prepared statements).

@@ -12,13 +12,13 @@ few multi-row statements (:func:`.sink.commit`), so a busy server pays for one c
 not per prediction, and a record is committed within about 50 ms of its answer (plus the commit
 itself). That work runs in the writer process (:mod:`.child`, started with the first batch when
 ``spawn`` is given: the server's default), where it does not take the GIL from the event loop
-(this thread only pickles the batch and sends it in one write, taking the GIL back from the loop
-about three times a batch); without one, in this thread. Longer waits would save a little (each
-batch has a fixed cost: statements, a commit, the GIL taken from the event loop; one every 200 ms
-kept about 1 % more throughput at 16,000 predictions/s) but hold the event loop up longer: in
-this thread the writer converts a batch a piece at a time (a quarter of it, 32 to 500 records)
-and the GIL is its own for each piece, so a request that arrives meanwhile waits for a larger
-piece (which showed in the p99 of a single connection). After each batch the
+(this thread only pickles the batch and sends it, 2,500 records to a write, taking the GIL back
+from the loop about three times a batch); without one, in this thread. Longer waits would save
+a little (each batch has a fixed cost: statements, a commit, the GIL taken from the event loop;
+one every 200 ms kept about 1 % more throughput at 16,000 predictions/s) but hold the event loop
+up longer: in this thread the writer converts a batch a piece at a time (a quarter of it, 32 to
+500 records) and the GIL is its own for each piece, so a request that arrives meanwhile waits
+for a larger piece (which showed in the p99 of a single connection). After each batch the
 thread deletes old records when a prune is due (:mod:`.retention`).
 
 * **Queue full** (``max_queue`` records waiting: the database cannot keep up): the new record is

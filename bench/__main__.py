@@ -306,8 +306,8 @@ def _paired(modelport: Path, work: Path, opts: Options) -> list[paired.Rounds]:
         return []
     found = []
     for model, estimator, connections, all_off in PAIRED:
-        if model.lower() not in opts.only:
-            continue
+        if model.lower() not in opts.only or connections not in opts.conns:
+            continue  # (its targets need the single runs too)
         print(f"paired rounds ({model}, {connections} connections) ...", flush=True)
         ref, repo = work / f"reference-{estimator}", work / f"modelport-{estimator}"
         tag = f"{model} {connections}"
@@ -435,8 +435,8 @@ def _cells(opts: Options) -> int:
     extra += 2 if "grpc" in opts.only else 0
     extra += sum(
         (3 if all_off else 2) * opts.rounds
-        for model, _, _, all_off in PAIRED
-        if model.lower() in opts.only
+        for model, _, connections, all_off in PAIRED
+        if model.lower() in opts.only and connections in opts.conns
     )
     return servers * len(opts.conns) + extra
 

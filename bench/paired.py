@@ -66,6 +66,13 @@ class Rounds:
         each = ", ".join(f"{v:.2f}" for v in self.ratios(name, base, which))
         return f"median of {len(self.loads[name])} paired rounds ({each})"
 
+    def middle(self, name: str, base: str, which: str = "rps") -> tuple[Load, Load]:
+        """The loads of the round whose ratio is the median (the lower middle for an even
+        count): what a reason quotes."""
+        ratios = self.ratios(name, base, which)
+        r = sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+        return self.loads[name][r], self.loads[base][r]
+
     def median(self, name: str) -> Load:
         """The round whose req/s is ``name``'s median (the lower middle for an even count)."""
         ordered = sorted(self.loads[name], key=lambda x: x.rps)
@@ -129,8 +136,9 @@ def lines(rounds: Rounds, pairs: list[tuple[str, str, str, str]]) -> list[str]:
     plural = "" if rounds.connections == 1 else "s"
     note = (
         f"{together} up at once, each driven for {rounds.seconds:g} s at "
-        f"{rounds.connections} connection{plural} in every round, in an order that rotates; a "
-        "ratio's median is the median of its rounds' ratios (runs seconds apart, not minutes)."
+        f"{rounds.connections} connection{plural} in every round, in an order that rotates (the "
+        "others idle meanwhile); a ratio's median is the median of its rounds' ratios (runs "
+        "seconds apart, not minutes)."
     )
     return [*table, "", note]
 

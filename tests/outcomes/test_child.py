@@ -22,7 +22,6 @@ import pytest
 
 from modelport.errors import WriterLost
 from modelport.outcomes import child as child_module
-from modelport.outcomes import frames
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.service import Outcomes
@@ -69,6 +68,14 @@ def running(pid: int) -> bool:
         return False
 
 
+def first_process(writer: Writer) -> WriterProcess:
+    """The writer process, started by a first batch (committed)."""
+    writer.submit(pending("first", ["yes"]))
+    assert writer.flush()
+    assert writer.child is not None
+    return writer.child
+
+
 def wait_exit(pid: int, timeout: float = 30.0) -> bool:
     """Whether the process ``pid`` (not necessarily this one's child) exits within ``timeout``."""
     try:
@@ -112,10 +119,7 @@ def test_a_batch_goes_to_the_writer_process_in_one_write(
 ) -> None:
     # every write to the pipe hands the GIL back to the event loop and takes it again: the
     # request pipe holds a busy batch whole (Linux's default 64 KB: about 600 records)
-    writer.submit(pending("first", ["yes"]))
-    assert writer.flush()
-    child = writer.child
-    assert child is not None
+    child = first_process(writer)
     writes: list[int] = []
     real = os.write
 
@@ -124,7 +128,7 @@ def test_a_batch_goes_to_the_writer_process_in_one_write(
             writes.append(len(data))
         return real(fd, data)
 
-    monkeypatch.setattr(frames.os, "write", counted)
+    monkeypatch.setattr(os, "write", counted)  # (frames looks it up at each call)
     for i in range(child_module.SEND_RECORDS):  # about 110 KB: more than a default pipe holds
         writer.submit(pending(f"r{i}", ["yes"]))
     assert writer.flush()
@@ -149,10 +153,7 @@ def test_a_batch_goes_to_the_writer_process_in_one_write(
 def test_a_killed_writer_process_loses_nothing_and_another_one_starts(
     writer: Writer, store: Store, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer.submit(pending("first", ["yes"]))
-    assert writer.flush()
-    first = writer.child
-    assert first is not None
+    first = first_process(writer)
     os.kill(first.pid, signal.SIGKILL)
     with caplog.at_level(logging.WARNING, "modelport.outcomes"):
         for i in range(50):
@@ -174,10 +175,7 @@ def test_a_killed_writer_process_loses_nothing_and_another_one_starts(
 def test_a_writer_process_out_of_step_is_killed_and_the_batch_written_here(
     writer: Writer, store: Store
 ) -> None:
-    writer.submit(pending("first", ["yes"]))
-    assert writer.flush()
-    broken = writer.child
-    assert broken is not None
+    broken = first_process(writer)
     broken._pipes[0].close()  # its input closed under it: writing raises OSError (EBADF)
     writer.submit(pending("second", ["yes"]))
     assert writer.flush()
@@ -199,10 +197,7 @@ def test_a_batch_committed_twice_counts_once(store: Store) -> None:
 def test_a_writer_process_that_stops_answering_is_killed(
     writer: Writer, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer.submit(pending("first", ["yes"]))
-    assert writer.flush()
-    stopped = writer.child
-    assert stopped is not None
+    stopped = first_process(writer)
     monkeypatch.setattr(child_module, "ANSWER_S", 0.5)
     os.kill(stopped.pid, signal.SIGSTOP)
     try:

@@ -22,9 +22,11 @@ import pytest
 
 from modelport.errors import WriterLost
 from modelport.outcomes import child as child_module
+from modelport.outcomes import frames
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.service import Outcomes
+from modelport.outcomes.sink import Relay
 from modelport.outcomes.store import Store
 from modelport.outcomes.writer import Writer
 from modelport.server.logs import JsonFormatter
@@ -269,6 +271,29 @@ def test_the_writer_process_logs_reach_the_server_log(
     assert (writer.written, writer.lost) == (2, 0)
 
 
+def test_a_logged_traceback_is_relayed_as_text() -> None:
+    read, write = os.pipe()
+    logger = logging.getLogger("modelport.outcomes.relay-test")
+    logger.propagate = False
+    logger.addHandler(Relay(write))
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("it failed")
+        logger.warning("no traceback here")
+        reader = frames.Reader(read)
+        name, level, message, traced = reader.receive()[1:]  # type: ignore[index]
+        assert (name, level, message) == (logger.name, logging.ERROR, "it failed")
+        assert traced.startswith("Traceback (most recent call last):")
+        assert traced.endswith("ValueError: boom")
+        assert reader.receive() == ("log", logger.name, logging.WARNING, "no traceback here", None)
+    finally:
+        logger.handlers.clear()
+        os.close(read)
+        os.close(write)
+
+
 def test_a_writer_process_that_cannot_start_leaves_the_writing_here(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,6 +325,7 @@ PARENT = """
 import os, signal, sys, time
 from pathlib import Path
 from modelport.outcomes.service import Outcomes
+from modelport.outcomes.sink import Relay
 from modelport.settings import Settings
 folder = Path(sys.argv[1])
 outcomes = Outcomes(Settings(models=folder, outcomes_db=folder / "o.db"), max_delay_s=3600)

@@ -146,10 +146,10 @@ class WriterProcess:
 def _parts(records: Sequence[Pending], offset: float, piece: int) -> Iterator[bytes]:
     """A batch's writes: :data:`SEND_RECORDS` records at a time, the request to commit with the
     last."""
-    last = max(len(records) - 1, 0) // SEND_RECORDS * SEND_RECORDS
-    for first in range(0, last + 1, SEND_RECORDS):
+    starts = range(0, max(len(records), 1), SEND_RECORDS)
+    for first in starts:
         data = frames.encode(("records", records[first : first + SEND_RECORDS]))
-        yield data + frames.encode(("commit", offset, piece)) if first == last else data
+        yield data + frames.encode(("commit", offset, piece)) if first == starts[-1] else data
 
 
 def _relay(name: str, level: int, message: str, trace: str | None) -> None:

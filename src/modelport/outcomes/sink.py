@@ -71,9 +71,6 @@ def commit(store: Store, records: list[Pending], offset: float, piece: int) -> W
     )  # fmt: skip
 
 
-_FORMAT = logging.Formatter()
-
-
 class Relay(logging.Handler):
     """Hand each log record to the server, which logs it in its own format."""
 
@@ -83,8 +80,9 @@ class Relay(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            trace = _FORMAT.formatException(record.exc_info) if record.exc_info else None
-            message = ("log", record.name, record.levelno, record.getMessage(), trace)
+            error = record.exc_info[1] if record.exc_info else None
+            traced = None if error is None else trace(error)
+            message = ("log", record.name, record.levelno, record.getMessage(), traced)
             frames.send(self.fd, message)
         except Exception:
             self.handleError(record)

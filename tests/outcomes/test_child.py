@@ -328,6 +328,9 @@ from modelport.outcomes.service import Outcomes
 from modelport.outcomes.sink import Relay
 from modelport.settings import Settings
 folder = Path(sys.argv[1])
+# what a terminal gives a server: a shell that starts a job in the background without job
+# control (a CI runner's "make test &") leaves SIGINT ignored, and Ctrl-C would never come
+signal.signal(signal.SIGINT, signal.default_int_handler)
 outcomes = Outcomes(Settings(models=folder, outcomes_db=folder / "o.db"), max_delay_s=3600)
 outcomes.open()
 for i in range(10):
@@ -352,7 +355,7 @@ print("closed", writer.lost, child.process.returncode, flush=True)
 def test_ctrl_c_leaves_the_writer_process_to_commit_what_is_queued(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", PARENT, str(tmp_path), "interrupt"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, start_new_session=True,
+        cwd=ROOT, capture_output=True, text=True, timeout=90, start_new_session=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     pid, *closed = done.stdout.split()

@@ -72,6 +72,24 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_s(stat: Path) -> float:
+    """User + system CPU seconds in a ``/proc`` ``stat`` file (0 once the task is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def tree_cpu_parts_s(pid: int) -> tuple[float, float, float]:
+    """CPU seconds used so far by a process's main thread (a one-worker server's event loop),
+    its other threads (the model's, the outcome writer's), and its live descendants (the outcome
+    writer process)."""
+    whole = _cpu_s(Path(f"/proc/{pid}/stat"))
+    main = _cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+    below = sum(_cpu_s(Path(f"/proc/{child}/stat")) for child in _tree(pid)[1:])
+    return main, max(whole - main, 0.0), below
+
+
 def machine_busy_s() -> float:
     """CPU seconds every core of the machine has spent busy (not idle, not waiting on I/O)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.procs import machine_busy_s, tree_cpu_s
+from bench.procs import machine_busy_s, tree_cpu_parts_s, tree_cpu_s
 
 LUA = Path(__file__).with_name("post.lua")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -25,6 +25,9 @@ class Load:
     server_cores: float = float("nan")  # the server's CPU seconds per second of the run
     wrk_cores: float = float("nan")  # wrk's own, on the same machine
     machine_cores: float = float("nan")  # every process on the machine, neighbours included
+    # the server's cores in its main thread (one worker: the event loop), its other threads, and
+    # its child processes (the outcome writer process)
+    parts: tuple[float, float, float] = (float("nan"),) * 3
 
     @property
     def other_cores(self) -> float:
@@ -34,6 +37,11 @@ class Load:
     @property
     def server_us_per_request(self) -> float:
         return 1e6 * self.server_cores / self.rps if self.rps else float("nan")
+
+    def part_us_per_request(self, which: int) -> float:
+        """CPU µs per request of one of :attr:`parts`: 0 main thread, 1 other threads, 2 child
+        processes."""
+        return 1e6 * self.parts[which] / self.rps if self.rps else float("nan")
 
 
 def _ms(text: str) -> float:
@@ -70,6 +78,7 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
         url,
     ]
     server_before = tree_cpu_s(server_pid) if server_pid else 0.0
+    parts_before = tree_cpu_parts_s(server_pid) if server_pid else (0.0, 0.0, 0.0)
     machine_before = machine_busy_s()
     own = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -80,4 +89,14 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
     load = parse(done.stdout, connections)
     wrk_cpu = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
     server = (tree_cpu_s(server_pid) - server_before) / wall if server_pid else float("nan")
-    return replace(load, server_cores=server, wrk_cores=wrk_cpu / wall, machine_cores=machine)
+    parts = load.parts
+    if server_pid:
+        now = tree_cpu_parts_s(server_pid)
+        parts = (
+            (now[0] - parts_before[0]) / wall,
+            (now[1] - parts_before[1]) / wall,
+            (now[2] - parts_before[2]) / wall,
+        )
+    return replace(
+        load, server_cores=server, wrk_cores=wrk_cpu / wall, machine_cores=machine, parts=parts
+    )

@@ -62,16 +62,6 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants."""
-    ticks = 0
-    for current in _tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_s(stat: Path) -> float:
     """User + system CPU seconds in a ``/proc`` ``stat`` file (0 once the task is gone)."""
     with contextlib.suppress(OSError, IndexError, ValueError):

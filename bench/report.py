@@ -232,7 +232,7 @@ def _split(on: Load, off: Load) -> str:
         f"outcome writer's) {threads:,.0f} µs (all off: {off.part_us_per_request(1):,.0f}), "
         f"the outcome writer process {process:,.0f} µs. The writer process runs on the core "
         "wrk uses too. The Python that recording and metrics add to the loop's thread is a few "
-        "µs per request (in the flame graph: `Observe.answered`, `Metrics`, `Tally`); the rest "
+        "µs per request (in a profile: `Observe.answered`, `Metrics`, `Tally`); the rest "
         "of the loop's difference is the same work running slower beside the writer process "
         "and wrk: on two cores every busy process slows the others."
     )

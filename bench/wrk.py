@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.procs import machine_busy_s, tree_cpu_parts_s, tree_cpu_s
+from bench.procs import machine_busy_s, tree_cpu_parts_s
 
 LUA = Path(__file__).with_name("post.lua")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -77,7 +77,6 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
         str(LUA),
         url,
     ]
-    server_before = tree_cpu_s(server_pid) if server_pid else 0.0
     parts_before = tree_cpu_parts_s(server_pid) if server_pid else (0.0, 0.0, 0.0)
     machine_before = machine_busy_s()
     own = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -88,15 +87,13 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = parse(done.stdout, connections)
     wrk_cpu = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
-    server = (tree_cpu_s(server_pid) - server_before) / wall if server_pid else float("nan")
-    parts = load.parts
-    if server_pid:
-        now = tree_cpu_parts_s(server_pid)
-        parts = (
-            (now[0] - parts_before[0]) / wall,
-            (now[1] - parts_before[1]) / wall,
-            (now[2] - parts_before[2]) / wall,
-        )
-    return replace(
-        load, server_cores=server, wrk_cores=wrk_cpu / wall, machine_cores=machine, parts=parts
+    load = replace(load, wrk_cores=wrk_cpu / wall, machine_cores=machine)
+    if not server_pid:
+        return load
+    now = tree_cpu_parts_s(server_pid)
+    parts = (
+        (now[0] - parts_before[0]) / wall,
+        (now[1] - parts_before[1]) / wall,
+        (now[2] - parts_before[2]) / wall,
     )
+    return replace(load, server_cores=sum(parts), parts=parts)

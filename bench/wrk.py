@@ -91,9 +91,6 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
     if not server_pid:
         return load
     now = tree_cpu_parts_s(server_pid)
-    parts = (
-        (now[0] - parts_before[0]) / wall,
-        (now[1] - parts_before[1]) / wall,
-        (now[2] - parts_before[2]) / wall,
-    )
-    return replace(load, server_cores=sum(parts), parts=parts)
+    # (a part read as the whole less the main thread can come out a tick below its start)
+    main, threads, below = (max(a - b, 0.0) / wall for a, b in zip(now, parts_before, strict=True))
+    return replace(load, server_cores=main + threads + below, parts=(main, threads, below))

@@ -302,12 +302,8 @@ def _paired(modelport: Path, work: Path, opts: Options) -> list[paired.Rounds]:
     """Paired rounds for the targets that compare two servers: the tutorial, the shipped
     defaults and all off (LR, 64 connections: 4x and 85 %); the tutorial and the defaults for RF
     at 64 connections (50x) and for LR at 1 connection (p50 and p99)."""
-    if not opts.rounds:
-        return []
     found = []
-    for model, estimator, connections, all_off in PAIRED:
-        if model.lower() not in opts.only or connections not in opts.conns:
-            continue  # (its targets need the single runs too)
+    for model, estimator, connections, all_off in _paired_wanted(opts):
         print(f"paired rounds ({model}, {connections} connections) ...", flush=True)
         ref, repo = work / f"reference-{estimator}", work / f"modelport-{estimator}"
         tag = f"{model} {connections}"
@@ -321,6 +317,14 @@ def _paired(modelport: Path, work: Path, opts: Options) -> list[paired.Rounds]:
         servers = [paired.Server(name, t.command, t.ready, t.cwd, t.env) for name, t in targets]
         found.append(paired.run(servers, model, connections, opts.seconds, opts.rounds, work))
     return found
+
+
+def _paired_wanted(opts: Options) -> list[tuple[str, str, int, bool]]:
+    """The comparisons of :data:`PAIRED` this run measures: none without rounds, and only those
+    whose model and connection count run (its targets need the single runs too)."""
+    if not opts.rounds:
+        return []
+    return [p for p in PAIRED if p[0].lower() in opts.only and p[2] in opts.conns]
 
 
 def _overload(modelport: Path, work: Path, seconds: float) -> list[overload.Run]:
@@ -433,11 +437,7 @@ def _cells(opts: Options) -> int:
     profiled = sum(1 for group in ("lr", "rf") if group in opts.only) if opts.profile else 0
     extra = (4 if "overload" in opts.only else 0) + profiled
     extra += 2 if "grpc" in opts.only else 0
-    extra += sum(
-        (3 if all_off else 2) * opts.rounds
-        for model, _, connections, all_off in PAIRED
-        if model.lower() in opts.only and connections in opts.conns
-    )
+    extra += sum((3 if all_off else 2) * opts.rounds for *_, all_off in _paired_wanted(opts))
     return servers * len(opts.conns) + extra
 
 

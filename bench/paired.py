@@ -41,6 +41,11 @@ class Rounds:
     seconds: float
     loads: dict[str, list[Load]] = field(default_factory=dict)
 
+    @property
+    def at(self) -> str:
+        """``64 connections`` or ``1 connection``."""
+        return f"{self.connections} connection{'' if self.connections == 1 else 's'}"
+
     def measured(self, model: str, connections: int, *names: str) -> bool:
         """Whether these rounds drove every one of ``names`` serving ``model`` at
         ``connections``."""
@@ -133,10 +138,9 @@ def lines(rounds: Rounds, pairs: list[tuple[str, str, str, str]]) -> list[str]:
     ratios = " | ".join(f"**{rounds.ratio(n, b, w):.2f}**" for _, n, b, w in pairs)
     table.append(f"| median | {medians} | {ratios} |")
     together = "Both servers" if len(names) == 2 else f"All {len(names)} servers"
-    plural = "" if rounds.connections == 1 else "s"
     note = (
         f"{together} up at once, each driven for {rounds.seconds:g} s at "
-        f"{rounds.connections} connection{plural} in every round, in an order that rotates (the "
+        f"{rounds.at} in every round, in an order that rotates (the "
         "others idle meanwhile); a ratio's median is the median of its rounds' ratios (runs "
         "seconds apart, not minutes)."
     )

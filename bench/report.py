@@ -376,8 +376,7 @@ def _paired_sections(rounds: list[paired.Rounds]) -> list[str]:
         else:
             pairs = [("defaults ÷ tutorial", MP1, TUTORIAL, "rps")]
         found += [
-            f"### {measured.model}, {measured.connections} connection"
-            + ("s" if measured.connections != 1 else ""),
+            f"### {measured.model}, {measured.at}",
             "",
             *paired.lines(measured, pairs),
             "",

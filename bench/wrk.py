@@ -22,12 +22,16 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
-    server_cores: float = float("nan")  # the server's CPU seconds per second of the run
     wrk_cores: float = float("nan")  # wrk's own, on the same machine
     machine_cores: float = float("nan")  # every process on the machine, neighbours included
-    # the server's cores in its main thread (one worker: the event loop), its other threads, and
-    # its child processes (the outcome writer process)
+    # the server's CPU seconds per second of the run in its main thread (one worker: the event
+    # loop), its other threads, and its child processes (the outcome writer process)
     parts: tuple[float, float, float] = (float("nan"),) * 3
+
+    @property
+    def server_cores(self) -> float:
+        """The server's CPU seconds per second of the run, all its parts together."""
+        return sum(self.parts)
 
     @property
     def other_cores(self) -> float:
@@ -93,4 +97,4 @@ def drive(url: str, connections: int, seconds: float, server_pid: int | None = N
     now = tree_cpu_parts_s(server_pid)
     # (a part read as the whole less the main thread can come out a tick below its start)
     main, threads, below = (max(a - b, 0.0) / wall for a, b in zip(now, parts_before, strict=True))
-    return replace(load, server_cores=main + threads + below, parts=(main, threads, below))
+    return replace(load, parts=(main, threads, below))

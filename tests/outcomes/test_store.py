@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from modelport.core.result import InferenceResult
+from modelport.outcomes import records
 from modelport.outcomes.backends import open_store
+from modelport.outcomes.sqlite_store import SqliteStore
 from modelport.outcomes.store import Store
 from modelport.runtimes import Outputs
 from tests.conftest import ClientFactory
@@ -61,6 +63,29 @@ def test_feedback_is_upserted_and_joined_to_its_prediction(store: Store) -> None
         ("v1", "no", None, "yes", None), ("v2", "no", None, "no", None),
     ]  # fmt: skip
     assert outcomes(store, "other") == []
+
+
+def test_the_writer_processs_store_offers_the_cpu_while_its_statements_run(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``steps`` steps of SQLite's statements, in a file opened again too; PostgreSQL
+    runs them in its own server, and a store that was not asked offers nothing."""
+    offered: list[None] = []
+    monkeypatch.setattr(records.os, "sched_yield", lambda: offered.append(None))
+    write(store, [pending(f"r{i}", ["yes"]) for i in range(50)])
+    assert offered == []
+    store.offer_cpu_every(100)
+    write(store, [pending(f"s{i}", ["yes"]) for i in range(50)])
+    assert store.request("s49") is not None  # the handler let every statement finish
+    if not isinstance(store, SqliteStore):
+        assert offered == []
+        return
+    assert 50 * 60 // 100 // 2 < len(offered) < 50 * 60 // 100 * 2  # about 60 steps a record
+    store.path.unlink()  # opened again: with the handler
+    offered.clear()
+    write(store, [pending(f"t{i}", ["yes"]) for i in range(50)])
+    assert store.reopened == 1
+    assert len(offered) > 10
 
 
 def test_open_store_chooses_by_url(tmp_path: Path) -> None:

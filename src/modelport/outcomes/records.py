@@ -7,7 +7,8 @@ a tuple is all it pays); the writer thread turns a batch of them into :data:`Req
 
 from __future__ import annotations
 
-import time
+import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -22,6 +23,7 @@ __all__ = [
     "PredictionRow",
     "RequestRow",
     "StoredRequest",
+    "offer_cpu",
     "phrase",
     "piece",
     "scoped_id",
@@ -110,7 +112,8 @@ MIN_PIECE, MAX_PIECE = 32, 500
 
 def piece(records: int) -> int:
     """How many of a batch's records the writer works through between two releases of the GIL
-    (converted, summed up, or sent in one statement): a quarter of the batch, from 32 to 500.
+    and offers of the CPU (:func:`offer_cpu`; converted, summed up, or sent in one statement):
+    a quarter of the batch, from 32 to 500.
     While the writer holds the GIL the event loop waits, so a light load, with small batches,
     gets short holds (the loop answers within a fraction of a millisecond); and every handover
     of the GIL costs the loop too, so a heavy load, with large batches, gets few of them."""
@@ -118,17 +121,28 @@ def piece(records: int) -> int:
 
 
 def yielding(items: Sequence[T], every: int) -> Iterator[T]:
-    """``items``, letting the event loop's thread have the GIL every ``every``."""
+    """``items``, letting others run every ``every`` (:func:`offer_cpu`)."""
     for index, item in enumerate(items):
         if index and not index % every:
-            time.sleep(0)
+            offer_cpu()
         yield item
+
+
+def offer_cpu() -> int:
+    """Let a thread waiting for the GIL take it (the server's writer thread: the event loop),
+    and a task waiting for this CPU run (the writer process: the server and the load beside it).
+    Without that, a waking task can wait for the writer process's whole batch (a millisecond
+    under a light load, which was the p99 of a single connection). Returns 0, which lets SQLite
+    go on (it is also its progress handler: :meth:`.store.Store.offer_cpu_every`)."""
+    with contextlib.suppress(OSError):  # (sched_yield never fails on Linux)
+        os.sched_yield()  # (it releases the GIL, as ``time.sleep(0)`` did)
+    return 0
 
 
 def to_rows(batch: Sequence[Pending], offset: float, every: int = MAX_PIECE) -> Converted:
     """The rows of a batch; ``offset`` is ``time.time() - time.perf_counter()`` (taken once
-    per batch), which turns each request's ``started`` into Unix seconds; the GIL is let go
-    every ``every`` records (:func:`piece`).
+    per batch), which turns each request's ``started`` into Unix seconds; others may run
+    (:func:`offer_cpu`) every ``every`` records (:func:`piece`).
 
     Error answers (status 400 and up) get their reason phrase and no predicted rows. A request
     whose answer cannot be turned into rows is counted in :attr:`Converted.failed` (the writer

@@ -158,8 +158,8 @@ def rollup_rows(
     requests: Sequence[RequestRow], every: int = MAX_PIECE
 ) -> tuple[list[TotalsRow], list[BinRow], list[BinRow]]:
     """A batch's totals, minute bins and hour bins, each sorted by key (writers that add to the
-    same rows take them in one order, so they never wait on each other in a cycle); the GIL is
-    let go every ``every`` requests."""
+    same rows take them in one order, so they never wait on each other in a cycle); others may run
+    (:func:`~.records.offer_cpu`) every ``every`` requests."""
     totals: dict[tuple[str, int, str, int, str], list[float]] = {}
     bins: dict[tuple[str, int, str, int], int] = {}
     for request in yielding(requests, every):

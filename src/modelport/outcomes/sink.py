@@ -18,6 +18,13 @@ that exits, however it exits, leaves no writer process behind. It runs in a sess
 and ignores SIGINT and SIGTERM: stopping is the server's to decide (it commits what is queued,
 then closes the input).
 
+Every few dozen microseconds of its work it offers its CPU to a task waiting for it
+(:func:`~.records.offer_cpu`: between pieces of the conversion, and every :data:`OFFER_STEPS`
+steps of SQLite's statements): a request that wakes the server meanwhile is not held up for the
+rest of the batch. In alternating rounds of a single connection (LR, one worker, 12 rounds of
+3 s) the p99 went from 0.81 to 0.60 ms (recording off: 0.40 ms); at 64 connections the
+throughput stayed the same (1.01 times).
+
 It imports the store and the standard library, nothing else: about 17 MB at start, 23 MB under
 load (its SQLite keeps 16 prepared statements).
 """
@@ -38,7 +45,11 @@ from modelport.outcomes.health import Failure, trace
 from modelport.outcomes.records import Pending, to_rows
 from modelport.outcomes.store import Store
 
-__all__ = ["Written", "commit", "main"]
+__all__ = ["OFFER_STEPS", "Written", "commit", "main"]
+
+# SQLite's steps between two offers of the CPU (:meth:`.store.Store.offer_cpu_every`): a record
+# takes about 60 of them, so about 40 µs of the batch's statements
+OFFER_STEPS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +117,7 @@ def main() -> int:
     except Exception as exc:
         frames.send(answers, ("done", Failure.of(exc)))
         return 1
+    store.offer_cpu_every(OFFER_STEPS)
     try:
         frames.send(answers, ("done", None))
         records: list[Pending] = []

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import ConfigError, OutcomesUnavailable
+from modelport.outcomes.records import offer_cpu
 from modelport.outcomes.rollup import latency_bin
 from modelport.outcomes.store import Store
 
@@ -44,6 +45,7 @@ class SqliteStore(Store):
     # every length a batch ended with; 16 bound that, and a statement of a length not seen
     # lately is prepared again (about 10 % more writer CPU under load)
     cached_statements = 16
+    offer_steps = 0  # SQLite's steps between two offers of the CPU (0: none)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -64,12 +66,19 @@ class SqliteStore(Store):
             connection.create_function("mp_latency_bin", 1, latency_bin, deterministic=True)
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA mmap_size=0")
+            if self.offer_steps:
+                connection.set_progress_handler(offer_cpu, self.offer_steps)
             self.max_parameters = _max_parameters(connection)
             self._identity = _identity(self.path)
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def offer_cpu_every(self, steps: int) -> None:
+        self.offer_steps = steps  # (and for a connection opened again)
+        if self._connection is not None:
+            self._connection.set_progress_handler(offer_cpu, steps)
 
     def _reconnect_if_lost(self) -> None:
         if self._connection is not None and _identity(self.path) == self._identity:

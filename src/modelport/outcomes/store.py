@@ -147,6 +147,12 @@ class Store:
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.placeholder)
 
+    def offer_cpu_every(self, steps: int) -> None:
+        """Offer the CPU to other tasks (:func:`~.records.offer_cpu`) every ``steps`` steps of
+        this connection's statements, where they run in this process: the writer process's, which
+        has no event loop to hold up (a handler called from the database's steps takes the GIL
+        each time). PostgreSQL runs them in its own server: nothing to do."""
+
     def _reconnect_if_lost(self) -> None:
         """Replace a connection the server dropped (a database restart) or a file that was
         deleted or replaced underneath."""

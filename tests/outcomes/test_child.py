@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from modelport.errors import WriterLost
 from modelport.outcomes import child as child_module
 from modelport.outcomes import frames
+from modelport.outcomes import sink as sink_module
 from modelport.outcomes.backends import open_store
 from modelport.outcomes.child import WriterProcess
 from modelport.outcomes.service import Outcomes
@@ -114,6 +116,53 @@ def test_the_writer_process_commits_each_batch_and_imports_no_numpy(
     assert writer.flush()
     assert writer.child is child  # one process for every batch
     assert totals(store) == (301, 301, 301)
+
+
+# the writer process with a spy on sched_yield, which says how many offers it made as it exits
+_COUNTED = (
+    "import atexit, os, sys\n"
+    "sys.path.insert(0, {src!r})\n"
+    "real, offers = os.sched_yield, []\n"
+    "def counted():\n"
+    "    offers.append(None)\n"
+    "    real()\n"
+    "os.sched_yield = counted\n"
+    "atexit.register(lambda: print('offers', len(offers), file=sys.stderr))\n"
+    "from modelport.outcomes.sink import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def test_the_writer_process_offers_its_cpu_while_it_works(tmp_path: Path) -> None:
+    """Between two pieces of a batch (converting, summing up) and every ``OFFER_STEPS`` steps of
+    SQLite's statements, so that a request waking the server beside it is not held up for the
+    rest of the batch (what that does to the p99 is measured by ``make bench``)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _COUNTED.format(src=str(ROOT / "src"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None
+    assert process.stdout is not None
+    requests, answers = process.stdin.fileno(), frames.Reader(process.stdout.fileno())
+    deadline = time.monotonic() + 60
+    frames.send(requests, ("open", None, str(tmp_path / "o.db"), logging.WARNING))
+    assert answers.receive(deadline) == ("done", None)
+    frames.send(requests, ("records", [pending(f"r{i}", ["yes"]) for i in range(1000)]))
+    frames.send(requests, ("commit", 0.0, 100))  # pieces of 100 records
+    kind, written = answers.receive(deadline)  # type: ignore[misc]
+    assert (kind, written.requests, written.failure) == ("done", 1000, None)
+    process.stdin.close()  # its end: it exits
+    assert process.wait(60) == 0
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    found = re.search(rb"offers (\d+)", stderr)
+    assert found is not None, stderr
+    pieces = 2 * (1000 // 100 - 1)  # converted, then summed up
+    steps = 1000 * 50 // sink_module.OFFER_STEPS  # (SQLite takes about 60 steps a record)
+    assert int(found.group(1)) >= pieces + steps
+    assert totals(open_store(path=tmp_path / "o.db")) == (1000, 1000, 1000)
 
 
 def test_a_batch_goes_to_the_writer_process_in_one_write(

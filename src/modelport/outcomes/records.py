@@ -7,9 +7,9 @@ a tuple is all it pays); the writer thread turns a batch of them into :data:`Req
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -23,6 +23,7 @@ __all__ = [
     "PredictionRow",
     "RequestRow",
     "StoredRequest",
+    "let_loop_run",
     "offer_cpu",
     "phrase",
     "piece",
@@ -112,44 +113,55 @@ MIN_PIECE, MAX_PIECE = 32, 500
 
 def piece(records: int) -> int:
     """How many of a batch's records the writer works through between two releases of the GIL
-    and offers of the CPU (:func:`offer_cpu`; converted, summed up, or sent in one statement):
-    a quarter of the batch, from 32 to 500.
+    (converted, summed up, or sent in one statement): a quarter of the batch, from 32 to 500.
     While the writer holds the GIL the event loop waits, so a light load, with small batches,
     gets short holds (the loop answers within a fraction of a millisecond); and every handover
     of the GIL costs the loop too, so a heavy load, with large batches, gets few of them."""
     return max(MIN_PIECE, min(MAX_PIECE, records // 4))
 
 
-def yielding(items: Sequence[T], every: int) -> Iterator[T]:
-    """``items``, letting others run every ``every`` (:func:`offer_cpu`)."""
-    for index, item in enumerate(items):
-        if index and not index % every:
-            offer_cpu()
-        yield item
+def let_loop_run() -> None:
+    """Between two pieces in the server's writer thread: release the GIL for the event loop's
+    thread. ``time.sleep(0)`` sleeps for the timer's slack (about 50 µs), long enough for the
+    waiting thread to take it (``sched_yield`` returns before it can)."""
+    time.sleep(0)
 
 
 def offer_cpu() -> int:
-    """Let a thread waiting for the GIL take it (the server's writer thread: the event loop),
-    and a task waiting for this CPU run (the writer process: the server and the load beside it).
-    Without that, a waking task can wait for the writer process's whole batch (a millisecond
-    under a light load, which was the p99 of a single connection). Returns 0, which lets SQLite
-    go on (it is also its progress handler: :meth:`.store.Store.offer_cpu_every`)."""
-    with contextlib.suppress(OSError):  # (sched_yield never fails on Linux)
-        os.sched_yield()  # (it releases the GIL, as ``time.sleep(0)`` did)
+    """Between two pieces in the writer process, and every few SQLite steps there
+    (:meth:`.store.Store.offer_cpu_every`): let a task waiting for this CPU run (the server, the
+    load beside it), then go on at once. A sleep would end in a wake-up, which takes a CPU from
+    whatever runs there. Returns 0, which tells SQLite to go on."""
+    os.sched_yield()
     return 0
 
 
-def to_rows(batch: Sequence[Pending], offset: float, every: int = MAX_PIECE) -> Converted:
+def yielding(
+    items: Sequence[T], every: int, pause: Callable[[], object] = let_loop_run
+) -> Iterator[T]:
+    """``items``, with a ``pause`` every ``every``."""
+    for index, item in enumerate(items):
+        if index and not index % every:
+            pause()
+        yield item
+
+
+def to_rows(
+    batch: Sequence[Pending],
+    offset: float,
+    every: int = MAX_PIECE,
+    pause: Callable[[], object] = let_loop_run,
+) -> Converted:
     """The rows of a batch; ``offset`` is ``time.time() - time.perf_counter()`` (taken once
-    per batch), which turns each request's ``started`` into Unix seconds; others may run
-    (:func:`offer_cpu`) every ``every`` records (:func:`piece`).
+    per batch), which turns each request's ``started`` into Unix seconds; ``pause`` every
+    ``every`` records (:func:`piece`): :func:`let_loop_run` or :func:`offer_cpu`.
 
     Error answers (status 400 and up) get their reason phrase and no predicted rows. A request
     whose answer cannot be turned into rows is counted in :attr:`Converted.failed` (the writer
     logs it); the others go on.
     """
     converted = Converted()
-    for record in yielding(batch, every):
+    for record in yielding(batch, every, pause):
         request_id, started, model, version, variant, latency_ms, status, kind, values = record
         error, rows = None, []
         try:

@@ -29,10 +29,10 @@ with more than :data:`~modelport.outcomes.summary.EXACT_ROWS` records) does not 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeAlias
 
-from modelport.outcomes.records import MAX_PIECE, RequestRow, yielding
+from modelport.outcomes.records import MAX_PIECE, RequestRow, let_loop_run, yielding
 from modelport.outcomes.stats import lerp
 
 __all__ = [
@@ -155,14 +155,16 @@ def bin_value(found: int) -> float:
 
 
 def rollup_rows(
-    requests: Sequence[RequestRow], every: int = MAX_PIECE
+    requests: Sequence[RequestRow],
+    every: int = MAX_PIECE,
+    pause: Callable[[], object] = let_loop_run,
 ) -> tuple[list[TotalsRow], list[BinRow], list[BinRow]]:
     """A batch's totals, minute bins and hour bins, each sorted by key (writers that add to the
-    same rows take them in one order, so they never wait on each other in a cycle); others may run
-    (:func:`~.records.offer_cpu`) every ``every`` requests."""
+    same rows take them in one order, so they never wait on each other in a cycle); ``pause``
+    every ``every`` requests (:func:`~.records.to_rows`)."""
     totals: dict[tuple[str, int, str, int, str], list[float]] = {}
     bins: dict[tuple[str, int, str, int], int] = {}
-    for request in yielding(requests, every):
+    for request in yielding(requests, every, pause):
         _id, ts, model, version, variant, kind, _rows, latency, status, _error = request
         minute = math.floor(ts / MINUTE_S)
         key = (model, minute, variant, version or 0, kind or "")

@@ -76,6 +76,7 @@ class SqliteStore(Store):
         return connection
 
     def offer_cpu_every(self, steps: int) -> None:
+        super().offer_cpu_every(steps)
         self.offer_steps = steps  # (and for a connection opened again)
         if self._connection is not None:
             self._connection.set_progress_handler(offer_cpu, steps)

@@ -28,11 +28,18 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from modelport.errors import OutcomesUnavailable
-from modelport.outcomes.records import MAX_PIECE, PredictionRow, RequestRow, StoredRequest
+from modelport.outcomes.records import (
+    MAX_PIECE,
+    PredictionRow,
+    RequestRow,
+    StoredRequest,
+    let_loop_run,
+    offer_cpu,
+)
 from modelport.outcomes.rollup import (
     ADD_BINS,
     ADD_HOUR_BINS,
@@ -124,6 +131,7 @@ class Store:
     def __init__(self, where: str) -> None:
         """Connect (:meth:`_connect`), create what is missing and sum up an older store; the
         connection is closed again if any of it fails."""
+        self.pause: Callable[[], object] = let_loop_run  # between two pieces of a batch
         self._connection = self._connect()
         self._lock = threading.Lock()
         self.where = where
@@ -148,10 +156,12 @@ class Store:
         return statement.replace("?", self.placeholder)
 
     def offer_cpu_every(self, steps: int) -> None:
-        """Offer the CPU to other tasks (:func:`~.records.offer_cpu`) every ``steps`` steps of
-        this connection's statements, where they run in this process: the writer process's, which
-        has no event loop to hold up (a handler called from the database's steps takes the GIL
-        each time). PostgreSQL runs them in its own server: nothing to do."""
+        """For the writer process, which has no event loop to hold up: let a task waiting for
+        its CPU run (:func:`~.records.offer_cpu`) between two pieces of a batch, and every
+        ``steps`` steps of this connection's statements where they run in this process (SQLite;
+        PostgreSQL runs them in its own server). Never in the server: a handler called from the
+        database's steps takes the GIL from the event loop each time."""
+        self.pause = offer_cpu
 
     def _reconnect_if_lost(self) -> None:
         """Replace a connection the server dropped (a database restart) or a file that was
@@ -239,7 +249,7 @@ class Store:
                 if inserted != len(requests):  # ids seen before, not inserted (none: a batch
                     # committed already, written again after its writer process was lost)
                     kept = self._inserted(cursor, requests) if inserted else []
-                totals, bins, hours = rollup_rows(kept, piece)
+                totals, bins, hours = rollup_rows(kept, piece, self.pause)
                 self._insert_many(cursor, ADD_TOTALS, totals)
                 self._insert_many(cursor, ADD_BINS, bins)
                 self._insert_many(cursor, ADD_HOUR_BINS, hours)

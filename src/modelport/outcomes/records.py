@@ -113,7 +113,8 @@ MIN_PIECE, MAX_PIECE = 32, 500
 
 def piece(records: int) -> int:
     """How many of a batch's records the writer works through between two releases of the GIL
-    (converted, summed up, or sent in one statement): a quarter of the batch, from 32 to 500.
+    (:func:`let_loop_run`; in the writer process, offers of its CPU: :func:`offer_cpu`), converted,
+    summed up, or sent in one statement: a quarter of the batch, from 32 to 500.
     While the writer holds the GIL the event loop waits, so a light load, with small batches,
     gets short holds (the loop answers within a fraction of a millisecond); and every handover
     of the GIL costs the loop too, so a heavy load, with large batches, gets few of them."""

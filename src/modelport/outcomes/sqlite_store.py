@@ -45,7 +45,6 @@ class SqliteStore(Store):
     # every length a batch ended with; 16 bound that, and a statement of a length not seen
     # lately is prepared again (about 10 % more writer CPU under load)
     cached_statements = 16
-    offer_steps = 0  # SQLite's steps between two offers of the CPU (0: none)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -76,8 +75,7 @@ class SqliteStore(Store):
         return connection
 
     def offer_cpu_every(self, steps: int) -> None:
-        super().offer_cpu_every(steps)
-        self.offer_steps = steps  # (and for a connection opened again)
+        super().offer_cpu_every(steps)  # (and for a connection opened again: _connect)
         if self._connection is not None:
             self._connection.set_progress_handler(offer_cpu, steps)
 

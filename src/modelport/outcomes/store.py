@@ -125,13 +125,13 @@ class Store:
     placeholder = "?"
     max_parameters = 65_535  # in one statement (PostgreSQL's; SQLite's is the build's)
     clustered = ""  # SQLite: rows kept in their primary key's b-tree (no second copy of the key)
+    offer_steps = 0  # the writer process's: database steps between offers of the CPU (0: none)
     period_sql = "CAST(FLOOR(ts / {seconds}) AS BIGINT)"  # a request's minute or hour, in SQL
     bin_sql = "CAST(FLOOR(LN(GREATEST(latency_ms, 0.001)) / LN(1.02)) AS INTEGER)"  # rollup's bin
 
     def __init__(self, where: str) -> None:
         """Connect (:meth:`_connect`), create what is missing and sum up an older store; the
         connection is closed again if any of it fails."""
-        self.pause: Callable[[], object] = let_loop_run  # between two pieces of a batch
         self._connection = self._connect()
         self._lock = threading.Lock()
         self.where = where
@@ -161,7 +161,13 @@ class Store:
         ``steps`` steps of this connection's statements where they run in this process (SQLite;
         PostgreSQL runs them in its own server). Never in the server: a handler called from the
         database's steps takes the GIL from the event loop each time."""
-        self.pause = offer_cpu
+        self.offer_steps = steps
+
+    @property
+    def pause(self) -> Callable[[], object]:
+        """What the work on a batch does between two pieces: :func:`~.records.offer_cpu` in the
+        writer process (:meth:`offer_cpu_every`), else :func:`~.records.let_loop_run`."""
+        return offer_cpu if self.offer_steps else let_loop_run
 
     def _reconnect_if_lost(self) -> None:
         """Replace a connection the server dropped (a database restart) or a file that was

@@ -91,9 +91,9 @@ class _Why:
         if served is per_row:
             how = "its predict_proba"
         else:
+            served_how = cost.get("served_how", "its trees joined into one walk")
             how = (
-                f"as modelport answers it: its trees joined into one walk for a small batch, tree "
-                f"by tree past that; its own predict_proba: "
+                f"as modelport answers it: {served_how}; its own predict_proba: "
                 f"{per_row['1']:,.0f} µs for one row, {per_row['64']:,.1f} µs per row in 64"
             )
         return (

@@ -46,7 +46,7 @@ WIDE = np.random.default_rng(1).uniform(-20, 20, size=(2000, 4))
 def test_classifiers_answer_bit_for_bit(tmp_path: Path, estimator: Any) -> None:
     model = estimator.fit(X, np.array(["setosa", "versicolor", "virginica"])[Y])
     runtime, _ = load(save(model, tmp_path / "m.joblib"))
-    assert runtime._forest is not None
+    assert runtime._fast is not None
     for rows in (X, WIDE, X[:1]):
         outputs = runtime.predict(rows)
         np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows))
@@ -88,7 +88,7 @@ def test_a_forest_of_several_jobs_is_summed_in_order() -> None:
 def test_regressors_answer_bit_for_bit(tmp_path: Path, estimator: Any) -> None:
     model = estimator(n_estimators=20, random_state=0).fit(XR, YR)
     runtime, _ = load(save(model, tmp_path / "r.joblib"))
-    assert runtime._forest is not None
+    assert runtime._fast is not None
     outputs = runtime.predict(XR)
     assert outputs.probabilities is None
     np.testing.assert_array_equal(outputs.predictions, model.predict(XR))
@@ -110,7 +110,7 @@ def test_a_forest_fitted_on_a_dataframe_skips_the_frame(tmp_path: Path) -> None:
 def test_values_scikit_learn_refuses_still_reach_it(tmp_path: Path) -> None:
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, Y)
     runtime, _ = load(save(model, tmp_path / "m.joblib"))
-    forest = runtime._forest
+    forest = runtime._fast
     assert forest is not None
     assert forest(np.array([[1.0, 2.0, np.inf, 1.0]])) is None
     assert forest(np.array([[1e39, 2.0, 3.0, 1.0]])) is None  # infinite as float32
@@ -126,7 +126,7 @@ def test_a_pipeline_ending_in_a_forest_transforms_then_reads_the_forest(tmp_path
     model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=20, random_state=0))
     model.fit(X, Y)
     runtime, facts = load(save(model, tmp_path / "m.joblib"))
-    assert runtime._forest is not None
+    assert runtime._fast is not None
     assert facts.has_probabilities
     for rows in (X, WIDE):
         outputs = runtime.predict(rows)
@@ -161,7 +161,7 @@ def test_pipelines_run_their_steps_as_their_own_predict_does(
 ) -> None:
     model = Pipeline(steps).fit(X, Y)
     runtime, _ = load(save(model, tmp_path / "m.joblib"))
-    assert runtime._forest is not None
+    assert runtime._fast is not None
     outputs = runtime.predict(X)
     np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(X))
     np.testing.assert_array_equal(outputs.predictions, model.predict(X))
@@ -177,7 +177,7 @@ def test_a_text_pipeline_ending_in_a_forest_hands_its_sparse_rows_to_the_forest(
     ).fit(texts, labels)
     runtime, facts = load(save(model, tmp_path / "t.joblib"))
     assert facts.input_type == "str"
-    assert runtime._forest is not None  # its rows reach the forest sparse: the forest answers
+    assert runtime._fast is not None  # its rows reach the forest sparse: the forest answers
     rows = np.array([["good plot"], ["awful film"]], dtype=object)
     outputs = runtime.predict(rows)
     np.testing.assert_array_equal(outputs.probabilities, model.predict_proba(rows[:, 0]))
@@ -189,7 +189,7 @@ def test_other_models_keep_scikit_learns_path(tmp_path: Path) -> None:
     assert forest_of(boosting) is None
     scaled = make_pipeline(StandardScaler(), GradientBoostingClassifier(n_estimators=5))
     runtime, _ = load(save(scaled.fit(X, Y), tmp_path / "m.joblib"))
-    assert runtime._forest is None
+    assert runtime._fast is None
     np.testing.assert_array_equal(runtime.predict(X).probabilities, scaled.predict_proba(X))
 
 

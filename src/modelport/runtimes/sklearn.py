@@ -3,8 +3,8 @@
 Pickle and joblib files load only when their sha256 is pinned or the path is trusted
 (:mod:`modelport.model.integrity`); ``.skops`` files load through skops' trusted-type check.
 Random forests and extra trees, alone or ending a Pipeline, answer through their trees' tables
-(:mod:`._forest`): what their own ``predict_proba`` (summing the trees in order) answers, bit for
-bit, several times faster.
+(:mod:`._forest`), and a LogisticRegression from its coefficients (:mod:`._linear`): what their
+own ``predict_proba`` answers, bit for bit, several times faster.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from modelport.model.integrity import read_verified
 from modelport.model.signature import FieldType, ModelFacts
 from modelport.runtimes import EXTRAS, LoadContext, Outputs, Runtime
 from modelport.runtimes._forest import Forest, forest_of
+from modelport.runtimes._linear import Linear, linear_of
 
 __all__ = ["SklearnRuntime", "facts_of"]
 
@@ -135,8 +136,8 @@ class SklearnRuntime(Runtime):
         self._proba = False
         self._columns: list[str] | None = None
         self._text = False
-        self._forest: Forest | None = None  # the model, or its Pipeline's last step, read fast
-        self._head: list[Any] = []  # the Pipeline's transformers before that forest
+        self._fast: Forest | Linear | None = None  # the model, or its Pipeline's last step
+        self._head: list[Any] = []  # the Pipeline's transformers before that step
 
     def load(self, context: LoadContext) -> ModelFacts:
         path = context.artifact
@@ -156,9 +157,9 @@ class SklearnRuntime(Runtime):
             raise ModelLoadError(f"{path}: {type(model).__name__} has no predict method")
         _check_pandas(path, model)
         self.model = model
-        self._forest, self._head = forest_of(model), []
-        if self._forest is None and _is_pipeline(model):
-            self._forest = forest_of(model.steps[-1][1])
+        self._fast, self._head = _fast_of(model), []
+        if self._fast is None and _is_pipeline(model):
+            self._fast = _fast_of(model.steps[-1][1])
             # the steps before it, as Pipeline.predict_proba runs them (no fitted check of its own)
             self._head = [s for _, s in model.steps[:-1] if s is not None and s != "passthrough"]
         return self._facts(model)
@@ -202,14 +203,14 @@ class SklearnRuntime(Runtime):
 
     def _predict(self, x: Any) -> Outputs:
         model = self.model
-        forest = self._forest
-        if forest is not None and model is not forest.model:  # a Pipeline ending in a forest
+        fast = self._fast
+        if fast is not None and model is not fast.model:  # a Pipeline ending in a fast step
             for step in self._head:  # as the Pipeline's own predict_proba does
                 x = step.transform(x)
-            answer = forest(x)
+            answer = fast(x)
             if answer is not None:
-                return _forest_outputs(forest, answer)
-            model = _final_step(model)  # the transformed rows go on to the forest itself
+                return _fast_outputs(fast, answer)
+            model = _final_step(model)  # the transformed rows go on to that step itself
         if not self._proba:
             return Outputs(predictions=np.asarray(model.predict(x)))
         proba = np.asarray(model.predict_proba(x))
@@ -220,11 +221,11 @@ class SklearnRuntime(Runtime):
         return Outputs(predictions=predictions, probabilities=proba)
 
     def predict(self, rows: np.ndarray) -> Outputs:
-        forest = self._forest
-        if forest is not None and forest.model is self.model:  # a bare forest: rows as they are
-            answer = forest(rows)
+        fast = self._fast
+        if fast is not None and fast.model is self.model:  # a bare model: rows as they are
+            answer = fast(rows)
             if answer is not None:
-                return _forest_outputs(forest, answer)
+                return _fast_outputs(fast, answer)
         x = self._frame(rows)
         if x is not None:
             return self._predict(x)
@@ -236,12 +237,17 @@ class SklearnRuntime(Runtime):
 
     def unload(self) -> None:
         self.model = None
-        self._forest, self._head = None, []
+        self._fast, self._head = None, []
 
 
-def _forest_outputs(forest: Forest, answer: np.ndarray) -> Outputs:
-    """A forest's fast answer as predictions (the most probable class, as its ``predict``
-    picks it) and probabilities."""
-    if forest.classes is None:
+def _fast_of(model: Any) -> Forest | Linear | None:
+    """The fast reading of a forest or a LogisticRegression (``None`` for other models)."""
+    return forest_of(model) or linear_of(model)
+
+
+def _fast_outputs(fast: Forest | Linear, answer: np.ndarray) -> Outputs:
+    """A fast answer as predictions (the most probable class, as ``predict`` picks it) and
+    probabilities."""
+    if fast.classes is None:
         return Outputs(predictions=answer)
-    return Outputs(predictions=forest.classes[answer.argmax(axis=1)], probabilities=answer)
+    return Outputs(predictions=fast.classes[answer.argmax(axis=1)], probabilities=answer)

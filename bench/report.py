@@ -91,9 +91,8 @@ class _Why:
         if served is per_row:
             how = "its predict_proba"
         else:
-            served_how = cost.get("served_how", "its trees joined into one walk")
-            how = (
-                f"as modelport answers it: {served_how}; its own predict_proba: "
+            how = (  # (modelcost writes served_how with served_us_per_row)
+                f"as modelport answers it: {cost['served_how']}; its own predict_proba: "
                 f"{per_row['1']:,.0f} µs for one row, {per_row['64']:,.1f} µs per row in 64"
             )
         return (

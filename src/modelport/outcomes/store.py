@@ -156,11 +156,9 @@ class Store:
         return statement.replace("?", self.placeholder)
 
     def offer_cpu_every(self, steps: int) -> None:
-        """For the writer process, which has no event loop to hold up: let a task waiting for
-        its CPU run (:func:`~.records.offer_cpu`) between two pieces of a batch, and every
-        ``steps`` steps of this connection's statements where they run in this process (SQLite;
-        PostgreSQL runs them in its own server). Never in the server: a handler called from the
-        database's steps takes the GIL from the event loop each time."""
+        """In the writer process only (in the server it would take the GIL from the event loop):
+        :func:`~.records.offer_cpu` between two pieces of a batch, and every ``steps`` steps of
+        the statements that run in this process (SQLite's; PostgreSQL runs its own)."""
         self.offer_steps = steps
 
     @property

@@ -12,7 +12,7 @@ Options (environment):
   ``overload`` (a slow model past its queue), ``onnx`` (an extra RandomForest line through its
   ONNX twin; no target uses it; not in the default set), ``grpc`` (Iris LR over gRPC beside
   REST, with Triton's Python clients: :mod:`bench.grpc`).
-- ``BENCH_ROUNDS``: paired rounds (default 3; 0: none), servers up together and driven in turn
+- ``BENCH_ROUNDS``: paired rounds (default 5; 0: none), servers up together and driven in turn
   (:mod:`bench.paired`): the tutorial, the shipped defaults and all off for LR at 64
   connections; the tutorial and the defaults for RF at 64 and for LR at 1 connection. Every
   target that compares two servers (4x, 50x, 85 %, p50 and p99) reads the median of its rounds'
@@ -81,7 +81,7 @@ class Options:
             only=only,
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0", "false"),
             results=Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "RESULTS.md")).resolve(),
-            rounds=_rounds(os.environ.get("BENCH_ROUNDS", "3")),
+            rounds=_rounds(os.environ.get("BENCH_ROUNDS", "5")),
         )
 
 

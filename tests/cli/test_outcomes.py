@@ -142,3 +142,25 @@ def test_rollouts_from_the_command_line_are_noted_in_the_running_experiment(
         ("rollback", 1),
         ("rollout", 2),
     ]
+
+
+def test_the_report_fits_80_columns_and_shows_fractional_expected_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each variant is a column, so every measure's name shows in full on a terminal of 80
+    columns; the sample-ratio line shows an expected count of 0.5 as such, not as 0."""
+    db, models = tmp_path / "o.db", tmp_path / "models"
+    (models / "m").mkdir(parents=True)
+    base = ["--db", str(db), "--models", str(models)]
+    open_store(path=db).close()
+    split = '{"split": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}]}'
+    assert run(capsys, "experiments", "start", "m", "e", "--traffic", split, *base)[0] == 0
+    store = open_store(path=db)
+    write(store, [pending("b0", ["yes"], variant="v2", version=2)])
+    store.close()
+    code, out, _ = run(capsys, "experiments", "report", "m", *base)
+    assert code == 0, out
+    assert max(map(len, out.splitlines())) <= 80
+    for name in ("requests", "errors (5xx)", "rejected (4xx)", "p50 ms", "feedback", "accuracy"):
+        assert f"│ {name} " in out, out
+    assert "v1: 0 (expected 0.5), v2: 1 (expected 0.5)" in out, out

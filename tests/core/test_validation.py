@@ -99,3 +99,35 @@ def test_many_problems_are_listed_bounded() -> None:
     assert len(error.errors) == 50
     assert "and 995 more" in error.message
     assert len(json.dumps(error.to_body())) < 50_000
+
+
+def test_a_missing_field_names_the_keys_that_were_sent() -> None:
+    """A misspelt field (camelCase for snake_case) shows at once: the message lists the keys of
+    the object that lacks a field, at most eight, each bounded."""
+    body = _invalid({"X": 1, "Name": "n"})
+    assert body["error"] == "x: Field required; name: Field required; the object sent has X, Name"
+    many = {f"{'k' * 100}{i}": i for i in range(1000)}
+    message = str(_invalid(many)["error"])
+    assert message.endswith(", ...")
+    assert message.count("k" * 40) == 8
+    assert len(message) < 600
+    assert str(_invalid({})["error"]).endswith("; the object sent has no keys")
+    assert "object sent" not in str(_invalid({"x": "a", "name": "n"})["error"])
+
+
+def test_a_body_that_is_not_an_object_is_named_so_without_a_class_name() -> None:
+    """pydantic says "a valid dictionary or instance of _Row" (Python) or "an object" (JSON);
+    the caller never sees the class: both read "a JSON object", with no class in ``ctx``."""
+    for error in (_invalid("[1, 2]"), _invalid_python([1, 2])):
+        (item,) = error["detail"]  # type: ignore[misc]
+        assert item["msg"] == "Input should be a JSON object"
+        assert "ctx" not in item
+        assert "_Row" not in json.dumps(error)
+
+
+def _invalid_python(body: object) -> dict[str, object]:
+    try:
+        _Row.model_validate(body)
+    except ValidationError as exc:
+        return {"error": invalid_input(exc).message, "detail": invalid_input(exc).errors}
+    raise AssertionError("valid")

@@ -94,8 +94,8 @@ def test_non_finite_numbers_are_422(client: TestClient, token: str) -> None:
         (b"", "Invalid JSON"),
         (b"{", "Invalid JSON"),
         (b"not json", "Invalid JSON"),
-        (b"[5.1, 3.5, 1.4, 0.2]", "should be an object"),
-        (b'"text"', "should be an object"),
+        (b"[5.1, 3.5, 1.4, 0.2]", "should be a JSON object"),
+        (b'"text"', "should be a JSON object"),
         (b"\xff\xfe", "Invalid JSON"),
     ],
 )
@@ -121,6 +121,17 @@ def test_strict_card_rejects_extra_fields(make_client: ClientFactory, tmp_path: 
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"] == ["body", "x2"]
         assert "Extra inputs are not permitted" in response.json()["error"]
+        for loose in ("5.1", True):  # the tutorial's model takes both; a strict card does not
+            response = client.post("/predict", json={"x0": loose, "x1": 2})
+            assert response.status_code == 422, response.text
+            assert "x0: Input should be a valid number" in response.json()["error"]
+
+
+@pytest.mark.parametrize("loose", ["5.1", True])
+def test_numbers_as_strings_and_booleans_are_taken_like_the_tutorial(
+    client: TestClient, loose: object
+) -> None:
+    assert client.post("/predict", json={**IRIS_ROW, "sepal_length": loose}).status_code == 200
 
 
 def test_body_over_the_limit_is_413(make_client: ClientFactory, repo: Path) -> None:
@@ -263,4 +274,5 @@ def test_unknown_route_and_method(client: TestClient) -> None:
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "http_405"
     assert wrong.headers["allow"] == "POST"
+    assert "predictions are sent with POST and a JSON body" in wrong.json()["error"]
     assert client.put("/health").json()["code"] == "http_405"

@@ -102,7 +102,7 @@ def test_an_explicit_version_bypasses_the_policy(
         ({"split": [{"version": 1, "weight": -1}]}, 422, "greater than or equal to 0"),
         ({"canary": {"baseline": 1, "version": 1}}, 422, "same version"),
         ({"spilt": []}, 422, "spilt"),
-        ([1, 2], 422, "TrafficPolicy"),
+        ([1, 2], 422, "Input should be a JSON object"),
     ],
 )
 def test_bad_policies_answer_a_precise_4xx(

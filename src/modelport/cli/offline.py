@@ -189,8 +189,8 @@ def predict_records(
 def taken(path: Path, option: str) -> ConfigError:
     """The refusal to replace ``path``, an output named by ``option``, that already exists."""
     return ConfigError(
-        f"{path} already exists, and modelport replaces no file it did not write: give "
-        f"another {option}, or add --force to replace it"
+        f"{path} already exists, and modelport replaces a file only when told to (it cannot "
+        f"tell one it wrote from yours): give another {option}, or add --force to replace it"
     )
 
 

@@ -3,6 +3,7 @@ pydantic validation errors turned into precise, JSON-safe and bounded 422 answer
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,9 @@ _INT64 = 2**63
 MAX_VERSION_DIGITS = 9  # versions are 1 to 999,999,999: in paths and as folder names
 _MAX_ITEMS = 50  # problems listed in a 422's detail at most
 _MAX_SUMMARY = 5  # problems named in its message
+_MAX_KEYS = 8  # keys of an object that misses a field, named in the message
+# pydantic's "a valid dictionary or instance of IrisRequest" names a class the caller never sees
+_OBJECT = "Input should be a JSON object"
 
 
 def ascii_int(raw: str | bytes, max_digits: int) -> int | None:
@@ -96,16 +100,33 @@ def invalid_input(
     items = []
     for item in found[:_MAX_ITEMS]:
         loc = _loc([*prefix, *item["loc"]])
-        entry: dict[str, Any] = {"type": item["type"], "loc": loc, "msg": bounded(item["msg"])}
+        model = item["type"] in ("model_type", "model_attributes_type")  # (ctx: a class name)
+        msg = _OBJECT if model else item["msg"]
+        entry: dict[str, Any] = {"type": item["type"], "loc": loc, "msg": bounded(msg)}
         if "input" in item and item["type"] != "missing":
             entry["input"] = _json_safe(item["input"])
-        ctx = item.get("ctx")
+        ctx = None if model else item.get("ctx")
         if ctx:
             entry["ctx"] = {k: _json_safe(v) for k, v in ctx.items()}
         items.append(entry)
     summary = "; ".join(_message(i["loc"], i["msg"]) for i in items[:_MAX_SUMMARY])
     if len(found) > _MAX_SUMMARY:
         summary += f"; and {len(found) - _MAX_SUMMARY} more"
+    summary += _keys_sent(found)
     if example is not None and any(len(i["loc"]) <= len(prefix) for i in items):
         summary += f"; send a JSON object of field values, for example {json.dumps(example())}"
     return InvalidInput(summary or "invalid input", items)
+
+
+def _keys_sent(found: Sequence[Mapping[str, Any]]) -> str:
+    """For an object that misses a required field, the keys it has (a misspelt field, camelCase
+    for snake_case, shows at once); empty when no field is missing."""
+    for item in found:
+        sent = item.get("input")
+        if item["type"] == "missing" and isinstance(sent, Mapping):
+            keys = [bounded(key, 40) for key in itertools.islice(sent, _MAX_KEYS + 1)]
+            if not keys:
+                return "; the object sent has no keys"
+            shown = ", ".join(keys[:_MAX_KEYS]) + (", ..." if len(keys) > _MAX_KEYS else "")
+            return f"; the object sent has {shown}"
+    return ""

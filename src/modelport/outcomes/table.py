@@ -6,13 +6,23 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from modelport.outcomes.report import ExperimentReport
+from modelport.outcomes.report import ExperimentReport, VariantReport
 
 __all__ = ["report_tables"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _count(value: float) -> str:
+    """An expected count: ``50``, ``0.5``, ``12.3`` (one decimal at most)."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _value(report: ExperimentReport, v: VariantReport) -> float | None:
+    """The variant's figure for the report's metric (mean absolute error unless named)."""
+    return {"accuracy": v.accuracy, "value": v.value}.get(report.metric or "", v.mae)
 
 
 def _interval(pair: tuple[float, float] | None) -> str:
@@ -50,40 +60,43 @@ def _notes(report: ExperimentReport) -> list[Text]:
 
 
 def report_tables(report: ExperimentReport) -> Group:
-    """Per-variant table, the comparisons, and the verdict line."""
+    """Per-variant table, the comparisons, and the verdict line. Each variant, and each
+    comparison, is a column: a terminal of 80 columns shows every measure's name in full."""
     metric = report.metric or "metric"
     variants = Table(title=f"Experiment: {report.model}")
-    for column in ("variant", "versions", "requests", "errors", "rejected", "p50 ms", "p99 ms"):
-        variants.add_column(column, justify="left" if column == "variant" else "right")
-    variants.add_column("feedback", justify="right")
-    variants.add_column(metric, justify="right")
+    variants.add_column("")
     for v in report.variants:
-        value = {"accuracy": v.accuracy, "value": v.value}.get(report.metric or "", v.mae)
-        variants.add_row(
-            v.variant, ",".join(map(str, v.versions)), str(v.requests), str(v.errors),
-            str(v.rejected), _num(v.latency_ms_p50, 2), _num(v.latency_ms_p99, 2),
-            str(v.feedback), _num(value),
-        )  # fmt: skip
+        variants.add_column(v.variant, justify="right")
+    measures: list[tuple[str, list[str]]] = [
+        ("versions", [",".join(map(str, v.versions)) for v in report.variants]),
+        ("requests", [str(v.requests) for v in report.variants]),
+        ("errors (5xx)", [str(v.errors) for v in report.variants]),
+        ("rejected (4xx)", [str(v.rejected) for v in report.variants]),
+        ("p50 ms", [_num(v.latency_ms_p50, 2) for v in report.variants]),
+        ("p99 ms", [_num(v.latency_ms_p99, 2) for v in report.variants]),
+        ("feedback", [str(v.feedback) for v in report.variants]),
+        (metric, [_num(_value(report, v)) for v in report.variants]),
+    ]
+    for name, cells in measures:
+        variants.add_row(name, *cells)
     parts: list[Table | Text] = [variants]
     if report.comparisons:
         table = Table(title=f"{metric}: variant minus baseline")
-        columns = (
-            "baseline",
-            "variant",
-            "difference",
-            "95% CI",
-            "p-value",
-            "95% CS",
-            "always-valid p",
-        )
-        for column in (*columns, "verdict"):
-            table.add_column(column)
+        table.add_column("")
         for c in report.comparisons:
-            diff = "-" if c.difference is None else f"{c.difference:+.3f}"
-            table.add_row(
-                c.baseline, c.variant, diff, _interval(c.ci95), _num(c.p_value, 4),
-                _interval(c.confidence_sequence), _num(c.always_valid_p_value, 4), c.verdict,
-            )  # fmt: skip
+            table.add_column(f"{c.variant} vs {c.baseline}")
+        rows: list[tuple[str, list[str]]] = [
+            ("difference", ["-" if c.difference is None else f"{c.difference:+.3f}"
+                            for c in report.comparisons]),
+            ("95% CI", [_interval(c.ci95) for c in report.comparisons]),
+            ("p-value", [_num(c.p_value, 4) for c in report.comparisons]),
+            ("95% CS (always valid)", [_interval(c.confidence_sequence)
+                                       for c in report.comparisons]),
+            ("always-valid p", [_num(c.always_valid_p_value, 4) for c in report.comparisons]),
+            ("verdict", [c.verdict for c in report.comparisons]),
+        ]  # fmt: skip
+        for name, cells in rows:
+            table.add_row(name, *cells)
         parts.append(table)
         parts.extend(_notes(report))
     if report.experiment is not None:
@@ -92,7 +105,9 @@ def report_tables(report: ExperimentReport) -> Group:
         parts.append(Text(f"Experiment {e.name!r} ({state}), {len(e.events)} traffic change(s)"))
     if report.srm is not None:
         s = report.srm
-        seen = ", ".join(f"{v}: {n} (expected {s.expected[v]:.0f})" for v, n in s.observed.items())
+        seen = ", ".join(
+            f"{v}: {n} (expected {_count(s.expected[v])})" for v, n in s.observed.items()
+        )
         parts.append(Text(f"Sample ratio: {seen}; p={s.p_value:.4g}"))
     parts.append(Text(f"Verdict: {report.verdict}", style="bold"))
     return Group(*parts)

@@ -129,5 +129,6 @@ def _invalid_python(body: object) -> dict[str, object]:
     try:
         _Row.model_validate(body)
     except ValidationError as exc:
-        return {"error": invalid_input(exc).message, "detail": invalid_input(exc).errors}
+        error = invalid_input(exc)
+        return {"error": error.message, "detail": error.errors}
     raise AssertionError("valid")

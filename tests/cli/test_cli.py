@@ -197,3 +197,16 @@ def test_serve_refuses_an_untrusted_pickle_before_starting(
     assert code == 2
     assert "refusing to load" in err
     assert f"--trust {raw}" in " ".join(err.split())
+
+
+def test_the_repository_option_is_spelt_either_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--repo`` (import, examples) and ``--models`` (experiments) name the same thing: each
+    command takes both."""
+    repo = tmp_path / "models"
+    assert run(capsys, "examples", "train", "iris", "--models", str(repo))[0] == 0
+    assert (repo / "iris" / "1").is_dir()
+    code, _, said = run(capsys, "experiments", "list", "--repo", str(repo))
+    assert code == 2  # no prediction was recorded there yet: the store it looked for is repo's
+    assert f"no outcome store at {repo / '.modelport' / 'outcomes.db'}" in said

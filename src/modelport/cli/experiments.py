@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from modelport.cli.options import err, out
+from modelport.cli.options import ModelsOpt, err, out
 from modelport.cli.options import settings as _settings
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ DbOpt = Annotated[
 UrlOpt = Annotated[
     Optional[str], typer.Option(help="postgresql://... outcome store instead of SQLite.")
 ]
-ModelsOpt = Annotated[Optional[Path], typer.Option(help="Model repository (default ./models).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

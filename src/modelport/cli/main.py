@@ -18,7 +18,7 @@ from rich.table import Table
 
 from modelport._version import __version__
 from modelport.cli.experiments import experiments_app, note_change
-from modelport.cli.options import PathArg, TrustOpt, err, out
+from modelport.cli.options import PathArg, RepoOpt, TrustOpt, err, out
 from modelport.cli.options import settings as _settings
 from modelport.cli.pin import pin_command
 from modelport.cli.ship import build, deploy
@@ -115,7 +115,7 @@ def _names(value: Optional[str]) -> Optional[list[str]]:
 def import_(
     file: Annotated[Path, typer.Argument(help="A model file you trust, or models:/NAME/VERSION")],
     name: Annotated[Optional[str], typer.Option(help="Model name in the repository.")] = None,
-    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    repo: RepoOpt = Path("models"),
     version: Annotated[Optional[int], typer.Option(help="Version (default: the next one).")] = None,
     description: Annotated[Optional[str], typer.Option()] = None,
     class_names: Annotated[
@@ -231,7 +231,7 @@ def predict(
 @examples_app.command("train")
 def examples_train(
     example: Annotated[str, typer.Argument(help="iris, wine, digits, sentiment or embeddings")],
-    repo: Annotated[Path, typer.Option(help="Model repository.")] = Path("models"),
+    repo: RepoOpt = Path("models"),
     framework: Annotated[
         Optional[str], typer.Option(help="Framework to train with (default: the example's first).")
     ] = None,

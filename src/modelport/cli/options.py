@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-__all__ = ["PathArg", "TrustOpt", "err", "out", "settings"]
+__all__ = ["ModelsOpt", "PathArg", "RepoOpt", "TrustOpt", "err", "out", "settings"]
 
 err = Console(stderr=True)
 out = Console()
@@ -20,6 +20,12 @@ out = Console()
 PathArg = Annotated[
     Optional[Path],
     typer.Argument(help="Model repository, one model's folder, or a model file. Default: ./models"),
+]
+# the repository option: --repo or --models, whichever a command's examples use
+RepoOpt = Annotated[Path, typer.Option("--repo", "--models", help="Model repository.")]
+ModelsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--models", "--repo", help="Model repository (default ./models)."),
 ]
 TrustOpt = Annotated[
     Optional[list[Path]],

@@ -150,17 +150,22 @@ def test_kserve_runtime_passes_knatives_rules_and_is_secured(repo: Path) -> None
 
 
 @pytest.mark.e2e
-def test_kserve_runtime_answers_under_the_inferenceservice_name(repo: Path, start: Any) -> None:
+def test_kserve_runtime_answers_under_the_inferenceservice_name(
+    repo: Path, start: Any, tmp_path: Path
+) -> None:
+    """The pickled model loads from the storage initializer's copy, trusted by the image's
+    pins (without ``MODELPORT_PIN_FILE`` it looked for them beside /mnt/models, and refused)."""
     files = render_target("kserve", spec_for(repo))
     isvc = yaml.safe_load(files["inferenceservice.yaml"])["metadata"]["name"]
     (container,) = yaml.safe_load(files["servingruntime.yaml"])["spec"]["containers"]
     port = free_port()
-    # KServe fills {{.Name}}; the storage initializer fills /mnt/models; Knative sets its env
-    argv = [
-        {"/mnt/models": str(repo), "{{.Name}}": isvc, "8080": str(port)}.get(a, a)
-        for a in container["args"]
-    ]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    # KServe fills {{.Name}}; the storage initializer copies the models, and only them, into
+    # /mnt/models; the image holds the pins at /modelport.lock; Knative sets its env
+    mnt = tmp_path / "mnt" / "models"
+    shutil.copytree(repo, mnt, ignore=shutil.ignore_patterns(".modelport"))
+    image = {"/mnt/models": str(mnt), "/modelport.lock": str(repo.parent / "modelport.lock")}
+    argv = [{**image, "{{.Name}}": isvc, "8080": str(port)}.get(a, a) for a in container["args"]]
+    env = {e["name"]: image.get(e["value"], e["value"]) for e in container["env"]}
     env |= {"PATH": os.environ["PATH"], "PORT": "8080", "K_SERVICE": isvc, "K_REVISION": "r1"}
     env |= {"WEB_CONCURRENCY": "1"}
     proc = start(argv, env)

@@ -302,6 +302,26 @@ def test_v2_repository_index_load_unload(make_client: ClientFactory, tmp_path: P
         assert client.post("/v2/repository/models/zzz/load").status_code == 404
 
 
+def test_v2_reload_with_one_broken_version_is_400_and_changes_nothing(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A new version that fails to load fails the whole load (400, naming it): the versions
+    that served go on, and readiness and the version list stay as they were."""
+    repo = tmp_path / "repo"
+    write_fake_model(repo, "a")
+    with make_client(repo, admin_key="admin-k") as client:
+        client.headers["X-Admin-Key"] = "admin-k"
+        write_fake_model(repo, "a", versions=(1, 2))
+        (repo / "a" / "2" / "model.fake").write_text("load_error: garbage weights\n")
+        response = client.post("/v2/repository/models/a/load")
+        assert response.status_code == 400, response.text
+        assert "v2: garbage weights" in response.json()["error"]
+        assert client.get("/ready").status_code == 200
+        assert client.get("/v2/models/a").json()["versions"] == ["1"]
+        tensor = {"inputs": [v2_tensor([[1.0, 2.0]])]}
+        assert client.post("/v2/models/a/infer", json=tensor).status_code == 200
+
+
 def test_v2_failed_reload_keeps_the_old_model(make_client: ClientFactory, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_fake_model(repo, "a")

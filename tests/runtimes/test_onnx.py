@@ -14,7 +14,7 @@ from sklearn.linear_model import LinearRegression
 from modelport.cli.convert import convert_to_onnx, sample_rows
 from modelport.cli.examples import train_example
 from modelport.cli.importer import import_model
-from modelport.errors import ConfigError, ModelLoadError
+from modelport.errors import ConfigError, ModelLoadError, ModelNotFound
 from modelport.model.card import ModelCard
 from modelport.runtimes import LoadContext
 from modelport.runtimes.onnx import OnnxRuntime
@@ -107,3 +107,26 @@ def test_convert_refuses_what_it_cannot_convert(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="numeric inputs only"):
         convert_to_onnx(repo, "sentiment", None, [])
     assert not (repo / "sentiment" / "1" / "model.onnx").exists()
+
+
+def test_convert_names_what_it_was_asked_for(forest: Path) -> None:
+    """An unknown model lists the repository's models; a version that is an ONNX file already
+    says so (it used to say the version did not exist)."""
+    with pytest.raises(ModelNotFound, match="'nope' not found; models served here: iris"):
+        convert_to_onnx(forest, "nope", None, [])
+    train_example("iris", forest, estimator="forest", version=2)
+    convert_to_onnx(forest, "iris", 2, [])
+    (forest / "iris" / "2" / "model.joblib").unlink()
+    with pytest.raises(ConfigError, match="'iris' v2 is an ONNX file"):
+        convert_to_onnx(forest, "iris", 2, [])
+
+
+def test_the_image_installs_onnx_runtime_for_a_twin_served_by_auto(forest: Path) -> None:
+    """``runtime: auto`` serves the twin: the image's extras come from the file it serves."""
+    from modelport.core.repository import scan
+    from modelport.deploy.needs import needs
+
+    assert "onnx" not in needs(scan(forest)).extras
+    convert_to_onnx(forest, "iris", None, [])
+    set_runtime(forest, "auto")
+    assert "onnx" in needs(scan(forest)).extras

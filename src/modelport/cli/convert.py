@@ -115,12 +115,18 @@ def convert_to_onnx(
     path: Path, name: str | None, version: int | None, trusted: list[Path]
 ) -> Parity:
     """Write the ONNX twin of a scikit-learn model version and its parity report."""
-    registry = Registry([s for s in scan(path) if name is None or s.name == name], trusted=trusted)
+    registry = Registry(scan(path), trusted=trusted)  # (nothing loads until asked)
     entry = registry.model(name)
     number = version or max(entry.versions)
     mv = entry.versions.get(number)
-    if mv is None or mv.artifact.suffix == ".onnx" or mv.artifact.is_dir():
+    if mv is None:
         raise ConfigError(f"model {entry.name!r} has no version {number} to convert")
+    if mv.artifact.suffix == ".onnx" or mv.artifact.is_dir():
+        kind = "an ONNX file" if mv.artifact.suffix == ".onnx" else "a folder (transformers)"
+        raise ConfigError(
+            f"{entry.name!r} v{number} is {kind}: modelport converts scikit-learn, XGBoost and "
+            "LightGBM models to ONNX (give another --model or --version)"
+        )
     mv.load(registry.trusted)
     if mv.loaded is None or not isinstance(mv.loaded.runtime, (SklearnRuntime, *TREE_RUNTIMES)):
         raise ConfigError(

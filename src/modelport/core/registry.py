@@ -335,8 +335,8 @@ class Registry:
     def reload(self, name: str) -> RegistryModel:
         """Load model ``name`` afresh from the repository on disk and swap it in atomically.
 
-        The old versions keep serving until the new ones are loaded; if none of the new versions
-        loads, nothing is swapped and the load errors are raised.
+        The old versions keep serving until the new ones are loaded; if any of the new versions
+        fails to load, nothing is swapped (those that loaded are let go) and its error is raised.
         """
         if self.origin is None:
             raise BadRequest("this server was not started from a model repository")
@@ -351,9 +351,12 @@ class Registry:
         for mv in model.versions.values():
             if mv.state is ModelState.PENDING:
                 mv.load(self.trusted)
-        if not any(mv.loaded for mv in model.versions.values()):
-            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in model.versions.values())
-            raise ModelLoadError(f"failed to load {name!r}: {errors}")
+        failed = [mv for mv in model.versions.values() if mv.loaded is None]
+        if failed:
+            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in failed)
+            for mv in model.versions.values():
+                mv.unload()
+            raise ModelLoadError(f"failed to load {name!r} (what served goes on): {errors}")
         old = self.models.get(name)
         if old is not None and old.active in model.versions:  # a rollout outlives a reload
             model.active, model.previous = old.active, old.previous

@@ -37,6 +37,7 @@ __all__ = [
     "is_folder_model",
     "is_model_dir",
     "scan",
+    "served_runtime",
     "version_of",
 ]
 
@@ -302,7 +303,12 @@ def _own_names(sources: list[ModelSource]) -> list[ModelSource]:
     return kept
 
 
+def served_runtime(artifact: Path, card: ModelCard) -> str | None:
+    """The runtime that serves ``artifact``: the card's, else (none, or ``auto``, which chose the
+    artifact already) the one its file type names."""
+    return card.runtime if card.runtime not in (None, "auto") else runtime_for_file(artifact)
+
+
 def is_folder_model(artifact: Path, card: ModelCard) -> bool:
     """Whether the model is its version folder rather than one file (a transformers folder)."""
-    runtime = card.runtime if card.runtime not in (None, "auto") else runtime_for_file(artifact)
-    return artifact.is_dir() or runtime == "transformers"
+    return artifact.is_dir() or served_runtime(artifact, card) == "transformers"

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from modelport.core.repository import ModelSource
-from modelport.runtimes import EXTRAS, runtime_for_file
+from modelport.core.repository import ModelSource, served_runtime
+from modelport.runtimes import EXTRAS
 
 __all__ = ["Needs", "needs", "pickle_modules"]
 
@@ -178,7 +178,7 @@ def needs(sources: list[ModelSource]) -> Needs:
     result = Needs()
     for source in sources:
         for artifact in source.versions.values():
-            runtime = source.card.runtime or runtime_for_file(artifact)
+            runtime = served_runtime(artifact, source.card)
             if runtime in EXTRAS:
                 result.extras.add(EXTRAS[runtime])
             for module in _modules(artifact):

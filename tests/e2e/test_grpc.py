@@ -124,6 +124,11 @@ def test_wrong_width_and_typed_contents(served: tuple[Server, Stub]) -> None:
     answer = stub("ModelInfer", request)
     assert not answer.raw_output_contents  # typed in, typed out
     assert list(answer.outputs[0].contents.bytes_contents) == [b"setosa"]
+    tensor.datatype = "FP32"  # its values still in fp64_contents: named, not "got 0 values"
+    error = code_of(stub, "ModelInfer", request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "datatype FP32 reads its values from contents.fp32_contents" in error.details()
+    assert "this input has them in contents.fp64_contents" in error.details()
 
 
 def test_unknown_model_is_not_found_and_too_large_is_resource_exhausted(

@@ -62,9 +62,20 @@ def test_the_admin_key_fails_closed() -> None:
     for key in (None, SecretStr("")):
         with pytest.raises(Forbidden, match="MODELPORT_ADMIN_KEY"):
             check_admin(_bearer(""), key)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Unauthorized, match="the admin key sent is not one this server takes"):
         check_admin(_bearer("guess"), SecretStr("root"))
+    with pytest.raises(Unauthorized, match="send the admin key as Authorization: Bearer <key>"):
+        check_admin([], SecretStr("root"))
     check_admin(_bearer("root"), SecretStr("root"))
+
+
+def test_a_refused_key_is_told_apart_from_a_missing_one_and_never_shown() -> None:
+    keys = inference_keys(SecretStr("alice"))
+    with pytest.raises(Unauthorized, match="send the inference key as") as missing:
+        check_inference([], keys)
+    with pytest.raises(Unauthorized, match="the inference key sent is not one") as wrong:
+        check_inference([(b"x-api-key", b"mallory-secret")], keys)
+    assert "mallory" not in str(wrong.value) + str(missing.value)
 
 
 def _state_changing(client: object) -> list[tuple[str, str]]:

@@ -140,6 +140,10 @@ def test_v2_text_model_takes_bytes(client: TestClient) -> None:
     answer = client.post("/v2/models/sentiment/infer", json=body)
     assert answer.status_code == 200
     assert answer.json()["outputs"][0]["shape"] == [2]
+    numbers = {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
+    refused = client.post("/v2/models/sentiment/infer", json=numbers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"].endswith("Input should be a valid string, got 1.0")  # not np.
 
 
 def binary_request(rows: np.ndarray, outputs_binary: bool) -> tuple[bytes, dict[str, str]]:

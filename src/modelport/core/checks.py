@@ -25,6 +25,8 @@ _RULES = (
 
 
 def _fail(spec: FieldSpec, row: int, rule: str, value: object) -> InvalidInput:
+    if isinstance(value, np.generic):  # numpy's repr is np.float32(1.0): show the value
+        value = value.item()
     return InvalidInput(f"{spec.name} (row {row}): {rule}, got {bounded(repr(value), 80)}")
 
 

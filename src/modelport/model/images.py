@@ -76,6 +76,8 @@ def _pixels(data: bytes, spec: ImageSpec) -> np.ndarray:
             pixels = np.asarray(image, dtype=np.uint8)
     except InvalidInput:
         raise
+    except Image.DecompressionBombError as exc:  # far past the bound: refused as it opens
+        raise InvalidInput(f"image: more than {MAX_PIXELS} pixels") from exc
     except Exception as exc:  # Pillow's many ways to say "corrupt"
         raise InvalidInput(f"image: cannot decode this {kind} ({exc})") from exc
     return pixels.reshape(height, width, -1)

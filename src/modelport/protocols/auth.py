@@ -85,15 +85,16 @@ def check_admin(headers: list[tuple[bytes, bytes]], key: SecretStr | None) -> No
             "admin API disabled: set MODELPORT_ADMIN_KEY on the server to turn it on, then "
             "send it as Authorization: Bearer <key>"
         )
-    if not _matches(presented_key(headers, b"x-admin-key"), key):
-        raise Unauthorized("admin API: send the admin key as Authorization: Bearer <key>")
+    given = presented_key(headers, b"x-admin-key")
+    if not _matches(given, key):
+        raise Unauthorized(_refusal("admin API: ", "admin", given))
 
 
 def check_inference(headers: list[tuple[bytes, bytes]], keys: InferenceKeys) -> str:
     """The caller scope of a request carrying an inference key; raise 401 otherwise."""
     scope = _scope(presented_key(headers, b"x-api-key"), keys)
     if scope is None:
-        raise Unauthorized("send the inference key as Authorization: Bearer <key>")
+        raise Unauthorized(_refusal("", "inference", presented_key(headers, b"x-api-key")))
     return scope
 
 
@@ -111,3 +112,11 @@ def check_reader(
     if admin is not None and admin.get_secret_value() and _matches(admin_given, admin):
         return
     raise Unauthorized("send the inference key (or the admin key) as Authorization: Bearer <key>")
+
+
+def _refusal(prefix: str, kind: str, given: bytes | None) -> str:
+    """Why a key was refused: none was sent, or the one sent is not a key of this server (the
+    key itself is never shown)."""
+    if given:
+        return f"{prefix}the {kind} key sent is not one this server takes"
+    return f"{prefix}send the {kind} key as Authorization: Bearer <key>"

@@ -60,7 +60,17 @@ def _typed(tensor: pb.ModelInferRequest.InferInputTensor) -> list[Any]:
         if tensor.datatype == "FP16":
             raise BadRequest(f"input {tensor.name!r}: FP16 travels in raw_input_contents only")
         return []  # an unknown datatype: decode_input names it
-    return list(getattr(tensor.contents, field))
+    values = list(getattr(tensor.contents, field))
+    if not values:  # the values in another field: say which one the datatype reads
+        others = sorted(
+            {f for f in CONTENTS.values() if f != field and getattr(tensor.contents, f)}
+        )
+        if others:
+            raise BadRequest(
+                f"input {tensor.name!r}: datatype {tensor.datatype} reads its values from "
+                f"contents.{field}, and this input has them in contents.{others[0]}"
+            )
+    return values
 
 
 def decode_request(

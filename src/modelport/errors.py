@@ -153,9 +153,7 @@ class MethodNotAllowed(ModelportError):
     code = "http_405"
 
     def __init__(self, allow: str = "POST") -> None:
-        super().__init__(
-            "Method Not Allowed: predictions are sent with POST and a JSON body (examples at /docs)"
-        )
+        super().__init__("Method Not Allowed: predictions are sent with POST (examples at /docs)")
         self.allow = allow
 
     def headers(self) -> dict[str, str]:

@@ -105,13 +105,16 @@ def test_a_missing_field_names_the_keys_that_were_sent() -> None:
     """A misspelt field (camelCase for snake_case) shows at once: the message lists the keys of
     the object that lacks a field, at most eight, each bounded."""
     body = _invalid({"X": 1, "Name": "n"})
-    assert body["error"] == "x: Field required; name: Field required; the object sent has X, Name"
+    assert body["error"] == (
+        'x: Field required; name: Field required; the object sent has "X", "Name"'
+    )
     many = {f"{'k' * 100}{i}": i for i in range(1000)}
     message = str(_invalid(many)["error"])
     assert message.endswith(", ...")
     assert message.count("k" * 40) == 8
     assert len(message) < 600
     assert str(_invalid({})["error"]).endswith("; the object sent has no keys")
+    assert str(_invalid({"a, b": 1})["error"]).endswith('the object sent has "a, b"')
     assert "object sent" not in str(_invalid({"x": "a", "name": "n"})["error"])
 
 
@@ -132,3 +135,14 @@ def _invalid_python(body: object) -> dict[str, object]:
         error = invalid_input(exc)
         return {"error": error.message, "detail": error.errors}
     raise AssertionError("valid")
+
+
+def test_a_nested_object_missing_a_field_is_named_by_where_it_is() -> None:
+    class Batch(BaseModel):
+        instances: list[_Row]
+
+    try:
+        Batch.model_validate_json('{"instances": [{"x": 1, "name": "a"}, {"X": 1, "name": "b"}]}')
+    except ValidationError as exc:
+        message = invalid_input(exc).message
+    assert message == 'instances.1.x: Field required; the object at instances.1 has "X", "name"'

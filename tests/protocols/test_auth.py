@@ -62,7 +62,7 @@ def test_the_admin_key_fails_closed() -> None:
     for key in (None, SecretStr("")):
         with pytest.raises(Forbidden, match="MODELPORT_ADMIN_KEY"):
             check_admin(_bearer(""), key)
-    with pytest.raises(Unauthorized, match="the admin key sent is not one this server takes"):
+    with pytest.raises(Unauthorized, match="admin API: the key sent is not the admin key of"):
         check_admin(_bearer("guess"), SecretStr("root"))
     with pytest.raises(Unauthorized, match="send the admin key as Authorization: Bearer <key>"):
         check_admin([], SecretStr("root"))
@@ -73,9 +73,11 @@ def test_a_refused_key_is_told_apart_from_a_missing_one_and_never_shown() -> Non
     keys = inference_keys(SecretStr("alice"))
     with pytest.raises(Unauthorized, match="send the inference key as") as missing:
         check_inference([], keys)
-    with pytest.raises(Unauthorized, match="the inference key sent is not one") as wrong:
+    with pytest.raises(Unauthorized, match="the key sent is not the inference key of") as wrong:
         check_inference([(b"x-api-key", b"mallory-secret")], keys)
     assert "mallory" not in str(wrong.value) + str(missing.value)
+    with pytest.raises(Unauthorized, match=r"not the inference key \(or the admin key\) of"):
+        check_reader(_bearer("guess"), keys, SecretStr("root"))
 
 
 def _state_changing(client: object) -> list[tuple[str, str]]:

@@ -326,6 +326,22 @@ def test_v2_reload_with_one_broken_version_is_400_and_changes_nothing(
         assert client.post("/v2/models/a/infer", json=tensor).status_code == 200
 
 
+def test_v2_reload_passes_a_version_that_failed_before_too(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A version broken since startup does not block every later load (a card edit, say): it
+    fails on, as it did at startup, and the others reload."""
+    repo = tmp_path / "repo"
+    write_fake_model(repo, "a", versions=(1, 2))
+    (repo / "a" / "1" / "model.fake").write_text("load_error: never loaded\n")
+    with make_client(repo, admin_key="admin-k") as client:
+        client.headers["X-Admin-Key"] = "admin-k"
+        response = client.post("/v2/repository/models/a/load")
+        assert response.status_code == 200, response.text
+        states = {e["version"]: e["state"] for e in client.post("/v2/repository/index").json()}
+        assert states == {"1": "UNAVAILABLE", "2": "READY"}
+
+
 def test_v2_failed_reload_keeps_the_old_model(make_client: ClientFactory, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_fake_model(repo, "a")

@@ -20,7 +20,7 @@ import numpy as np
 
 from modelport.cli.convert_trees import TREE_RUNTIMES, trees_to_onnx
 from modelport.core.registry import Registry
-from modelport.core.repository import PARITY_FILE, scan
+from modelport.core.repository import PARITY_FILE, is_folder_model, scan
 from modelport.errors import ConfigError, MissingExtra
 from modelport.hints import pip_extra
 from modelport.model.integrity import is_trusted, pin_artifact
@@ -121,8 +121,8 @@ def convert_to_onnx(
     mv = entry.versions.get(number)
     if mv is None:
         raise ConfigError(f"model {entry.name!r} has no version {number} to convert")
-    if mv.artifact.suffix == ".onnx" or mv.artifact.is_dir():
-        kind = "an ONNX file" if mv.artifact.suffix == ".onnx" else "a folder (transformers)"
+    if mv.artifact.suffix == ".onnx" or is_folder_model(mv.artifact, entry.card):
+        kind = "an ONNX file" if mv.artifact.suffix == ".onnx" else "a folder model"
         raise ConfigError(
             f"{entry.name!r} v{number} is {kind}: modelport converts scikit-learn, XGBoost and "
             "LightGBM models to ONNX (give another --model or --version)"

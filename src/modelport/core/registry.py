@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from modelport.batching import Batcher
-from modelport.core.repository import ModelSource, is_folder_model, scan
+from modelport.core.repository import ModelSource, is_folder_model, scan, served_runtime
 from modelport.core.schemas import request_model
 from modelport.core.validation import bounded
 from modelport.errors import (
@@ -41,7 +41,7 @@ from modelport.model.images import image_request_model, image_rows
 from modelport.model.integrity import verify_pinned
 from modelport.model.pins import Pins, TrustPolicy
 from modelport.model.signature import Signature, resolve_signature
-from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime, runtime_for_file
+from modelport.runtimes import LoadContext, Outputs, Runtime, get_runtime
 from modelport.sources import is_registry_uri
 from modelport.sources.registry import registry_pins, untrusted_refusal
 
@@ -136,8 +136,7 @@ class ModelVersion:
         self.state = ModelState.LOADING
         started = time.perf_counter()
         try:
-            chosen = self.card.runtime if self.card.runtime != "auto" else None
-            name = chosen or runtime_for_file(self.artifact)
+            name = served_runtime(self.artifact, self.card)
             if name is None:
                 raise ConfigError(
                     f"{self.artifact}: no runtime reads {self.artifact.suffix or 'this'} files; "
@@ -335,8 +334,9 @@ class Registry:
     def reload(self, name: str) -> RegistryModel:
         """Load model ``name`` afresh from the repository on disk and swap it in atomically.
 
-        The old versions keep serving until the new ones are loaded; if any of the new versions
-        fails to load, nothing is swapped (those that loaded are let go) and its error is raised.
+        The old versions serve until the new ones are loaded. If a version that had not failed
+        before fails (a new one, or one that served), or none loads, nothing is swapped and the
+        errors are raised; one that failed before too fails on, as it would at startup.
         """
         if self.origin is None:
             raise BadRequest("this server was not started from a model repository")
@@ -352,14 +352,15 @@ class Registry:
             if mv.state is ModelState.PENDING:
                 mv.load(self.trusted)
         failed = [mv for mv in model.versions.values() if mv.loaded is None]
-        if failed:
-            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in failed)
+        before = known.versions if known is not None else {}
+        new = [mv for mv in failed if mv.version not in before or before[mv.version].loaded]
+        if new or len(failed) == len(model.versions):
+            errors = "; ".join(f"v{mv.version}: {mv.error}" for mv in new or failed)
             for mv in model.versions.values():
                 mv.unload()
-            raise ModelLoadError(f"failed to load {name!r} (what served goes on): {errors}")
-        old = self.models.get(name)
-        if old is not None and old.active in model.versions:  # a rollout outlives a reload
-            model.active, model.previous = old.active, old.previous
+            raise ModelLoadError(f"failed to load {name!r}: {errors}; nothing changed")
+        if known is not None and known.active in model.versions:  # a rollout outlives a reload
+            model.active, model.previous = known.active, known.previous
         self.models[name] = model  # in-flight requests keep the versions they already hold
         self.changed()
         return model

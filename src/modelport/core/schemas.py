@@ -26,7 +26,7 @@ def _python_name(name: str, index: int) -> str:
     return candidate
 
 
-def _field(spec: FieldSpec, strict: bool) -> tuple[Any, Any]:
+def _field(spec: FieldSpec) -> tuple[Any, Any]:
     annotation: Any = _TYPES[spec.type]
     if spec.choices:
         annotation = Literal[tuple(spec.choices)]
@@ -44,7 +44,6 @@ def _field(spec: FieldSpec, strict: bool) -> tuple[Any, Any]:
         lt=spec.lt,
         le=spec.le,
         examples=[spec.example_value()],
-        strict=strict or None,
         **extra,
     )
     return annotation, info
@@ -56,9 +55,7 @@ def _class_name(model: str, suffix: str) -> str:
 
 
 def request_model(model: str, signature: Signature, *, strict: bool = False) -> type[BaseModel]:
-    """The request body of one model: one field per input. Like the tutorial's model, it ignores
-    extra keys and takes a number sent as a string (``"5.1"``) or a boolean as a number
-    (``true`` is 1); ``strict`` refuses all three."""
+    """The request body of one model: one field per input, extra keys ignored unless strict."""
     fields: dict[str, Any] = {}
     used: set[str] = set()
     for index, spec in enumerate(signature.inputs):
@@ -66,7 +63,7 @@ def request_model(model: str, signature: Signature, *, strict: bool = False) -> 
         if python_name in used:
             python_name = f"field_{index}"
         used.add(python_name)
-        fields[python_name] = _field(spec, strict)
+        fields[python_name] = _field(spec)
     config = ConfigDict(
         extra="forbid" if strict else "ignore",
         populate_by_name=False,

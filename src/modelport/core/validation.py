@@ -74,9 +74,14 @@ def _int_text(value: int) -> str:
     return f"an integer of about {digits} digits"
 
 
-def _message(loc: Sequence[Any], msg: str) -> str:
+def _where(loc: Sequence[Any]) -> str:
+    """``instances.0.sepal_length`` for ``["body", "instances", 0, "sepal_length"]``."""
     parts = loc[1:] if loc and loc[0] == "body" else loc
-    where = ".".join(str(p) for p in parts)
+    return ".".join(str(p) for p in parts)
+
+
+def _message(loc: Sequence[Any], msg: str) -> str:
+    where = _where(loc)
     return f"{where}: {msg}" if where else msg
 
 
@@ -112,21 +117,24 @@ def invalid_input(
     summary = "; ".join(_message(i["loc"], i["msg"]) for i in items[:_MAX_SUMMARY])
     if len(found) > _MAX_SUMMARY:
         summary += f"; and {len(found) - _MAX_SUMMARY} more"
-    summary += _keys_sent(found)
+    summary += _keys_sent(found, prefix)
     if example is not None and any(len(i["loc"]) <= len(prefix) for i in items):
         summary += f"; send a JSON object of field values, for example {json.dumps(example())}"
     return InvalidInput(summary or "invalid input", items)
 
 
-def _keys_sent(found: Sequence[Mapping[str, Any]]) -> str:
-    """For an object that misses a required field, the keys it has (a misspelt field, camelCase
-    for snake_case, shows at once); empty when no field is missing."""
+def _keys_sent(found: Sequence[Mapping[str, Any]], prefix: Sequence[str | int]) -> str:
+    """For an object that misses a required field, the keys it has, quoted (a misspelt field,
+    camelCase for snake_case, shows at once), and where it is when nested (a batch's row);
+    empty when no field is missing."""
     for item in found:
         sent = item.get("input")
         if item["type"] == "missing" and isinstance(sent, Mapping):
-            keys = [bounded(key, 40) for key in itertools.islice(sent, _MAX_KEYS + 1)]
+            where = _where(_loc([*prefix, *item["loc"][:-1]]))
+            what = f"the object at {where}" if where else "the object sent"
+            keys = [json.dumps(bounded(k, 40)) for k in itertools.islice(sent, _MAX_KEYS + 1)]
             if not keys:
-                return "; the object sent has no keys"
+                return f"; {what} has no keys"
             shown = ", ".join(keys[:_MAX_KEYS]) + (", ..." if len(keys) > _MAX_KEYS else "")
-            return f"; the object sent has {shown}"
+            return f"; {what} has {shown}"
     return ""

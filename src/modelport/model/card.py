@@ -81,9 +81,7 @@ class ModelCard(BaseModel):
         None, description="File name inside each version folder; default: the only model file."
     )
     default_version: int | None = Field(None, ge=1, description="Default: the highest version.")
-    strict: bool = Field(
-        False, description="Refuse unknown fields, and numbers sent as strings or booleans (422)."
-    )
+    strict: bool = Field(False, description="Reject unknown fields in requests (422).")
     signature: CardSignature | None = None
     batching: BatchingCard = Field(default_factory=BatchingCard)
     parameters: dict[str, Any] = Field(

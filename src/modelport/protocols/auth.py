@@ -87,14 +87,15 @@ def check_admin(headers: list[tuple[bytes, bytes]], key: SecretStr | None) -> No
         )
     given = presented_key(headers, b"x-admin-key")
     if not _matches(given, key):
-        raise Unauthorized(_refusal("admin API: ", "admin", given))
+        raise Unauthorized(_refusal("admin API: ", "the admin key", given))
 
 
 def check_inference(headers: list[tuple[bytes, bytes]], keys: InferenceKeys) -> str:
     """The caller scope of a request carrying an inference key; raise 401 otherwise."""
-    scope = _scope(presented_key(headers, b"x-api-key"), keys)
+    given = presented_key(headers, b"x-api-key")
+    scope = _scope(given, keys)
     if scope is None:
-        raise Unauthorized(_refusal("", "inference", presented_key(headers, b"x-api-key")))
+        raise Unauthorized(_refusal("", "the inference key", given))
     return scope
 
 
@@ -111,12 +112,12 @@ def check_reader(
     admin_given = presented_key(headers, b"x-admin-key")
     if admin is not None and admin.get_secret_value() and _matches(admin_given, admin):
         return
-    raise Unauthorized("send the inference key (or the admin key) as Authorization: Bearer <key>")
+    raise Unauthorized(_refusal("", "the inference key (or the admin key)", given or admin_given))
 
 
-def _refusal(prefix: str, kind: str, given: bytes | None) -> str:
-    """Why a key was refused: none was sent, or the one sent is not a key of this server (the
-    key itself is never shown)."""
+def _refusal(prefix: str, what: str, given: bytes | None) -> str:
+    """Why a key was refused: none was sent, or the one sent is not ``what`` (the key itself is
+    never shown)."""
     if given:
-        return f"{prefix}the {kind} key sent is not one this server takes"
-    return f"{prefix}send the {kind} key as Authorization: Bearer <key>"
+        return f"{prefix}the key sent is not {what} of this server"
+    return f"{prefix}send {what} as Authorization: Bearer <key>"

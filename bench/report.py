@@ -332,7 +332,7 @@ def _targets(
         checks.append(
             Check(
                 what,
-                f"{100 * share:.0f} % ({how})",
+                f"{100 * share:.1f} % ({how})",  # (a tenth: 84.6 % must not read as 85 %)
                 MET if ok else MISSED,
                 [] if ok else why.outcomes(on, off),
             )

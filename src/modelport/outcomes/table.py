@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from modelport.outcomes.report import ExperimentReport, VariantReport
+from modelport.outcomes.report import ComparisonReport, ExperimentReport, VariantReport
 
 __all__ = ["report_tables"]
+
+T = TypeVar("T")
+Cell = Callable[[T], str]  # one item's cell of a measure
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -59,45 +65,49 @@ def _notes(report: ExperimentReport) -> list[Text]:
     return notes
 
 
+def _transposed(
+    title: str, items: Sequence[T], heads: Sequence[str], rows: Sequence[tuple[str, Cell[T]]]
+) -> Table:
+    """A table with one column per item (headed ``heads``) and one row per measure: a terminal
+    of 80 columns shows every measure's name in full."""
+    table = Table(title=title)
+    table.add_column("")
+    for head in heads:
+        table.add_column(head, justify="right")
+    for name, cell in rows:
+        table.add_row(name, *(cell(item) for item in items))
+    return table
+
+
 def report_tables(report: ExperimentReport) -> Group:
-    """Per-variant table, the comparisons, and the verdict line. Each variant, and each
-    comparison, is a column: a terminal of 80 columns shows every measure's name in full."""
+    """Per-variant table, the comparisons, and the verdict line."""
     metric = report.metric or "metric"
-    variants = Table(title=f"Experiment: {report.model}")
-    variants.add_column("")
-    for v in report.variants:
-        variants.add_column(v.variant, justify="right")
-    measures: list[tuple[str, list[str]]] = [
-        ("versions", [",".join(map(str, v.versions)) for v in report.variants]),
-        ("requests", [str(v.requests) for v in report.variants]),
-        ("errors (5xx)", [str(v.errors) for v in report.variants]),
-        ("rejected (4xx)", [str(v.rejected) for v in report.variants]),
-        ("p50 ms", [_num(v.latency_ms_p50, 2) for v in report.variants]),
-        ("p99 ms", [_num(v.latency_ms_p99, 2) for v in report.variants]),
-        ("feedback", [str(v.feedback) for v in report.variants]),
-        (metric, [_num(_value(report, v)) for v in report.variants]),
+    variants: list[tuple[str, Cell[VariantReport]]] = [
+        ("versions", lambda v: ",".join(map(str, v.versions))),
+        ("requests", lambda v: str(v.requests)),
+        ("errors (5xx)", lambda v: str(v.errors)),
+        ("rejected (4xx)", lambda v: str(v.rejected)),
+        ("p50 ms", lambda v: _num(v.latency_ms_p50, 2)),
+        ("p99 ms", lambda v: _num(v.latency_ms_p99, 2)),
+        ("feedback", lambda v: str(v.feedback)),
+        (metric, lambda v: _num(_value(report, v))),
     ]
-    for name, cells in measures:
-        variants.add_row(name, *cells)
-    parts: list[Table | Text] = [variants]
+    heads = [v.variant for v in report.variants]
+    parts: list[Table | Text] = [
+        _transposed(f"Experiment: {report.model}", report.variants, heads, variants)
+    ]
     if report.comparisons:
-        table = Table(title=f"{metric}: variant minus baseline")
-        table.add_column("")
-        for c in report.comparisons:
-            table.add_column(f"{c.variant} vs {c.baseline}")
-        rows: list[tuple[str, list[str]]] = [
-            ("difference", ["-" if c.difference is None else f"{c.difference:+.3f}"
-                            for c in report.comparisons]),
-            ("95% CI", [_interval(c.ci95) for c in report.comparisons]),
-            ("p-value", [_num(c.p_value, 4) for c in report.comparisons]),
-            ("95% CS (always valid)", [_interval(c.confidence_sequence)
-                                       for c in report.comparisons]),
-            ("always-valid p", [_num(c.always_valid_p_value, 4) for c in report.comparisons]),
-            ("verdict", [c.verdict for c in report.comparisons]),
-        ]  # fmt: skip
-        for name, cells in rows:
-            table.add_row(name, *cells)
-        parts.append(table)
+        compared: list[tuple[str, Cell[ComparisonReport]]] = [
+            ("difference", lambda c: "-" if c.difference is None else f"{c.difference:+.3f}"),
+            ("95% CI", lambda c: _interval(c.ci95)),
+            ("p-value", lambda c: _num(c.p_value, 4)),
+            ("95% CS (always valid)", lambda c: _interval(c.confidence_sequence)),
+            ("always-valid p", lambda c: _num(c.always_valid_p_value, 4)),
+            ("verdict", lambda c: c.verdict),
+        ]
+        heads = [f"{c.variant} vs {c.baseline}" for c in report.comparisons]
+        title = f"{metric}: variant minus baseline"
+        parts.append(_transposed(title, report.comparisons, heads, compared))
         parts.extend(_notes(report))
     if report.experiment is not None:
         e = report.experiment

@@ -62,13 +62,11 @@ def _typed(tensor: pb.ModelInferRequest.InferInputTensor) -> list[Any]:
         return []  # an unknown datatype: decode_input names it
     values = list(getattr(tensor.contents, field))
     if not values:  # the values in another field: say which one the datatype reads
-        others = sorted(
-            {f for f in CONTENTS.values() if f != field and getattr(tensor.contents, f)}
-        )
-        if others:
+        other = next((f for f in CONTENTS.values() if getattr(tensor.contents, f)), None)
+        if other is not None:
             raise BadRequest(
                 f"input {tensor.name!r}: datatype {tensor.datatype} reads its values from "
-                f"contents.{field}, and this input has them in contents.{others[0]}"
+                f"contents.{field}, and this input has them in contents.{other}"
             )
     return values
 
